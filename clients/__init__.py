@@ -1,0 +1,1 @@
+"""zafka.clients: see README.md in this folder for what it owns."""

@@ -1,0 +1,1 @@
+"""zafka.coordination: see README.md in this folder for what it owns."""

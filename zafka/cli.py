@@ -1,0 +1,91 @@
+"""The `zafka` command line. Each subcommand is a thin layer over a library call."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from zafka import cluster
+from zafka.version import __version__
+
+DEFAULT_CLUSTER_DIR = ".zafka"
+DEFAULT_ZK_PORT = 2181
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    root = Path(args.dir).resolve()
+    print(f"starting ZooKeeper on 127.0.0.1:{args.zk_port} (state in {root}) ...", flush=True)
+    info = cluster.start_zookeeper(root, args.zk_port)
+    print(f"ZooKeeper is ready: 127.0.0.1:{info.port} answers ruok (pid {info.pid})")
+    print(f"  log:   {info.log}")
+    print(f"  check: zafka cluster status --dir {args.dir}")
+    print(f"  stop:  zafka cluster down --dir {args.dir}")
+    return 0
+
+
+def _cluster_down(args: argparse.Namespace) -> int:
+    results = cluster.stop_all(Path(args.dir).resolve())
+    if not results:
+        print("nothing to stop: no cluster was started from this directory")
+    for info, was_running in results:
+        print(f"{info.name}: {'stopped' if was_running else 'was not running'} (pid {info.pid})")
+    return 0
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    rows = cluster.describe(Path(args.dir).resolve())
+    if not rows:
+        print("no cluster: start one with `zafka cluster up`")
+        return 1
+    healthy = True
+    for info, running, answering in rows:
+        health = "ready" if answering else ("running, not answering" if running else "stopped")
+        healthy = healthy and answering
+        print(f"{info.name}: {health} (pid {info.pid}, 127.0.0.1:{info.port})")
+    return 0 if healthy else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="zafka",
+        description="zafka: partitioned, replicated, durable event logs (a Kafka in Python).",
+    )
+    parser.add_argument("--version", action="version", version=f"zafka {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    cluster_cmd = commands.add_parser(
+        "cluster",
+        help="run a local cluster on this machine (127.0.0.1 only)",
+        description="Start, check and stop a local cluster: ZooKeeper (Debian's package) "
+        "as a separate process with its own data directory and log.",
+    )
+    actions = cluster_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up = actions.add_parser("up", help="start the cluster and wait until it answers")
+    up.add_argument("--zk-port", type=int, default=DEFAULT_ZK_PORT, help="ZooKeeper client port")
+    up.set_defaults(func=_cluster_up)
+    down = actions.add_parser("down", help="stop every process the cluster started")
+    down.set_defaults(func=_cluster_down)
+    status = actions.add_parser("status", help="show each process and whether it answers")
+    status.set_defaults(func=_cluster_status)
+    for action in (up, down, status):
+        action.add_argument(
+            "--dir",
+            default=DEFAULT_CLUSTER_DIR,
+            help="directory holding the cluster's state, data and logs "
+            f"(default: {DEFAULT_CLUSTER_DIR})",
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except cluster.LauncherError as err:
+        print(f"zafka: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

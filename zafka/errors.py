@@ -1,0 +1,61 @@
+"""The one error table: every error a broker can reply with, and how clients react to it.
+
+Clients decide to retry or to refresh metadata from the `retriable` and `refresh_metadata`
+flags, never by matching message strings. Codes are stable on the wire: never renumber one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: int
+    name: str
+    retriable: bool
+    refresh_metadata: bool
+    message: str
+
+
+_TABLE = (
+    ErrorCode(0, "NONE", False, False, "no error"),
+    ErrorCode(-1, "UNKNOWN_SERVER_ERROR", False, False, "unexpected server error; see broker log"),
+    ErrorCode(1, "OFFSET_OUT_OF_RANGE", False, False, "offset outside the retained log"),
+    ErrorCode(2, "CORRUPT_MESSAGE", True, False, "batch failed its CRC or size checks"),
+    ErrorCode(3, "UNKNOWN_TOPIC_OR_PARTITION", True, True, "no such topic or partition"),
+    ErrorCode(6, "NOT_LEADER_OR_FOLLOWER", True, True, "this broker does not lead the partition"),
+    ErrorCode(7, "REQUEST_TIMED_OUT", True, False, "request timed out"),
+    ErrorCode(10, "MESSAGE_TOO_LARGE", False, False, "batch exceeds the size limit"),
+    ErrorCode(17, "INVALID_TOPIC", False, False, "invalid topic name"),
+    ErrorCode(19, "NOT_ENOUGH_REPLICAS", True, False, "fewer in-sync replicas than required"),
+    ErrorCode(35, "UNSUPPORTED_VERSION", False, False, "protocol version not supported"),
+    ErrorCode(36, "TOPIC_ALREADY_EXISTS", False, False, "topic already exists"),
+    ErrorCode(42, "INVALID_REQUEST", False, False, "malformed or unknown request"),
+    ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", False, False, "producer sequence gap"),
+)
+
+BY_CODE: dict[int, ErrorCode] = {e.code: e for e in _TABLE}
+BY_NAME: dict[str, ErrorCode] = {e.name: e for e in _TABLE}
+
+
+class ZafkaError(Exception):
+    """An error with a code from the table; what a broker replies and a client raises."""
+
+    def __init__(self, name: str, detail: str = "") -> None:
+        self.error = BY_NAME[name]
+        self.detail = detail
+        text = f"{self.error.name} ({self.error.code}): {self.error.message}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+    @property
+    def retriable(self) -> bool:
+        return self.error.retriable
+
+
+def from_code(code: int, detail: str = "") -> ZafkaError:
+    """The exception for a code received on the wire; unknown codes map to UNKNOWN_SERVER_ERROR."""
+    error = BY_CODE.get(code)
+    if error is None:
+        return ZafkaError("UNKNOWN_SERVER_ERROR", f"unknown error code {code}. {detail}".strip())
+    return ZafkaError(error.name, detail)
