@@ -17,10 +17,19 @@ SESSION_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 15.0
 
 
+_started: list[str] = []  # what the session fixture started, for the end-of-run summary
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for line in _started:
+        terminalreporter.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def zk_server() -> Iterator[ZooKeeperContainer]:
     server = ZooKeeperContainer()
     server.start()
+    _started.append(f"integration tests ran against ZooKeeper {server.describe()}")
     try:
         yield server
     finally:

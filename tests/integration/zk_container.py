@@ -52,6 +52,10 @@ class ZooKeeperContainer:
     def hosts(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def describe(self) -> str:
+        container_id = self._container.get_container_id()[:12]
+        return f"{self.hosts} in container {container_id} ({IMAGE}, started by testcontainers)"
+
     def start(self) -> None:
         self._container.start()
         self._wait_ready()
