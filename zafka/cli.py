@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,14 +15,26 @@ DEFAULT_CLUSTER_DIR = ".zafka"
 DEFAULT_ZK_PORT = 2181
 
 
+def _invocation() -> str:
+    """How the user can run this same `zafka` again: bare if it is on PATH, else by its path."""
+    argv0 = sys.argv[0]
+    on_path = shutil.which("zafka")
+    if os.path.basename(argv0) != "zafka" or (
+        on_path and os.path.realpath(on_path) == os.path.realpath(argv0)
+    ):
+        return "zafka"
+    return os.path.relpath(argv0)
+
+
 def _cluster_up(args: argparse.Namespace) -> int:
     root = Path(args.dir).resolve()
     print(f"starting ZooKeeper on 127.0.0.1:{args.zk_port} (state in {root}) ...", flush=True)
     info = cluster.start_zookeeper(root, args.zk_port)
+    dir_option = "" if args.dir == DEFAULT_CLUSTER_DIR else f" --dir {args.dir}"
     print(f"ZooKeeper is ready: 127.0.0.1:{info.port} answers ruok (pid {info.pid})")
     print(f"  log:   {info.log}")
-    print(f"  check: zafka cluster status --dir {args.dir}")
-    print(f"  stop:  zafka cluster down --dir {args.dir}")
+    print(f"  check: {_invocation()} cluster status{dir_option}")
+    print(f"  stop:  {_invocation()} cluster down{dir_option}")
     return 0
 
 

@@ -26,7 +26,7 @@ def test_cluster_up_status_down(tmp_path):
     try:
         assert up.returncode == 0, up.stderr
         assert f"127.0.0.1:{port} answers ruok" in up.stdout
-        assert "zafka cluster down" in up.stdout  # it says how to stop it
+        assert f"cluster down --dir {cluster_dir}" in up.stdout  # it says how to stop it
         assert zookeeper.is_ok(port)
 
         again = zafka("cluster", "up", "--dir", cluster_dir, "--zk-port", str(port))
