@@ -1,0 +1,252 @@
+"""One segment of a partition log: a file of whole record batches, named by its base offset.
+
+Batches are appended as the bytes the producer sent (stamped with offsets), read back as
+slices of the file, and never decompressed here. Indexes are rebuilt from the file whenever
+they are missing, garbled or describe a different file size (see index.py).
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import struct
+from pathlib import Path
+
+import crc32c
+
+from zafka.errors import ZafkaError
+from zafka.storage.batch import CRC_START, HEADER_SIZE, BatchHeader, check_batch, parse_header
+from zafka.storage.index import OFFSET_ENTRY, TIME_ENTRY, SegmentSeal, SparseIndex
+
+_LENGTH_TO_CRC = struct.Struct(">iibI")  # batch_length .. crc, from byte 8 of a batch
+_EMPTY = memoryview(b"")
+
+
+def segment_name(base_offset: int) -> str:
+    return f"{base_offset:020d}"
+
+
+class LogSegment:
+    """The segment file and its indexes; all positions are byte offsets in the file."""
+
+    def __init__(self, directory: Path, base_offset: int, index_interval_bytes: int) -> None:
+        stem = directory / segment_name(base_offset)
+        self.base_offset = base_offset
+        self.log_path = stem.with_suffix(".log")
+        self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.size = os.fstat(self._fd).st_size
+        self.offset_index = SparseIndex(stem.with_suffix(".index"), OFFSET_ENTRY)
+        self.time_index = SparseIndex(stem.with_suffix(".timeindex"), TIME_ENTRY)
+        self._interval_bytes = index_interval_bytes
+        self._sealed_on_disk = False  # index files describe the file as it is now
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self.next_offset = self.base_offset
+        self.max_timestamp = -1
+        self.first_batch_timestamp = -1  # what rolling by age measures from, as in Kafka
+        self._bytes_since_entry = 0
+        self.verified_bytes = 0  # batches before this position have passed their CRC check
+        self.offset_index.clear()
+        self.time_index.clear()
+
+    # --- opening --------------------------------------------------------------------------
+
+    def load_sealed(self, recovery_point: int) -> bool:
+        """Use the sealed indexes if they match this file and end at or below the recovery
+        point (all of it was flushed). False means the caller must `recover()`."""
+        seal = self.offset_index.load()
+        trusted = (
+            seal is not None
+            and seal == self.time_index.load()
+            and seal.log_bytes == self.size
+            and seal.next_offset <= recovery_point
+        )
+        if not trusted:
+            self._reset_state()
+            self.offset_index.delete()  # stale or garbled: never trust these files again
+            self.time_index.delete()
+            return False
+        self.next_offset = seal.next_offset
+        self.max_timestamp = seal.max_timestamp
+        if self.size:
+            self.first_batch_timestamp = self.header_at(0).max_timestamp
+        self._sealed_on_disk = True
+        return True
+
+    def recover(self) -> int:
+        """Re-scan the whole file, checking every batch; cut it at the first bad or short
+        batch and rebuild the indexes. Returns how many bytes were cut off."""
+        self._reset_state()
+        position = 0
+        while position < self.size:
+            header = self._valid_batch_at(position)
+            if header is None:
+                break
+            self._index_batch(
+                position, header.base_offset, header.last_offset, header.max_timestamp, header.size
+            )
+            position += header.size
+        cut_bytes = self.size - position
+        if cut_bytes:
+            self._unseal()
+            os.ftruncate(self._fd, position)
+            self.size = position
+        self.verified_bytes = position
+        return cut_bytes
+
+    def _valid_batch_at(self, position: int) -> BatchHeader | None:
+        if self.size - position < HEADER_SIZE:
+            return None
+        try:
+            header = self.header_at(position)
+            if header.size > self.size - position or header.base_offset < self.next_offset:
+                return None
+            check_batch(os.pread(self._fd, header.size, position))
+        except ZafkaError:
+            return None
+        return header
+
+    # --- writing --------------------------------------------------------------------------
+
+    def append(self, batch: bytearray, base: int, last: int, max_timestamp: int) -> None:
+        """Write one whole, already checked batch at the end (offsets `base`..`last`).
+        On a failed write the file is cut back, so no partial batch stays behind."""
+        self._unseal()
+        position = self.size
+        try:
+            written = os.pwrite(self._fd, batch, position)
+            while written < len(batch):  # short writes: only on a full disk or a signal
+                written += os.pwrite(self._fd, memoryview(batch)[written:], position + written)
+        except OSError:
+            os.ftruncate(self._fd, position)
+            raise
+        self._index_batch(position, base, last, max_timestamp, len(batch))
+        self.size = position + len(batch)
+        if self.verified_bytes == position:  # the log checked it before appending
+            self.verified_bytes = self.size
+
+    def _index_batch(self, position: int, base: int, last: int, max_ts: int, size: int) -> None:
+        self.max_timestamp = max(self.max_timestamp, max_ts)
+        if self.first_batch_timestamp < 0:
+            self.first_batch_timestamp = max_ts
+        if position == 0 or self._bytes_since_entry >= self._interval_bytes:
+            relative = base - self.base_offset
+            self.offset_index.append(relative, position)
+            if not self.time_index or self.max_timestamp > self.time_index.keys[-1]:
+                self.time_index.append(self.max_timestamp, relative)
+            self._bytes_since_entry = 0
+        self._bytes_since_entry += size
+        self.next_offset = last + 1
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch whose last offset is >= `offset`."""
+        self._unseal()
+        position = self.position_of(offset)
+        os.ftruncate(self._fd, position)
+        self.size = position
+        self.recover()
+
+    def seal(self, fsync: bool) -> None:
+        """Write both index files with this segment's end state (on roll and on close)."""
+        seal = SegmentSeal(self.next_offset, self.max_timestamp, self.size)
+        self.offset_index.save(seal, fsync)
+        self.time_index.save(seal, fsync)
+        self._sealed_on_disk = True
+
+    def _unseal(self) -> None:
+        """The file is about to change: its index files no longer describe it."""
+        if self._sealed_on_disk:
+            self.offset_index.delete()
+            self.time_index.delete()
+            self._sealed_on_disk = False
+
+    def flush(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def delete(self) -> None:
+        self.close()
+        self.log_path.unlink(missing_ok=True)
+        self.offset_index.delete()
+        self.time_index.delete()
+
+    # --- reading --------------------------------------------------------------------------
+
+    def header_at(self, position: int) -> BatchHeader:
+        return parse_header(os.pread(self._fd, HEADER_SIZE, position))
+
+    def position_of(self, offset: int) -> int:
+        """Position of the first batch whose last offset is >= `offset` (or the file size)."""
+        entry = self.offset_index.floor(offset - self.base_offset)
+        position = self.offset_index.values[entry] if entry >= 0 else 0
+        while position < self.size:
+            header = self.header_at(position)
+            if header.last_offset >= offset:
+                return position
+            position += header.size
+        return self.size
+
+    def position_for_timestamp(self, timestamp: int) -> int:
+        """Position of the first batch with max timestamp >= `timestamp` (or the file size)."""
+        entry = self.time_index.lower(timestamp)
+        start = self.base_offset + self.time_index.values[entry] if entry >= 0 else 0
+        position = self.position_of(start)
+        while position < self.size:
+            header = self.header_at(position)
+            if header.max_timestamp >= timestamp:
+                return position
+            position += header.size
+        return self.size
+
+    def read(self, position: int, max_bytes: int, max_offset: int | None) -> memoryview:
+        """Whole batches from `position`, up to `max_bytes` (but always the first batch whole),
+        none with an offset >= `max_offset`: one pread, no copy.
+
+        A batch is CRC-checked the first time it is served since the log was opened (batches
+        appended or recovered in this run were checked then), so a corrupt batch is never
+        served as valid data, and a consumer tailing the log pays nothing for it."""
+        end = self._end_of_read(position, max_bytes, max_offset)
+        if end == position:
+            return _EMPTY
+        data = memoryview(os.pread(self._fd, end - position, position))
+        if end > self.verified_bytes:
+            self._verify(data, position)
+        return data
+
+    def _end_of_read(self, position: int, max_bytes: int, max_offset: int | None) -> int:
+        """The batch boundary where a read from `position` stops."""
+        limit = position + max_bytes
+        positions = self.offset_index.values
+        entry = bisect.bisect_right(positions, limit) - 1  # index: skip ahead, then walk
+        end = max(position, positions[entry]) if entry >= 0 else position
+        if max_offset is not None:
+            below = self.offset_index.floor(max_offset - self.base_offset)
+            end = min(end, max(position, positions[below])) if below >= 0 else position
+        while end < self.size:
+            header = self.header_at(end)
+            if (end > position and end + header.size > limit) or (
+                max_offset is not None and header.last_offset >= max_offset
+            ):
+                break
+            end += header.size
+        return end
+
+    def _verify(self, data: memoryview, position: int) -> None:
+        """CRC-check the batches of `data` not checked yet; CORRUPT_MESSAGE on a bad one.
+
+        The CRC alone: the rest of each header was validated when the batch was appended."""
+        offset = 0
+        while offset < len(data):
+            length, _, _, crc = _LENGTH_TO_CRC.unpack_from(data, offset + 8)
+            start, size = position + offset, 12 + length
+            if start + size > self.verified_bytes:
+                if crc32c.crc32c(data[offset + CRC_START : offset + size]) != crc:
+                    raise ZafkaError(
+                        "CORRUPT_MESSAGE", f"CRC mismatch at byte {start} of {self.log_path}"
+                    )
+                if start == self.verified_bytes:
+                    self.verified_bytes = start + size
+            offset += size
