@@ -45,7 +45,8 @@ _INT32 = struct.Struct(">i")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd data frame (not a skippable frame)
 _KV_TYPES = frozenset((bytes, type(None)))
 _SHAPE = "every record must be (timestamp, key, value, headers)"
-_FIRST_ITEM = operator.itemgetter(0)
+_ITEM0, _ITEM1, _ITEM2, _ITEM3 = map(operator.itemgetter, range(4))
+_NONE_TYPE = frozenset((type(None),))
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 Headers: TypeAlias = tuple[tuple[str, bytes], ...] | None
@@ -168,7 +169,7 @@ def check_batch(buf: Buffer) -> BatchHeader:
         raise _corrupt(f"last_offset_delta {last_delta} with record_count {count}")
     if attributes & ~_KNOWN_ATTRIBUTES:
         raise _corrupt(f"unknown attribute bits in {attributes:#06x}")
-    if attributes & CODEC_MASK not in _CODECS:
+    if (attributes & CODEC_MASK) not in _CODECS:
         raise _corrupt(f"unknown codec {attributes & CODEC_MASK}")
     actual = crc32c.crc32c(memoryview(buf)[CRC_START:])
     if actual != crc:
@@ -213,6 +214,7 @@ def build_batch(
     producer_epoch: int = -1,
     base_sequence: int = -1,
     control: bool = False,
+    first_timestamp: int | None = None,
 ) -> bytes:
     """One batch of `(timestamp_ms, key, value, headers)` records, CRC included.
 
@@ -224,6 +226,11 @@ def build_batch(
     of (str, bytes) pairs), checked per record where records enter (`Producer.send`):
     checking them again here costs ~10-15% of the encode speed. A batch that breaks it is
     refused by every reader (`read_records`: CORRUPT_MESSAGE), never misread.
+
+    With `first_timestamp`, `records` are already in stored form, `(timestamp_ms -
+    first_timestamp, key, value, headers)`, as a producer's accumulator can keep them at no
+    cost, and are packed as they are: building the per-record delta tuples is most of what
+    build_batch adds to msgpack + zstd (see benchmarks/batch_bench.py).
     """
     count = len(records)
     if count == 0:
@@ -233,10 +240,13 @@ def build_batch(
     if codec not in _CODECS:
         raise ZafkaError("INVALID_REQUEST", f"unknown codec {codec}")
     try:
-        first = records[0][0]
-        # `| 0` raises TypeError unless the delta is an integer (a float time.time() * 1000).
-        rows = [((t - first) | 0, k, v, h) for t, k, v, h in records]
-        high = first + max(map(_FIRST_ITEM, rows))
+        if first_timestamp is None:
+            first = records[0][0]
+            # `| 0` raises TypeError unless the delta is an integer (a float time.time() * 1000).
+            rows = [((t - first) | 0, k, v, h) for t, k, v, h in records]
+        else:
+            first, rows = first_timestamp, records
+        high = first + max(map(_ITEM0, rows))
         payload = msgpack.packb(rows)
     except (TypeError, ValueError, LookupError, OverflowError) as exc:
         raise ZafkaError("INVALID_REQUEST", f"{_SHAPE}: {exc}") from None
@@ -258,23 +268,26 @@ def build_batch(
         raise ZafkaError("INVALID_REQUEST", f"header field out of range: {exc}") from None
 
 
-def _columns(records: tuple[Any, ...]) -> tuple[tuple, ...]:
-    """(stamps, keys, values, headers) of unpacked records, checked by C-level passes only."""
+def _check_records(records: tuple[Any, ...]) -> None:
+    """Check every unpacked record's shape with C-level passes only (no per-record bytecode)."""
     try:
-        stamps, keys, values, headers = zip(*records, strict=True)
-    except (TypeError, ValueError):
+        if set(map(len, records)) != {4}:
+            raise _corrupt(_SHAPE)
+        # A 4-character str or 4-byte bytes also has length 4: its items are then str or
+        # int, which the checks below refuse.
+        if set(map(type, map(_ITEM0, records))) != {int}:
+            raise _corrupt("record timestamps must be integers")
+        if not set(map(type, map(_ITEM1, records))) <= _KV_TYPES:
+            raise _corrupt("record keys must be bytes or None")
+        if not set(map(type, map(_ITEM2, records))) <= _KV_TYPES:
+            raise _corrupt("record values must be bytes or None")
+        header_types = set(map(type, map(_ITEM3, records)))
+    except (TypeError, LookupError):
         raise _corrupt(_SHAPE) from None
-    # A 4-character str or bytes, or a 4-key map, also unpacks into four columns: these then
-    # hold str or int items, which the type checks below refuse.
-    if set(map(type, stamps)) != {int}:
-        raise _corrupt("record timestamps must be integers")
-    if not set(map(type, keys)) <= _KV_TYPES or not set(map(type, values)) <= _KV_TYPES:
-        raise _corrupt("record keys and values must be bytes or None")
-    if headers.count(None) != len(headers):
-        for pairs in headers:
-            if pairs is not None and not _headers_ok(pairs):
-                raise _corrupt("record headers must be None or [str, bytes] pairs")
-    return stamps, keys, values, headers
+    if header_types != _NONE_TYPE and not all(
+        pairs is None or _headers_ok(pairs) for pairs in map(_ITEM3, records)
+    ):
+        raise _corrupt("record headers must be None or (str, bytes) pairs")
 
 
 def _headers_ok(pairs: Any) -> bool:
@@ -311,7 +324,7 @@ def _payload(h: BatchHeader, batch: Buffer) -> Buffer:
         raise _corrupt(f"zstd: {exc}") from None
 
 
-def _decode(batch: Buffer) -> tuple[BatchHeader, tuple[RecordTuple, ...], tuple[tuple, ...]]:
+def _decode(batch: Buffer) -> tuple[BatchHeader, tuple[RecordTuple, ...]]:
     h = check_batch(batch)
     raw = _payload(h, batch)
     n = len(raw)
@@ -330,7 +343,8 @@ def _decode(batch: Buffer) -> tuple[BatchHeader, tuple[RecordTuple, ...], tuple[
         raise _corrupt(f"payload is not msgpack: {type(exc).__name__}: {exc}") from None
     if type(records) is not tuple or len(records) != h.record_count:
         raise _corrupt(f"payload does not hold the {h.record_count} records the header says")
-    return h, records, _columns(records)
+    _check_records(records)
+    return h, records
 
 
 def read_tuples(batch: Buffer) -> tuple[BatchHeader, tuple[RecordTuple, ...]]:
@@ -340,8 +354,7 @@ def read_tuples(batch: Buffer) -> tuple[BatchHeader, tuple[RecordTuple, ...]]:
     `header.first_timestamp + records[i][0]`. No per-record object is created beyond what
     msgpack unpacks, so a consumer can skip records before building any.
     """
-    h, records, _ = _decode(batch)
-    return h, records
+    return _decode(batch)
 
 
 def read_records(batch: Buffer) -> list[Record]:
@@ -351,15 +364,15 @@ def read_records(batch: Buffer) -> list[Record]:
     declares more than `limits.decompressed_bytes_max` before decompressing it, then checks
     the record count and every record's shape. Headers come back as tuples of pairs.
     """
-    h, _, (stamps, keys, values, headers) = _decode(batch)
+    h, records = _decode(batch)
     base = h.base_offset
     return list(
         map(
             Record,
             range(base, base + h.record_count),
-            map(h.first_timestamp.__add__, stamps),
-            keys,
-            values,
-            headers,
+            map(h.first_timestamp.__add__, map(_ITEM0, records)),
+            map(_ITEM1, records),
+            map(_ITEM2, records),
+            map(_ITEM3, records),
         )
     )

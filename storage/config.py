@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from zafka.errors import ZafkaError
+
 DAY_MS = 24 * 3600 * 1000
 
 
@@ -38,14 +40,22 @@ class LogConfig:
 
     def __post_init__(self) -> None:
         if self.segment_bytes < 1024:
-            raise ValueError(f"segment_bytes must be >= 1024, got {self.segment_bytes}")
+            raise ZafkaError(
+                "INVALID_CONFIG", f"segment_bytes must be >= 1024, got {self.segment_bytes}"
+            )
         if self.segment_ms < 1 or self.index_interval_bytes < 1 or self.fsync_interval_ms < 0:
-            raise ValueError(
-                "segment_ms, index_interval_bytes must be >= 1, fsync_interval_ms >= 0"
+            raise ZafkaError(
+                "INVALID_CONFIG",
+                "segment_ms, index_interval_bytes must be >= 1, fsync_interval_ms >= 0",
             )
         if self.retention_ms < -1 or self.retention_bytes < -1 or self.delete_retention_ms < 0:
-            raise ValueError("retention_ms and retention_bytes must be >= -1 (-1 = unlimited)")
+            raise ZafkaError(
+                "INVALID_CONFIG", "retention_ms and retention_bytes must be >= -1 (-1 = unlimited)"
+            )
         if self.cleanup_policy not in ("delete", "compact"):
-            raise ValueError(f"cleanup_policy must be delete or compact, got {self.cleanup_policy}")
+            raise ZafkaError(
+                "INVALID_CONFIG",
+                f"cleanup_policy must be delete or compact, got {self.cleanup_policy}",
+            )
         if not isinstance(self.fsync, Fsync):
-            raise ValueError(f"fsync must be one of {[f.value for f in Fsync]}")
+            raise ZafkaError("INVALID_CONFIG", f"fsync must be one of {[f.value for f in Fsync]}")

@@ -112,11 +112,14 @@ class PartitionLog:
         """Validate a producer's batch, stamp its offsets and epoch, append it.
 
         Returns (base_offset, last_offset). Raises ZafkaError (CORRUPT_MESSAGE,
-        MESSAGE_TOO_LARGE) and appends nothing when the batch is bad. A bytearray is stamped
+        MESSAGE_TOO_LARGE, FENCED_LEADER_EPOCH) and appends nothing when the batch is bad or
+        its epoch is older than the latest. A bytearray is stamped
         in place; bytes are copied once to be stamped.
         """
         if leader_epoch < max(self.epochs.latest_epoch, 0):
-            raise ValueError(f"leader epoch {leader_epoch} < {self.epochs.latest_epoch}")
+            raise ZafkaError(
+                "FENCED_LEADER_EPOCH", f"epoch {leader_epoch} < {self.epochs.latest_epoch}"
+            )
         now_ms = _now_ms() if now_ms is None else now_ms
         header = check_batch(batch)
         buf = batch if isinstance(batch, bytearray) else bytearray(batch)
@@ -220,9 +223,7 @@ class PartitionLog:
 
     def truncate_to(self, offset: int) -> None:
         """Remove every batch whose last offset is >= `offset` (a diverged replica's tail)."""
-        if not self.log_start_offset <= offset <= self.log_end_offset:
-            raise ValueError(f"cannot truncate to {offset}: log is [{self.log_start_offset}, "
-                             f"{self.log_end_offset}]")  # fmt: skip
+        self._check_offset(offset)
         while len(self._segments) > 1 and self.active.base_offset >= offset:
             self._drop_segment(-1)
         if self.active.base_offset >= offset:

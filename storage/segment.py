@@ -100,7 +100,7 @@ class LogSegment:
             return None
         try:
             header = self.header_at(position)
-            if header.size > self.size - position or header.base_offset < self.next_offset:
+            if header.base_offset < self.next_offset:
                 return None
             check_batch(os.pread(self._fd, header.size, position))
         except ZafkaError:
@@ -176,7 +176,15 @@ class LogSegment:
     # --- reading --------------------------------------------------------------------------
 
     def header_at(self, position: int) -> BatchHeader:
-        return parse_header(os.pread(self._fd, HEADER_SIZE, position))
+        """The header of the batch at `position`; CORRUPT_MESSAGE if its length cannot be
+        right (so no walk over a damaged file can loop or run past the end)."""
+        header = parse_header(os.pread(self._fd, HEADER_SIZE, position))
+        if not HEADER_SIZE <= header.size <= self.size - position:
+            raise ZafkaError(
+                "CORRUPT_MESSAGE",
+                f"batch length {header.size} at byte {position} of {self.log_path}",
+            )
+        return header
 
     def position_of(self, offset: int) -> int:
         """Position of the first batch whose last offset is >= `offset` (or the file size)."""

@@ -31,8 +31,10 @@ _TABLE = (
     ErrorCode(19, "NOT_ENOUGH_REPLICAS", True, False, "fewer in-sync replicas than required"),
     ErrorCode(35, "UNSUPPORTED_VERSION", False, False, "protocol version not supported"),
     ErrorCode(36, "TOPIC_ALREADY_EXISTS", False, False, "topic already exists"),
+    ErrorCode(40, "INVALID_CONFIG", False, False, "invalid configuration value"),
     ErrorCode(42, "INVALID_REQUEST", False, False, "malformed or unknown request"),
     ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", False, False, "producer sequence gap"),
+    ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
 )
 
 BY_CODE: dict[int, ErrorCode] = {e.code: e for e in _TABLE}

@@ -72,6 +72,18 @@ def test_header_layout_matches_the_documented_offsets():
     assert msgpack.unpackb(blob[61:])[0] == [0, b"key-0", b'{"n": 0}', None]
 
 
+def test_the_example_in_docs_storage_md_is_byte_exact():
+    records = [(T0, b"k1", b"hello", None), (T0 + 5, None, b"world", [("h", b"x")])]
+    blob = bytearray(b.build_batch(records, codec=b.CODEC_NONE))
+    b.stamp(blob, 42, 3)
+    assert blob.hex(" ") == (
+        "00 00 00 00 00 00 00 2a 00 00 00 51 00 00 00 03 01 ea 1a e7 25 00 00 00 00 00 01 "
+        "00 00 01 8b cf e5 68 00 00 00 01 8b cf e5 68 05 ff ff ff ff ff ff ff ff ff ff ff "
+        "ff ff ff 00 00 00 02 92 94 00 c4 02 6b 31 c4 05 68 65 6c 6c 6f c0 94 05 c0 c4 05 "
+        "77 6f 72 6c 64 91 92 a1 68 c4 01 78"
+    )
+
+
 def test_header_fields_and_properties():
     blob = b.build_batch(
         [(T0 + 5, None, b"a", None), (T0, None, b"b", None), (T0 + 9, None, b"c", None)],
@@ -89,7 +101,7 @@ def test_header_fields_and_properties():
     assert h.size == len(blob) and h.last_offset == 102
     assert h.codec == b.CODEC_ZSTD and h.is_control
     assert h.attributes == b.CODEC_ZSTD | 0x10
-    assert b.parse_header(b"\0" * 3 + blob, 3) == h
+    assert b.parse_header(b"\0" * 3 + blob, 3) == h == b.BatchHeader(*b.HEADER.unpack(blob[:61]))
 
 
 @pytest.mark.parametrize("codec", [b.CODEC_NONE, b.CODEC_ZSTD])
@@ -121,6 +133,19 @@ def test_control_flag_and_codec_survive_and_read_tuples_matches_read_records():
     assert tuples == tuple((i, b"key-%d" % i, b'{"n": %d}' % i, None) for i in range(4))
     rebuilt = [b.Record(9 + i, T0 + t[0], *t[1:]) for i, t in enumerate(tuples)]
     assert rebuilt == b.read_records(blob)
+
+
+def test_rows_in_stored_form_build_the_same_batch():
+    records = [
+        (T0 + 3, b"a", b"1", None),
+        (T0, None, b"2", [("h", b"x")]),
+        (T0 + 9, b"c", None, None),
+    ]
+    rows = [(t - (T0 + 3), k, v, h) for t, k, v, h in records]
+    blob = b.build_batch(rows, first_timestamp=T0 + 3, base_offset=4)
+    assert blob == b.build_batch(records, base_offset=4)
+    assert b.check_batch(blob).max_timestamp == T0 + 9
+    assert [r.timestamp for r in b.read_records(blob)] == [T0 + 3, T0, T0 + 9]
 
 
 def test_zstd_compresses_and_records_its_content_size():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 
 import pytest
@@ -35,14 +36,23 @@ def test_a_torn_last_batch_is_cut_at_every_byte_position(tmp_path):
         shutil.rmtree(torn)
 
 
-def test_garbage_after_the_last_batch_is_cut(tmp_path):
+def _garbage(kind: int) -> bytes:
+    if kind == -1:  # a header that declares a negative length
+        return (0).to_bytes(8, "big") + (-50).to_bytes(4, "big", signed=True) + bytes(49)
+    if kind == -2:  # a header that declares far more bytes than the file holds
+        return (0).to_bytes(8, "big") + (2**31 - 1).to_bytes(4, "big") + bytes(49)
+    return random.Random(kind).randbytes(200)
+
+
+@pytest.mark.parametrize("kind", [-1, -2, *range(20)])
+def test_garbage_after_the_last_batch_is_cut(tmp_path, kind):
     log = open_log(tmp_path)
     for _ in range(3):
         log.append(batch(2), 0)
     before, size, path = all_records(log), log.active.size, log.active.log_path
     crash(log)
     with open(path, "ab") as f:
-        f.write(os.urandom(200))
+        f.write(_garbage(kind))
     log = open_log(tmp_path)
     assert all_records(log) == before and log.active.size == size
 

@@ -114,6 +114,9 @@ def test_truncate_removes_whole_batches_from_the_offset(tmp_path):
     assert log.append(batch(1), 0) == (48, 48)
     log.truncate_to(0)
     assert (log.log_start_offset, log.log_end_offset, len(log.segments)) == (0, 0, 1)
+    with pytest.raises(ZafkaError) as err:
+        log.truncate_to(1)  # beyond the log end
+    assert err.value.error.name == "OFFSET_OUT_OF_RANGE"
 
 
 def test_delete_records_before_moves_the_log_start_and_drops_segments(tmp_path):
@@ -162,8 +165,10 @@ def test_leader_epochs_are_recorded_and_survive_a_lost_checkpoint(tmp_path):
     assert log.epochs.end_offset_for(3, log.log_end_offset) == (3, 6)
     assert log.epochs.end_offset_for(4, log.log_end_offset) == (3, 6)
     assert log.epochs.end_offset_for(5, log.log_end_offset) == (5, 8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ZafkaError) as err:
         log.append(batch(1), 2)  # an older leader may not write
+    assert err.value.error.name == "FENCED_LEADER_EPOCH"
+    assert log.log_end_offset == 8
     log.close()
     (tmp_path / "leader-epoch-checkpoint").write_text("garbage")
     log = open_log(tmp_path)
@@ -192,3 +197,19 @@ def test_the_active_segment_rolls_when_its_first_batch_is_older_than_segment_ms(
     assert len(log.segments) == 1
     log.append(batch(1, ts=6000), 0, now_ms=6000)
     assert [s.base_offset for s in log.segments] == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"segment_bytes": 10},
+        {"retention_ms": -2},
+        {"cleanup_policy": "forever"},
+        {"fsync": "sometimes"},
+        {"index_interval_bytes": 0},
+    ],
+)
+def test_invalid_settings_are_refused_with_invalid_config(bad):
+    with pytest.raises(ZafkaError) as err:
+        LogConfig(**bad)
+    assert err.value.error.name == "INVALID_CONFIG"
