@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import crc32c
@@ -189,22 +190,21 @@ class LogSegment:
     def position_of(self, offset: int) -> int:
         """Position of the first batch whose last offset is >= `offset` (or the file size)."""
         entry = self.offset_index.floor(offset - self.base_offset)
-        position = self.offset_index.values[entry] if entry >= 0 else 0
-        while position < self.size:
-            header = self.header_at(position)
-            if header.last_offset >= offset:
-                return position
-            position += header.size
-        return self.size
+        start = self.offset_index.values[entry] if entry >= 0 else 0
+        return self._first_from(start, lambda header: header.last_offset >= offset)
 
     def position_for_timestamp(self, timestamp: int) -> int:
         """Position of the first batch with max timestamp >= `timestamp` (or the file size)."""
         entry = self.time_index.lower(timestamp)
-        start = self.base_offset + self.time_index.values[entry] if entry >= 0 else 0
-        position = self.position_of(start)
+        relative = self.time_index.values[entry] if entry >= 0 else 0
+        start = self.position_of(self.base_offset + relative)
+        return self._first_from(start, lambda header: header.max_timestamp >= timestamp)
+
+    def _first_from(self, position: int, wanted: Callable[[BatchHeader], bool]) -> int:
+        """Walk batch headers from `position` to the first `wanted` one (or the file size)."""
         while position < self.size:
             header = self.header_at(position)
-            if header.max_timestamp >= timestamp:
+            if wanted(header):
                 return position
             position += header.size
         return self.size
