@@ -2,6 +2,7 @@
 
 Clients decide to retry or to refresh metadata from the `retriable` and `refresh_metadata`
 flags, never by matching message strings. Codes are stable on the wire: never renumber one.
+Where Kafka has the error, zafka uses Kafka's code; zafka's own codes start at 1001.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ _TABLE = (
     ErrorCode(42, "INVALID_REQUEST", False, False, "malformed or unknown request"),
     ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", False, False, "producer sequence gap"),
     ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
+    # zafka's own codes, above Kafka's range.
+    ErrorCode(1001, "BUSY", True, False, "the target's mailbox is full; retry with backoff"),
+    ErrorCode(1002, "STOPPED", True, True, "the actor stopped before it answered"),
+    ErrorCode(1003, "UNKNOWN_ACTOR", True, True, "no such actor on this node"),
 )
 
 BY_CODE: dict[int, ErrorCode] = {e.code: e for e in _TABLE}

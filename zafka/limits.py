@@ -1,7 +1,4 @@
-"""Every limit zafka enforces, in one place, each named with its unit last.
-
-Later subsystems (frames, batches, fetches, mailboxes, in-flight calls) add theirs here.
-"""
+"""Every limit zafka enforces, in one place, each named with its unit last."""
 
 # Local cluster launcher.
 zookeeper_start_timeout_s = 60.0  # a JVM on a busy 2-core machine can take a while
@@ -13,3 +10,19 @@ process_stop_grace_s = 10.0  # SIGTERM first, SIGKILL after this
 batch_bytes_max = 1_048_576  # one whole batch, header included: Kafka's default message.max.bytes
 batch_records_max = 1_000_000  # records in one batch: bounds the objects one decode creates
 decompressed_bytes_max = 64 * 1024 * 1024  # a batch payload after zstd: refuses zstd bombs
+
+# The wire (transport/): what one message may carry.
+frame_bytes_max = 16 * 1024 * 1024  # any single frame; set as ZMQ_MAXMSGSIZE (peer dropped)
+header_bytes_max = 64 * 1024  # the msgpack envelope frame
+payload_frames_max = 1024  # raw payload frames after the envelope in one message
+nesting_depth_max = 4  # arrays/maps inside arrays/maps in an envelope
+collection_items_max = 10_000  # items in one array or map of an envelope
+string_bytes_max = 32 * 1024  # one str or bin value inside an envelope
+send_queue_messages_max = 10_000  # messages queued per peer socket (ZMQ high-water mark)
+
+# Actors (actors/).
+mailbox_messages_max = 10_000  # queued messages per actor; beyond it senders get BUSY
+inflight_calls_max = 10_000  # calls one actor awaits at once
+call_timeout_ms_max = 300_000  # the longest timeout a call may ask for
+actor_restarts_max = 5  # restarts within actor_restart_window_s before the process stops
+actor_restart_window_s = 60.0
