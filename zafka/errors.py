@@ -28,6 +28,7 @@ _TABLE = (
     ErrorCode(6, "NOT_LEADER_OR_FOLLOWER", True, True, "this broker does not lead the partition"),
     ErrorCode(7, "REQUEST_TIMED_OUT", True, False, "request timed out"),
     ErrorCode(10, "MESSAGE_TOO_LARGE", False, False, "batch exceeds the size limit"),
+    ErrorCode(11, "STALE_CONTROLLER_EPOCH", False, True, "controller epoch older than current"),
     ErrorCode(17, "INVALID_TOPIC", False, False, "invalid topic name"),
     ErrorCode(19, "NOT_ENOUGH_REPLICAS", True, False, "fewer in-sync replicas than required"),
     ErrorCode(35, "UNSUPPORTED_VERSION", False, False, "protocol version not supported"),
@@ -36,6 +37,7 @@ _TABLE = (
     ErrorCode(42, "INVALID_REQUEST", False, False, "malformed or unknown request"),
     ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", False, False, "producer sequence gap"),
     ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
+    ErrorCode(110, "FENCED_MEMBER_EPOCH", False, False, "group member epoch is stale; rejoin"),
     # zafka's own codes, above Kafka's range.
     ErrorCode(1001, "BUSY", True, False, "the target's mailbox is full; retry with backoff"),
     ErrorCode(1002, "STOPPED", True, True, "the actor stopped before it answered"),
