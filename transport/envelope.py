@@ -62,11 +62,15 @@ class Transport(Protocol):
         """Queue `frames` as one message to `node`. False if the node is unknown or its
         queue is full (the message is dropped: callers time out and retry)."""
 
-    def recv(self) -> tuple[str, list[bytes]] | None:
-        """The next received message as (sending node, frames), or None if none is waiting."""
+    def recv(self) -> tuple[str, list[bytes | memoryview]] | None:
+        """The next received message as (sending node, frames), or None if none is waiting.
+        Large frames may come as memoryviews over the received buffer (zero-copy)."""
 
     def wait(self, timeout_ms: int) -> bool:
         """Block up to `timeout_ms` until `recv` may return something. True if it may."""
+
+    def peers(self) -> list[str]:
+        """Every node this transport can send to now."""
 
     def close(self) -> None:
         """Drop every socket and queued message."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
+import re
 import struct
 import tracemalloc
+from pathlib import Path
 
 import crc32c
 import msgpack
@@ -22,6 +25,11 @@ T0 = 1_700_000_000_000
 
 def _records(n: int = 5) -> list[tuple]:
     return [(T0 + i, b"key-%d" % i, b'{"n": %d}' % i, None) for i in range(n)]
+
+
+def _cols(deltas, keys, values, headers=None) -> bytes:
+    """A payload in the stored form: [timestamp_deltas, keys, values, headers]."""
+    return msgpack.packb([deltas, keys, values, headers])
 
 
 def _wrap(payload: bytes, count: int, codec: int = b.CODEC_NONE, **fields: int) -> bytes:
@@ -69,19 +77,43 @@ def test_header_layout_matches_the_documented_offsets():
     assert struct.unpack_from(">I", blob, 17)[0] == _crc(blob)
     assert struct.unpack_from(">h", blob, b.CRC_START)[0] == b.CODEC_NONE
     assert struct.unpack_from(">i", blob, 57)[0] == 3
-    assert msgpack.unpackb(blob[61:])[0] == [0, b"key-0", b'{"n": 0}', None]
+    assert msgpack.unpackb(blob[61:]) == [
+        [0, 1, 2],
+        [b"key-0", b"key-1", b"key-2"],
+        [b'{"n": 0}', b'{"n": 1}', b'{"n": 2}'],
+        None,
+    ]
+
+
+EXAMPLE = (
+    "00 00 00 00 00 00 00 2a 00 00 00 53 00 00 00 03 01 10 38 55 f2 00 00 00 00 00 01 "
+    "00 00 01 8b cf e5 68 00 00 00 01 8b cf e5 68 05 ff ff ff ff ff ff ff ff ff ff ff "
+    "ff ff ff 00 00 00 02 94 92 00 05 92 c4 02 6b 31 c0 92 c4 05 68 65 6c 6c 6f c4 05 "
+    "77 6f 72 6c 64 92 c0 91 92 a1 68 c4 01 78"
+)
+
+
+def _doc_example_hex() -> str:
+    """The bytes of the example in docs/STORAGE.md: the hex before each line's comment."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "STORAGE.md").read_text()
+    block = doc.split("### Example", 1)[1].split("```", 2)[1]
+    out = []
+    for line in block.splitlines():
+        first = re.split(r"\s{2,}", line.strip(), maxsplit=1)[0]
+        if re.fullmatch(r"[0-9a-f]{2}( [0-9a-f]{2})*", first):
+            out.append(first)
+    return " ".join(out)
 
 
 def test_the_example_in_docs_storage_md_is_byte_exact():
     records = [(T0, b"k1", b"hello", None), (T0 + 5, None, b"world", [("h", b"x")])]
     blob = bytearray(b.build_batch(records, codec=b.CODEC_NONE))
     b.stamp(blob, 42, 3)
-    assert blob.hex(" ") == (
-        "00 00 00 00 00 00 00 2a 00 00 00 51 00 00 00 03 01 ea 1a e7 25 00 00 00 00 00 01 "
-        "00 00 01 8b cf e5 68 00 00 00 01 8b cf e5 68 05 ff ff ff ff ff ff ff ff ff ff ff "
-        "ff ff ff 00 00 00 02 92 94 00 c4 02 6b 31 c4 05 68 65 6c 6c 6f c0 94 05 c0 c4 05 "
-        "77 6f 72 6c 64 91 92 a1 68 c4 01 78"
-    )
+    assert blob.hex(" ") == EXAMPLE == _doc_example_hex()
+    assert b.read_records(blob) == [
+        b.Record(42, T0, b"k1", b"hello", None),
+        b.Record(43, T0 + 5, None, b"world", (("h", b"x"),)),
+    ]
 
 
 def test_header_fields_and_properties():
@@ -126,26 +158,62 @@ def test_round_trip_keeps_every_field(codec):
     assert b.check_batch(blob).max_timestamp == T0 + 10
 
 
-def test_control_flag_and_codec_survive_and_read_tuples_matches_read_records():
-    blob = b.build_batch(_records(4), codec=b.CODEC_NONE, control=True, base_offset=9)
-    h, tuples = b.read_tuples(blob)
-    assert h.is_control and h.codec == b.CODEC_NONE and h.first_timestamp == T0
-    assert tuples == tuple((i, b"key-%d" % i, b'{"n": %d}' % i, None) for i in range(4))
-    rebuilt = [b.Record(9 + i, T0 + t[0], *t[1:]) for i, t in enumerate(tuples)]
-    assert rebuilt == b.read_records(blob)
+def test_the_payload_is_four_columns_and_headers_is_nil_unless_a_record_has_some():
+    records = [(T0 + 3, b"a", b"1", None), (T0, None, b"2", None), (T0 + 9, b"c", None, None)]
+    blob = b.build_batch(records, codec=b.CODEC_NONE)
+    assert msgpack.unpackb(blob[61:]) == [[0, -3, 6], [b"a", None, b"c"], [b"1", b"2", None], None]
+    records[1] = (T0, None, b"2", [])  # an empty list is headers, kept as ()
+    blob = b.build_batch(records, codec=b.CODEC_NONE)
+    assert msgpack.unpackb(blob[61:])[3] == [None, [], None]
+    assert [r.headers for r in b.read_records(blob)] == [None, (), None]
 
 
-def test_rows_in_stored_form_build_the_same_batch():
+def test_read_batch_exposes_the_columns_and_builds_records_on_demand():
     records = [
         (T0 + 3, b"a", b"1", None),
         (T0, None, b"2", [("h", b"x")]),
         (T0 + 9, b"c", None, None),
     ]
-    rows = [(t - (T0 + 3), k, v, h) for t, k, v, h in records]
-    blob = b.build_batch(rows, first_timestamp=T0 + 3, base_offset=4)
-    assert blob == b.build_batch(records, base_offset=4)
-    assert b.check_batch(blob).max_timestamp == T0 + 9
-    assert [r.timestamp for r in b.read_records(blob)] == [T0 + 3, T0, T0 + 9]
+    blob = b.build_batch(records, control=True, base_offset=9)
+    batch = b.read_batch(blob)
+    assert batch.header == b.check_batch(blob) and batch.header.is_control
+    assert len(batch) == 3
+    assert batch.offsets == range(9, 12)
+    assert batch.timestamps == (T0 + 3, T0, T0 + 9)
+    assert batch.timestamp_deltas == (0, -3, 6)
+    assert batch.keys == (b"a", None, b"c") and batch.values == (b"1", b"2", None)
+    assert batch.headers == (None, (("h", b"x"),), None)
+    records_read = b.read_records(blob)
+    assert batch.records() == list(batch) == records_read
+    assert records_read == [
+        b.Record(9, T0 + 3, b"a", b"1", None),
+        b.Record(10, T0, None, b"2", (("h", b"x"),)),
+        b.Record(11, T0 + 9, b"c", None, None),
+    ]
+    assert all(type(r) is b.Record for r in records_read)
+    with pytest.raises(AttributeError):
+        batch.keys = ()  # type: ignore[misc]
+
+
+def test_record_batch_iteration_is_lazy_and_restartable():
+    batch = b.read_batch(b.build_batch(_records(4), base_offset=100))
+    assert batch.headers is None
+    it = iter(batch)
+    assert next(it) == b.Record(100, T0, b"key-0", b'{"n": 0}', None)
+    assert [r.offset for r in it] == [101, 102, 103]
+    assert [r.offset for r in batch] == [100, 101, 102, 103]  # a new pass each time
+    assert [r.timestamp for r in batch] == list(batch.timestamps)
+
+
+def test_columns_compress_better_than_rows():
+    rng = random.Random(7)
+    records = [
+        (T0 + i // 4, b"user-%06d" % rng.randrange(5000), b'{"n":%d,"ok":true}' % i, None)
+        for i in range(3000)
+    ]
+    rows = [(t - T0, k, v, h) for t, k, v, h in records]
+    as_rows = len(zstandard.ZstdCompressor(level=1).compress(msgpack.packb(rows)))
+    assert len(b.build_batch(records)) - b.HEADER_SIZE < as_rows
 
 
 def test_zstd_compresses_and_records_its_content_size():
@@ -156,9 +224,13 @@ def test_zstd_compresses_and_records_its_content_size():
     assert zstandard.frame_content_size(packed[61:]) == len(plain) - 61
 
 
-def test_record_is_frozen_and_compares_by_value():
+def test_record_is_a_named_tuple_frozen_and_compared_by_value():
     r = b.Record(1, 2, b"k", b"v", None)
     assert r == b.Record(1, 2, b"k", b"v", None) and r != b.Record(1, 2, b"k", b"w", None)
+    assert r == (1, 2, b"k", b"v", None) and isinstance(r, tuple)
+    assert b.Record._fields == ("offset", "timestamp", "key", "value", "headers")
+    assert (r.offset, r.timestamp, r.key, r.value, r.headers) == tuple(r)
+    assert r._replace(offset=3).offset == 3 and r.offset == 1
     with pytest.raises(AttributeError):
         r.offset = 5  # type: ignore[misc]
 
@@ -247,7 +319,7 @@ def test_a_huge_declared_length_is_rejected_before_any_allocation(declared):
 
 
 def test_a_whole_batch_over_the_byte_limit_is_message_too_large():
-    payload = msgpack.packb([[0, None, b"x" * limits.batch_bytes_max, None]])
+    payload = _cols([0], [None], [b"x" * limits.batch_bytes_max])
     with pytest.raises(ZafkaError) as exc:
         b.check_batch(_wrap(payload, 1))
     assert _error(exc) == "MESSAGE_TOO_LARGE"
@@ -270,7 +342,7 @@ def test_a_whole_batch_over_the_byte_limit_is_message_too_large():
     ],
 )
 def test_bad_header_fields_are_corrupt(fields, detail):
-    blob = _wrap(msgpack.packb([[0, None, b"v", None]]), 1, **fields)
+    blob = _wrap(_cols([0], [None], [b"v"]), 1, **fields)
     with pytest.raises(ZafkaError, match=detail) as exc:
         b.check_batch(blob)
     assert _error(exc) == "CORRUPT_MESSAGE"
@@ -328,6 +400,8 @@ def test_build_refuses_a_result_over_the_byte_limit(codec):
         (T0, b"k", {1, 2}, None),
         (2**63, b"k", b"v", None),
         (-(2**63), b"k", b"v", None),
+        (),
+        b.Record(0, T0, b"k", b"v", None),
         "abcd",
         None,
         7,
@@ -339,9 +413,20 @@ def test_build_refuses_records_it_cannot_encode(record):
     assert _error(exc) == "INVALID_REQUEST"
 
 
+def test_build_refuses_records_of_unequal_length_anywhere():
+    for bad in ((T0, None, None), (T0, None, None, None, None)):
+        records = [(T0, None, None, None)] * 5
+        records[3] = bad
+        with pytest.raises(ZafkaError) as exc:
+            b.build_batch(records)
+        assert _error(exc) == "INVALID_REQUEST"
+
+
 def test_build_refuses_a_float_first_timestamp_and_out_of_range_header_ints():
     with pytest.raises(ZafkaError, match="timestamp"):
         b.build_batch([(T0 * 1.0, None, None, None)])
+    with pytest.raises(ZafkaError, match="timestamp"):
+        b.build_batch([(T0, None, None, None), (T0 + 1.0, None, None, None)])
     with pytest.raises(ZafkaError, match="out of range"):
         b.build_batch(_records(), producer_epoch=2**15)
     with pytest.raises(ZafkaError, match="out of range"):
@@ -415,7 +500,7 @@ def _zstd(payload: bytes, **options) -> bytes:
     return zstandard.ZstdCompressor(level=1, **options).compress(payload)
 
 
-ONE = msgpack.packb([[0, b"k", b"v", None]])
+ONE = _cols([0], [b"k"], [b"v"])
 
 
 @pytest.mark.parametrize(
@@ -437,57 +522,129 @@ def test_bad_zstd_frames_are_corrupt(frame, detail):
     assert _error(exc) == "CORRUPT_MESSAGE"
 
 
-BAD_PAYLOADS = [
-    b"",
-    b"\xc1",
-    msgpack.packb([[0, b"k", b"v", None]]) + b"\x00",
-    msgpack.packb({"a": 1}),
-    msgpack.packb(b"abcd"),
-    msgpack.packb(7),
-    msgpack.packb([[0, b"k", b"v", None], [1, b"k", b"v", None]]),
-    msgpack.packb([[0, b"k", b"v"]]),
-    msgpack.packb([[0, b"k", b"v", None, None]]),
-    msgpack.packb([[0.5, b"k", b"v", None]]),
-    msgpack.packb([[False, b"k", b"v", None]]),
-    msgpack.packb([[0, "k", b"v", None]]),
-    msgpack.packb([[0, b"k", 5, None]]),
-    msgpack.packb([[0, b"k", b"v", b"h"]]),
-    msgpack.packb([[0, b"k", b"v", [["h"]]]]),
-    msgpack.packb([[0, b"k", b"v", [[b"h", b"x"]]]]),
-    msgpack.packb([[0, b"k", b"v", [["h", "x"]]]]),
-    msgpack.packb([[0, b"k", b"v", {"h": b"x"}]]),
-    msgpack.packb(["abcd"]),
-    msgpack.packb([b"abcd"]),
-    msgpack.packb([{"a": 1, "b": 2, "c": 3, "d": 4}]),
-    msgpack.packb([msgpack.ExtType(1, b"")]),
-    msgpack.packb([[msgpack.ExtType(1, b"1234"), b"k", b"v", None]]),
-    b"\x91\x94\x00\xc4\x01k\xc4\x01v\xc0"[:-1],
-    b"\x91" * 5000,
-    b"\x91\x94\x00\xa2\xff\xfe\xc0\xc0",
-]
+# One record in the stored form, for the shape fuzzing below: [[0], [b"k"], [b"v"], nil].
+BAD_PAYLOADS = {
+    # not msgpack, or more than one object
+    "empty": b"",
+    "reserved byte": b"\xc1",
+    "trailing byte": _cols([0], [b"k"], [b"v"]) + b"\x00",
+    "truncated": _cols([0], [b"k"], [b"v"])[:-1],
+    "deep nesting": b"\x91" * 5000,
+    # [[0], [b"k"], [b"v"], [[[str ff fe, b"x"]]]]
+    "invalid utf-8 header name": b"\x94\x91\x00\x91\xc4\x01k\x91\xc4\x01v"
+    + b"\x91\x91\x92\xa2\xff\xfe\xc4\x01x",
+    # not four columns
+    "a map": msgpack.packb({"a": 1}),
+    "bin": msgpack.packb(b"abcd"),
+    "str": msgpack.packb("abcd"),
+    "int": msgpack.packb(7),
+    "nil": msgpack.packb(None),
+    "extension": msgpack.packb(msgpack.ExtType(1, b"1234")),
+    "three columns": msgpack.packb([[0], [b"k"], [b"v"]]),
+    "five columns": msgpack.packb([[0], [b"k"], [b"v"], None, None]),
+    "no columns": msgpack.packb([]),
+    "a row, the old layout": msgpack.packb([[0, b"k", b"v", None]]),
+    "four rows": msgpack.packb([[0, b"k", b"v", None]] * 4),
+    # a column that is not an array of record_count elements
+    "deltas nil": _cols(None, [b"k"], [b"v"]),
+    "keys nil": _cols([0], None, [b"v"]),
+    "values nil": _cols([0], [b"k"], None),
+    "deltas bin": _cols(b"\x00", [b"k"], [b"v"]),
+    "keys bin": _cols([0], b"k", [b"v"]),
+    "values str": _cols([0], [b"k"], "v"),
+    "deltas a map": msgpack.packb([{"0": 0}, [b"k"], [b"v"], None]),
+    "headers a map": msgpack.packb([[0], [b"k"], [b"v"], {"h": b"x"}]),
+    "headers bin": _cols([0], [b"k"], [b"v"], b"h"),
+    "headers int": _cols([0], [b"k"], [b"v"], 0),
+    "deltas short": _cols([], [b"k"], [b"v"]),
+    "deltas long": _cols([0, 1], [b"k"], [b"v"]),
+    "keys short": _cols([0], [], [b"v"]),
+    "keys long": _cols([0], [b"k", b"k"], [b"v"]),
+    "values short": _cols([0], [b"k"], []),
+    "values long": _cols([0], [b"k"], [b"v", b"v"]),
+    "headers short": _cols([0], [b"k"], [b"v"], []),
+    "headers long": _cols([0], [b"k"], [b"v"], [None, None]),
+    # wrong element types, column by column
+    "delta float": _cols([0.5], [b"k"], [b"v"]),
+    "delta bool": _cols([False], [b"k"], [b"v"]),
+    "delta nil": _cols([None], [b"k"], [b"v"]),
+    "delta bin": _cols([b"0"], [b"k"], [b"v"]),
+    "delta array": _cols([[0]], [b"k"], [b"v"]),
+    "delta extension": _cols([msgpack.ExtType(1, b"1234")], [b"k"], [b"v"]),
+    "key str": _cols([0], ["k"], [b"v"]),
+    "key int": _cols([0], [5], [b"v"]),
+    "key bool": _cols([0], [True], [b"v"]),
+    "key array": _cols([0], [[b"k"]], [b"v"]),
+    "value str": _cols([0], [b"k"], ["v"]),
+    "value float": _cols([0], [b"k"], [1.5]),
+    "value array": _cols([0], [b"k"], [[]]),
+    "value map": msgpack.packb([[0], [b"k"], [{}], None]),
+    # malformed headers, given a headers column
+    "record headers bin": _cols([0], [b"k"], [b"v"], [b"h"]),
+    "record headers str": _cols([0], [b"k"], [b"v"], ["h"]),
+    "record headers int": _cols([0], [b"k"], [b"v"], [0]),
+    "record headers a map": msgpack.packb([[0], [b"k"], [b"v"], [{"h": b"x"}]]),
+    "pair not an array": _cols([0], [b"k"], [b"v"], [["h"]]),
+    "pair of one": _cols([0], [b"k"], [b"v"], [[["h"]]]),
+    "pair of three": _cols([0], [b"k"], [b"v"], [[["h", b"x", b"y"]]]),
+    "pair empty": _cols([0], [b"k"], [b"v"], [[[]]]),
+    "pair name bin": _cols([0], [b"k"], [b"v"], [[[b"h", b"x"]]]),
+    "pair value str": _cols([0], [b"k"], [b"v"], [[["h", "x"]]]),
+    "pair value nil": _cols([0], [b"k"], [b"v"], [[["h", None]]]),
+    "pair a map": msgpack.packb([[0], [b"k"], [b"v"], [[{"h": b"x"}]]]),
+    "pair name bin, second pair": _cols([0], [b"k"], [b"v"], [[["h", b"x"], [b"h", b"x"]]]),
+    "pair a 2-char str": _cols([0], [b"k"], [b"v"], [["hx"]]),
+}
 
 
 @pytest.mark.parametrize("codec", [b.CODEC_NONE, b.CODEC_ZSTD])
-@pytest.mark.parametrize("payload", BAD_PAYLOADS)
-def test_malformed_records_under_a_valid_crc_are_corrupt(payload, codec):
+@pytest.mark.parametrize("payload", BAD_PAYLOADS.values(), ids=BAD_PAYLOADS)
+def test_malformed_payloads_under_a_valid_crc_are_corrupt(payload, codec):
     body = _zstd(payload) if codec == b.CODEC_ZSTD else payload
     blob = _wrap(body, 1, codec=codec)
     assert b.check_batch(blob).codec == codec
     with pytest.raises(ZafkaError) as exc:
-        b.read_records(blob)
+        b.read_batch(blob)
     assert _error(exc) == "CORRUPT_MESSAGE"
     with pytest.raises(ZafkaError):
-        b.read_tuples(blob)
+        b.read_records(blob)
+
+
+def _bad_column(count: int, column: int, bad: object, at: int) -> bytes:
+    columns: list = [list(range(count)), [b"k"] * count, [None] * count, [None] * count]
+    columns[column][at] = bad
+    return msgpack.packb(columns)
+
+
+@pytest.mark.parametrize("at", [0, 1, 498, 499])
+@pytest.mark.parametrize(
+    ("column", "bad"),
+    [(0, 1.0), (0, None), (1, "k"), (1, 0), (2, "v"), (2, 0.0), (3, b"h"), (3, [["h"]])],
+)
+def test_one_bad_element_anywhere_in_a_long_column_is_caught(column, bad, at):
+    blob = _wrap(_bad_column(500, column, bad, at), 500)
+    with pytest.raises(ZafkaError) as exc:
+        b.read_batch(blob)
+    assert _error(exc) == "CORRUPT_MESSAGE"
 
 
 def test_a_well_formed_payload_under_wrap_reads_back():
-    """The control for the test above: `_wrap` itself makes readable batches."""
-    payload = msgpack.packb([[0, b"k", b"v", [["h", b"x"]]], [5, None, None, None]])
-    got = b.read_records(_wrap(payload, 2, base_offset=3))
+    """The control for the tests above: `_wrap` and `_cols` themselves make readable batches."""
+    got = b.read_records(
+        _wrap(_cols([0, 5], [b"k", None], [b"v", None], [[["h", b"x"]], None]), 2, base_offset=3)
+    )
     assert got == [
         b.Record(3, T0, b"k", b"v", (("h", b"x"),)),
         b.Record(4, T0 + 5, None, None, None),
     ]
+    assert len(b.read_batch(_wrap(_bad_column(500, 0, 7, 0), 500))) == 500
+
+
+def test_a_headers_column_of_nils_reads_as_no_headers():
+    """Writers send nil when no record has headers; an array of nils means the same."""
+    batch = b.read_batch(_wrap(_cols([0, 1], [None, None], [b"a", b"b"], [None, None]), 2))
+    assert batch.headers == (None, None)
+    assert [r.headers for r in batch] == [None, None]
 
 
 # --- property tests --------------------------------------------------------------------
@@ -570,3 +727,69 @@ def test_arbitrary_msgpack_payloads_read_or_raise_corrupt(value, count, codec):
         assert type(r.timestamp) is int
         assert r.key is None or type(r.key) is bytes
         assert r.value is None or type(r.value) is bytes
+
+
+ATOMS = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.binary(max_size=4)
+ATOMS |= st.text(max_size=4) | st.floats(allow_nan=False) | st.lists(st.none(), max_size=2)
+VALID_COLUMNS = (
+    st.integers(-(2**63), 2**64 - 1),
+    st.none() | st.binary(max_size=4),
+    st.none() | st.binary(max_size=4),
+    st.none() | st.lists(st.tuples(st.text(max_size=3), st.binary(max_size=3)), max_size=2),
+)
+
+
+@st.composite
+def near_valid_columns(draw) -> tuple[int, list]:
+    """Valid columns for `count` records, then at most two mutations (shape fuzzing)."""
+    count = draw(st.integers(1, 4))
+    columns: list = [draw(st.lists(c, min_size=count, max_size=count)) for c in VALID_COLUMNS]
+    if draw(st.booleans()):
+        columns[3] = None
+    for _ in range(draw(st.integers(0, 2))):
+        i = draw(st.integers(0, 3))
+        mutation = draw(st.sampled_from(["element", "pair", "grow", "shrink", "column", "extra"]))
+        if columns[i] is None or mutation == "column":
+            columns[i] = draw(ATOMS)
+        elif not isinstance(columns[i], list):
+            continue
+        elif mutation == "element" and columns[i]:
+            columns[i][draw(st.integers(0, len(columns[i]) - 1))] = draw(ATOMS)
+        elif mutation == "pair" and columns[i]:
+            pair = draw(st.lists(ATOMS, max_size=3) | st.tuples(ATOMS, ATOMS))
+            columns[i][draw(st.integers(0, len(columns[i]) - 1))] = [pair]
+        elif mutation == "grow":
+            columns[i].append(draw(VALID_COLUMNS[i]))
+        elif mutation == "shrink" and columns[i]:
+            columns[i].pop()
+        elif mutation == "extra":
+            columns.append(draw(ATOMS))
+    return count, columns
+
+
+@given(near_valid_columns(), st.sampled_from([b.CODEC_NONE, b.CODEC_ZSTD]))
+def test_near_valid_columns_read_exactly_or_raise_corrupt(case, codec):
+    count, columns = case
+    payload = msgpack.packb(columns)
+    blob = _wrap(_zstd(payload) if codec else payload, count, codec=codec)
+    try:
+        batch = b.read_batch(blob)
+    except ZafkaError as exc:
+        assert exc.error.name == "CORRUPT_MESSAGE"
+        return
+    deltas, keys, values, headers = columns  # four columns, or read_batch refused it
+    assert len(deltas) == len(keys) == len(values) == count
+    assert all(type(d) is int for d in deltas)
+    assert all(k is None or type(k) is bytes for k in keys + values)
+    want_headers = (
+        [None] * count
+        if headers is None
+        else [None if hs is None else tuple(map(tuple, hs)) for hs in headers]
+    )
+    for hs in want_headers:
+        assert hs is None or all(type(n) is str and type(v) is bytes for n, v in hs)
+    got = b.read_records(blob)
+    assert got == list(batch) and len(batch) == count
+    assert [tuple(r) for r in got] == [
+        (i, T0 + deltas[i], keys[i], values[i], want_headers[i]) for i in range(count)
+    ]

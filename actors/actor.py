@@ -1,0 +1,192 @@
+"""The Actor base class: one exhaustive dispatcher, handlers, timers, call and cast.
+
+An actor owns its state and shares nothing. The runtime feeds it one envelope at a time
+(`on_message`) and fires its timers; handlers never block. A handler for message type
+`FetchRequest` is `on_fetch_request(envelope)`; a timer named `flush` fires
+`on_flush_timeout(now_ms)`. What a handler returns (a Message) is the reply to a call; a
+ZafkaError it raises becomes an ErrorReply with that code. Anything else it raises is a
+crash: the runtime supervises (see runtime.py).
+
+Who may call whom is written in actors/README.md; the graph is kept acyclic so no two actors
+ever wait on each other.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar
+
+from zafka import limits
+from zafka.errors import ZafkaError, from_code
+from zafka.transport.control import ErrorReply
+from zafka.transport.envelope import NO_EPOCH, Envelope, address
+
+if TYPE_CHECKING:
+    from zafka.actors.runtime import Runtime
+
+ReplyCallback = Callable[[Envelope | ZafkaError], None]
+_FENCED = {
+    "leader": "FENCED_LEADER_EPOCH",
+    "group": "FENCED_MEMBER_EPOCH",
+    "controller": "STALE_CONTROLLER_EPOCH",
+}
+
+
+def handler_name(type_name: str) -> str:
+    """`FetchRequest` -> `on_fetch_request`."""
+    return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+
+
+class Actor:
+    """Subclass and add `on_<message>` handlers. Spawn with `Runtime.spawn`."""
+
+    _handlers: ClassVar[dict[str, str]]
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}  # message type -> handler method name, filled on first use
+
+    def __init__(self, name: str) -> None:
+        if not name or "/" in name:
+            raise ValueError(f"actor name must be non-empty without '/': {name!r}")
+        self.name = name
+        self.runtime: Runtime | None = None
+        self._pending: dict[int, tuple[ReplyCallback, str]] = {}  # correlation id -> callback
+
+    # --- lifecycle, overridable -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Called once, before the first message, in spawn order."""
+
+    def on_stop(self) -> None:
+        """Called once, after the last message, in reverse spawn order."""
+
+    def current_epoch(self, kind: str) -> int:
+        """The epoch of `kind` ("leader", "group", "controller") this actor is at, or -1.
+        Messages carrying an older one are refused before any handler runs."""
+        return NO_EPOCH
+
+    # --- the dispatcher -------------------------------------------------------------------
+
+    def on_message(self, envelope: Envelope) -> None:
+        """Validate the envelope, then run its handler and answer a call exactly once."""
+        if envelope.reply:
+            self._complete_call(envelope)
+            return
+        is_call = envelope.correlation_id != 0
+        try:
+            handler = self._handler_for(envelope)
+            self._check_epoch(envelope)
+            result = handler(envelope)
+        except ZafkaError as err:
+            if is_call:
+                self.reply_error(envelope, err)
+            return
+        except Exception as exc:
+            if is_call:
+                self.reply_error(envelope, ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__))
+            raise  # a crash: the runtime logs it and supervises
+        if is_call:
+            if result is None:
+                raise TypeError(f"{self.name}: handler for a call returned no reply")
+            self.reply(envelope, result)
+
+    def _handler_for(self, envelope: Envelope) -> Callable[[Envelope], object]:
+        type_name = type(envelope.message).__name__
+        name = self._handlers.get(type_name)
+        if name is None:
+            name = handler_name(type_name)
+            if not callable(getattr(self, name, None)):
+                raise ZafkaError(
+                    "INVALID_REQUEST", f"actor {self.name} does not handle {type_name}"
+                )
+            self._handlers[type_name] = name
+        return getattr(self, name)
+
+    def _check_epoch(self, envelope: Envelope) -> None:
+        kind = getattr(type(envelope.message), "EPOCH", None)
+        if kind is None:
+            return
+        current = self.current_epoch(kind)
+        if envelope.epoch < current:
+            raise ZafkaError(_FENCED[kind], f"{kind} epoch {envelope.epoch} < {current}")
+
+    # --- sending --------------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return address(self._runtime().node, self.name)
+
+    def _runtime(self) -> Runtime:
+        if self.runtime is None:
+            raise RuntimeError(f"actor {self.name} is not spawned")
+        return self.runtime
+
+    def cast(self, target: str, message: object, epoch: int = NO_EPOCH) -> bool:
+        """Send without a reply. False if it could not be queued (it is dropped)."""
+        return self._runtime().send(Envelope(self.address, target, message, 0, epoch))
+
+    def call(
+        self,
+        target: str,
+        message: object,
+        timeout_ms: int,
+        on_reply: ReplyCallback,
+        epoch: int = NO_EPOCH,
+    ) -> int:
+        """Send a request; `on_reply` later gets the reply envelope, or a ZafkaError
+        (the ErrorReply's code, REQUEST_TIMED_OUT after `timeout_ms`, STOPPED on stop).
+        Never blocks. Returns the correlation id."""
+        if not 0 < timeout_ms <= limits.call_timeout_ms_max:
+            raise ValueError(f"timeout_ms must be in 1..{limits.call_timeout_ms_max}")
+        if len(self._pending) >= limits.inflight_calls_max:
+            raise ZafkaError("BUSY", f"{self.name} already awaits {len(self._pending)} calls")
+        runtime = self._runtime()
+        correlation_id = runtime.next_correlation_id()
+        self._pending[correlation_id] = (on_reply, target)
+        runtime.schedule_call_timeout(self.name, correlation_id, timeout_ms)
+        if not runtime.send(Envelope(self.address, target, message, correlation_id, epoch)):
+            self._fail_call(correlation_id, ZafkaError("BUSY", f"could not send to {target}"))
+        return correlation_id
+
+    def reply(self, request: Envelope, message: object) -> None:
+        self._runtime().send(
+            Envelope(self.address, request.sender, message, request.correlation_id, reply=True)
+        )
+
+    def reply_error(self, request: Envelope, err: ZafkaError) -> None:
+        self.reply(request, ErrorReply(code=err.error.code, message=err.detail))
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def set_timer(self, name: str, delay_ms: int) -> None:
+        """Fire `on_<name>_timeout(now_ms)` once, `delay_ms` from now (replaces a pending one)."""
+        if not callable(getattr(self, f"on_{name}_timeout", None)):
+            raise AttributeError(f"{type(self).__name__} has no on_{name}_timeout")
+        self._runtime().schedule_timer(self.name, name, delay_ms)
+
+    def cancel_timer(self, name: str) -> None:
+        self._runtime().cancel_timer(self.name, name)
+
+    # --- pending calls (driven by the runtime) --------------------------------------------
+
+    def _complete_call(self, envelope: Envelope) -> None:
+        entry = self._pending.pop(envelope.correlation_id, None)
+        if entry is None:
+            return  # late reply after a timeout, or a stray: dropped
+        message = envelope.message
+        if isinstance(message, ErrorReply):
+            entry[0](from_code(message.code, message.message))
+        else:
+            entry[0](envelope)
+
+    def _fail_call(self, correlation_id: int, err: ZafkaError) -> None:
+        entry = self._pending.pop(correlation_id, None)
+        if entry is not None:
+            entry[0](err)
+
+    def fail_all_calls(self, err: ZafkaError) -> None:
+        """Every pending call gets `err` (on stop and before a restart)."""
+        for correlation_id in list(self._pending):
+            self._fail_call(correlation_id, err)

@@ -1,0 +1,323 @@
+"""The runtime: one per process, one thread, one loop for every actor of the process.
+
+`step(now_ms)` does one round without blocking: take what the transport received (decoding
+it; bad input gets exactly one ErrorReply), fire due timers and call timeouts, and let each
+actor handle a bounded number of queued messages. `run()` repeats it, waiting on the
+transport's poller in between. Messages between actors of the same process skip the codec:
+envelopes are immutable and go straight to the target's mailbox.
+
+Supervision: an actor whose handler raises something other than a ZafkaError is logged,
+its pending calls fail with STOPPED, and it is restarted with fresh state from its factory.
+More than `limits.actor_restarts_max` crashes within `limits.actor_restart_window_s` stop the
+process loudly (`SupervisionError` out of `run`): a crash loop is a bug to see, not to hide.
+Why one thread and a poller loop: see docs/ARCHITECTURE.md (measured in
+benchmarks/transport_bench.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from threading import Event
+
+from zafka import limits
+from zafka.actors.actor import Actor
+from zafka.errors import ZafkaError
+from zafka.transport import codec
+from zafka.transport.control import ErrorReply
+from zafka.transport.envelope import Envelope, Transport, split_address
+
+log = logging.getLogger(__name__)
+
+RECEIVE_BUDGET = 1000  # transport messages taken per step
+MAILBOX_BUDGET = 100  # messages one actor handles per step before the next actor's turn
+# Stop taking from the network while this many envelopes wait in mailboxes, so remote
+# senders are slowed by TCP flow control instead of losing messages to full mailboxes.
+RECEIVE_PAUSE_QUEUED = limits.mailbox_messages_max // 2 - RECEIVE_BUDGET
+TIMER_HEAP_SLACK = 4096  # check the timer heap for dead entries every this many pushes
+
+
+class SupervisionError(RuntimeError):
+    """An actor crashed too often: the process must stop."""
+
+
+def _node_of(addr: str) -> str | None:
+    try:
+        return split_address(addr)[0]
+    except ValueError:
+        return None
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+@dataclass
+class _Cell:
+    factory: Callable[[], Actor]
+    actor: Actor
+    mailbox: deque[Envelope] = field(default_factory=deque)
+    crashes_s: deque[float] = field(default_factory=deque)
+    generation: int = 0  # bumped on restart: timers of the old incarnation are ignored
+
+
+class Runtime:
+    """Hosts actors on node `node`; `transport` connects it to other nodes (None: local)."""
+
+    def __init__(
+        self,
+        node: str,
+        transport: Transport | None = None,
+        clock: Callable[[], int] = monotonic_ms,
+    ) -> None:
+        if not node or "/" in node:
+            raise ValueError(f"node name must be non-empty without '/': {node!r}")
+        self.node = node
+        self._transport = transport
+        self._clock = clock
+        self._cells: dict[str, _Cell] = {}
+        self._timers: list[tuple[int, int, str, int, str, object]] = []
+        self._live_timers: dict[tuple[str, str], int] = {}
+        self._sequence = itertools.count(1)
+        self._correlation = itertools.count(1)
+        self._started = False
+        self.dropped = 0  # envelopes that could not be delivered (full, unknown, unsendable)
+
+    # --- actors ---------------------------------------------------------------------------
+
+    def spawn(self, factory: Callable[[], Actor]) -> Actor:
+        """Create an actor from `factory` (also used to restart it) and host it."""
+        actor = factory()
+        if actor.name in self._cells:
+            raise ValueError(f"actor {actor.name} already exists on {self.node}")
+        actor.runtime = self
+        self._cells[actor.name] = _Cell(factory, actor)
+        if self._started:
+            actor.on_start()
+        return actor
+
+    def actor(self, name: str) -> Actor:
+        return self._cells[name].actor
+
+    def start(self) -> None:
+        """Start every actor in spawn order."""
+        self._started = True
+        for cell in list(self._cells.values()):
+            cell.actor.on_start()
+
+    def stop(self) -> None:
+        """Stop actors in reverse spawn order; every pending call fails with STOPPED and
+        every queued call gets a STOPPED reply. Then the transport closes."""
+        stopped = ZafkaError("STOPPED", f"node {self.node} is stopping")
+        for cell in reversed(list(self._cells.values())):
+            while cell.mailbox:
+                envelope = cell.mailbox.popleft()
+                if envelope.correlation_id and not envelope.reply:
+                    cell.actor.reply_error(envelope, stopped)
+            cell.actor.fail_all_calls(stopped)
+            cell.actor.on_stop()
+        self._started = False
+        if self._transport is not None:
+            self._transport.close()
+
+    # --- sending and delivery -------------------------------------------------------------
+
+    def next_correlation_id(self) -> int:
+        return next(self._correlation)
+
+    def send(self, envelope: Envelope) -> bool:
+        """Route an envelope: to a local mailbox, or encoded through the transport.
+        False if it was dropped unanswered (a call is then failed by its caller)."""
+        node, actor = split_address(envelope.target)
+        if node == self.node:
+            return self._deliver(actor, envelope)
+        if self._transport is not None and self._transport.send(node, codec.encode(envelope)):
+            return True
+        self.dropped += 1
+        return False
+
+    def _deliver(self, actor_name: str, envelope: Envelope) -> bool:
+        cell = self._cells.get(actor_name)
+        refusal = None
+        if cell is None:
+            refusal = "UNKNOWN_ACTOR"
+        elif not envelope.reply and len(cell.mailbox) >= limits.mailbox_messages_max:
+            # Replies are never refused: their caller awaits them, and its in-flight call
+            # limit already bounds how many can come.
+            refusal = "BUSY"
+        if refusal is None:
+            cell.mailbox.append(envelope)
+            return True
+        self.dropped += 1
+        if envelope.correlation_id and not envelope.reply:
+            self._refuse(envelope, ZafkaError(refusal, envelope.target))
+            return True  # answered, if not by its target
+        return False
+
+    def _refuse(self, request: Envelope, err: ZafkaError) -> None:
+        """Answer a call on behalf of its target, which will not see it."""
+        reply = ErrorReply(code=err.error.code, message=err.detail)
+        self.send(
+            Envelope(request.target, request.sender, reply, request.correlation_id, reply=True)
+        )
+
+    def _queued(self) -> int:
+        return sum(len(cell.mailbox) for cell in self._cells.values())
+
+    def _receive(self) -> int:
+        if self._transport is None:
+            return 0
+        received = 0
+        while received < RECEIVE_BUDGET:
+            item = self._transport.recv()
+            if item is None:
+                break
+            received += 1
+            from_node, frames = item
+            try:
+                envelope = codec.decode(frames)
+            except codec.DecodeError as err:
+                self._answer_bad_input(from_node, err.sender, err.correlation_id, err)
+                continue
+            if _node_of(envelope.sender) != from_node or _node_of(envelope.target) != self.node:
+                detail = f"{envelope.sender} -> {envelope.target} did not come from {from_node}"
+                bad = ZafkaError("INVALID_REQUEST", detail)
+                self._answer_bad_input(from_node, None, envelope.correlation_id, bad)
+                continue
+            self._deliver(split_address(envelope.target)[1], envelope)
+        return received
+
+    def _answer_bad_input(
+        self, from_node: str, sender: str | None, correlation_id: int | None, err: ZafkaError
+    ) -> None:
+        """Exactly one ErrorReply to the peer that sent something unusable."""
+        log.info("bad input from %s: %s", from_node, err)
+        target = sender if sender and _node_of(sender) == from_node else f"{from_node}/peer"
+        message = ErrorReply(code=err.error.code, message=err.detail)
+        correlation_id = correlation_id or 0  # 0: nothing to pair with, so sent as a cast
+        reply = Envelope(f"{self.node}/runtime", target, message, correlation_id)
+        reply = Envelope(reply.sender, target, message, correlation_id, reply=correlation_id != 0)
+        if self._transport is not None:
+            self._transport.send(from_node, codec.encode(reply))
+
+    # --- timers and call timeouts ---------------------------------------------------------
+
+    def schedule_timer(self, actor_name: str, timer: str, delay_ms: int) -> None:
+        sequence = next(self._sequence)
+        self._live_timers[(actor_name, timer)] = sequence
+        self._push(self._clock() + delay_ms, sequence, actor_name, "timer", timer)
+
+    def cancel_timer(self, actor_name: str, timer: str) -> None:
+        self._live_timers.pop((actor_name, timer), None)
+
+    def schedule_call_timeout(self, actor_name: str, correlation_id: int, timeout_ms: int) -> None:
+        self._push(
+            self._clock() + timeout_ms, next(self._sequence), actor_name, "call", correlation_id
+        )
+
+    def _push(self, deadline: int, sequence: int, actor_name: str, kind: str, key: object) -> None:
+        generation = self._cells[actor_name].generation
+        heapq.heappush(self._timers, (deadline, sequence, actor_name, generation, kind, key))
+        if len(self._timers) > TIMER_HEAP_SLACK and sequence % TIMER_HEAP_SLACK == 0:
+            self._drop_dead_timers()
+
+    def _drop_dead_timers(self) -> None:
+        """Forget entries of answered calls and cancelled timers (the heap stays bounded
+        by what is live, not by how many calls were ever made)."""
+
+        def live(entry: tuple[int, int, str, int, str, object]) -> bool:
+            _, sequence, actor_name, generation, kind, key = entry
+            cell = self._cells.get(actor_name)
+            if cell is None or cell.generation != generation:
+                return False
+            if kind == "call":
+                return key in cell.actor._pending
+            return self._live_timers.get((actor_name, key)) == sequence
+
+        self._timers = [entry for entry in self._timers if live(entry)]
+        heapq.heapify(self._timers)
+
+    def next_deadline_ms(self) -> int | None:
+        return self._timers[0][0] if self._timers else None
+
+    def _fire_due(self, now_ms: int) -> int:
+        fired = 0
+        while self._timers and self._timers[0][0] <= now_ms:
+            _, sequence, actor_name, generation, kind, key = heapq.heappop(self._timers)
+            cell = self._cells.get(actor_name)
+            if cell is None or cell.generation != generation:
+                continue
+            if kind == "call":
+                timeout = ZafkaError("REQUEST_TIMED_OUT", f"call {key} from {actor_name}")
+                self._invoke(cell, cell.actor._fail_call, key, timeout)
+            elif self._live_timers.get((actor_name, key)) == sequence:
+                del self._live_timers[(actor_name, key)]
+                self._invoke(cell, getattr(cell.actor, f"on_{key}_timeout"), now_ms)
+            fired += 1
+        return fired
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def step(self, now_ms: int | None = None) -> int:
+        """One round without blocking; returns how much work it did (0: idle)."""
+        now_ms = self._clock() if now_ms is None else now_ms
+        work = self._fire_due(now_ms)
+        if self._queued() < RECEIVE_PAUSE_QUEUED:  # else leave it queued: TCP pushes back
+            work += self._receive()
+        for cell in list(self._cells.values()):
+            for _ in range(min(len(cell.mailbox), MAILBOX_BUDGET)):
+                envelope = cell.mailbox.popleft()
+                self._invoke(cell, cell.actor.on_message, envelope)
+                work += 1
+        return work
+
+    def run(self, stop: Event, idle_wait_ms: int = 100) -> None:
+        """Start, loop until `stop` is set (or supervision gives up), then stop."""
+        self.start()
+        try:
+            while not stop.is_set():
+                if self.step():
+                    continue
+                wait_ms = idle_wait_ms
+                deadline = self.next_deadline_ms()
+                if deadline is not None:
+                    wait_ms = max(0, min(wait_ms, deadline - self._clock()))
+                if self._transport is not None:
+                    self._transport.wait(wait_ms)
+                else:
+                    stop.wait(wait_ms / 1000)
+        finally:
+            self.stop()
+
+    # --- supervision ----------------------------------------------------------------------
+
+    def _invoke(self, cell: _Cell, fn: Callable[..., object], *args: object) -> None:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("actor %s/%s crashed", self.node, cell.actor.name)
+            self._restart(cell)
+
+    def _restart(self, cell: _Cell) -> None:
+        now_s = time.monotonic()
+        cell.crashes_s.append(now_s)
+        while cell.crashes_s and cell.crashes_s[0] < now_s - limits.actor_restart_window_s:
+            cell.crashes_s.popleft()
+        if len(cell.crashes_s) > limits.actor_restarts_max:
+            raise SupervisionError(
+                f"actor {self.node}/{cell.actor.name} crashed {len(cell.crashes_s)} times "
+                f"in {limits.actor_restart_window_s:.0f}s; stopping the process"
+            )
+        old = cell.actor
+        old.fail_all_calls(ZafkaError("STOPPED", f"actor {old.name} restarted after a crash"))
+        cell.generation += 1
+        self._live_timers = {k: v for k, v in self._live_timers.items() if k[0] != old.name}
+        cell.actor = cell.factory()
+        cell.actor.runtime = self
+        if self._started:
+            cell.actor.on_start()

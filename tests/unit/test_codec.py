@@ -1,0 +1,538 @@
+"""The codec: round trips of every message, zero-copy payloads, and bad input of every kind."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+
+import msgpack
+import pytest
+import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from zafka import limits
+from zafka.errors import ZafkaError
+from zafka.transport import codec
+from zafka.transport.client import FetchRequest, MetadataRequest, ProduceRequest
+from zafka.transport.codec import DecodeError, decode, encode, error_reply
+from zafka.transport.control import Ack, ErrorReply, Ping
+from zafka.transport.envelope import Envelope
+from zafka.transport.replication import ReplicaFetchRequest
+from zafka.transport.schema import INT_MAX, INT_MIN, Frame, Message, message_types
+
+FAMILY_MESSAGES = sorted(
+    name
+    for name, cls in message_types().items()
+    if cls.__module__ in {family.__name__ for family in codec.FAMILIES}
+)
+CALLER, CALLEE = "client-1/app", "broker-1/broker"
+PING_HEADER = [1, "Ping", 9, CALLER, CALLEE, -1, False, {"sent_ms": 5}]
+ROUTING = {"correlation_id": 9, "sender": CALLER, "target": CALLEE, "reply": False}
+NO_ROUTING = dict.fromkeys(ROUTING)
+
+
+# --- strategies built from the annotations -------------------------------------------------
+
+
+def values(tp: object) -> st.SearchStrategy[object]:
+    """Every value a field of type `tp` may hold."""
+    if tp == Frame:
+        raw = st.binary(max_size=32)
+        return st.one_of(raw, raw.map(bytearray), raw.map(memoryview))
+    scalars = {
+        int: st.integers(INT_MIN, INT_MAX),
+        bool: st.booleans(),
+        float: st.floats(allow_nan=False),
+        str: st.text(max_size=8),
+        bytes: st.binary(max_size=8),
+    }
+    if tp in scalars:
+        return scalars[tp]
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return messages(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*(values(arg) for arg in args))
+    if origin is tuple:
+        return st.lists(values(args[0]), max_size=3).map(tuple)
+    if origin is dict:
+        return st.dictionaries(st.text(max_size=4), values(args[1]), max_size=3)
+    if tp is type(None):
+        return st.none()
+    raise AssertionError(f"no strategy for {tp!r}")
+
+
+def messages(cls: type[Message]) -> st.SearchStrategy[Message]:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    fields = {f.name: values(hints[f.name]) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return st.builds(cls, **fields)
+
+
+names = st.text(
+    st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), min_size=1, max_size=6
+)
+addresses = st.tuples(names, names).map("/".join)
+
+
+@st.composite
+def envelopes(draw: st.DrawFn, cls: type[Message] | None = None) -> Envelope:
+    if cls is None:
+        cls = message_types()[draw(st.sampled_from(FAMILY_MESSAGES))]
+    reply = draw(st.booleans())
+    return Envelope(
+        sender=draw(addresses),
+        target=draw(addresses),
+        message=draw(messages(cls)),
+        correlation_id=draw(st.integers(1 if reply else 0, codec.CORRELATION_ID_MAX)),
+        epoch=-1 if cls.EPOCH is None else draw(st.integers(-1, codec.EPOCH_MAX)),
+        reply=reply,
+    )
+
+
+def decode_error(frames: object) -> DecodeError:
+    with pytest.raises(DecodeError) as info:
+        decode(frames)
+    return info.value
+
+
+def routing(err: DecodeError) -> dict[str, object]:
+    return {k: getattr(err, k) for k in ROUTING}
+
+
+def packed(header: object) -> list[bytes]:
+    return [msgpack.packb(header)]
+
+
+# --- round trips ------------------------------------------------------------------------
+
+
+def test_every_message_class_of_every_family_is_registered():
+    defined = {
+        name
+        for family in codec.FAMILIES
+        for name, obj in vars(family).items()
+        if isinstance(obj, type) and issubclass(obj, Message) and obj.__module__ == family.__name__
+    }
+    assert defined == set(FAMILY_MESSAGES)
+    assert {"Ping", "ErrorReply", "ProduceRequest", "CreateTopicsRequest"} <= defined
+    assert {"HeartbeatRequest", "LeaderAndIsrRequest", "MetadataResponse"} <= defined
+
+
+@pytest.mark.parametrize("name", FAMILY_MESSAGES)
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_message_round_trips(name, data):
+    env = data.draw(envelopes(message_types()[name]))
+    frames = encode(env)
+    assert decode(frames) == env
+    assert decode([bytes(f) for f in frames]) == env
+
+
+def test_payload_frames_pass_through_without_copies():
+    batch = memoryview(bytearray(b"b" * 1000))
+    env = Envelope(CALLER, CALLEE, ProduceRequest("t", 0, -1, 100, batch), 3)
+    frames = encode(env)
+    assert len(frames) == 2 and frames[1] is batch
+    decoded = decode(frames)
+    assert decoded.message.batch is batch
+    raw = b"r" * 100
+    assert encode(Envelope(CALLER, CALLEE, ProduceRequest("t", 0, 1, 1, raw), 4))[1] is raw
+    owned = bytearray(b"o" * 10)
+    view = encode(Envelope(CALLER, CALLEE, ProduceRequest("t", 0, 1, 1, owned), 5))[1]
+    assert isinstance(view, memoryview) and view.obj is owned
+
+
+def test_zmq_frames_are_read_through_their_buffer():
+    env = Envelope(CALLER, CALLEE, ProduceRequest("t", 0, 1, 100, b"payload"), 3)
+    frames = [zmq.Frame(bytes(f)) for f in encode(env)]
+    decoded = decode(frames)
+    assert isinstance(decoded.message.batch, memoryview)
+    assert bytes(decoded.message.batch) == b"payload" and decoded == env
+
+
+def test_frames_may_be_any_contiguous_buffer():
+    headers = (encode(Envelope(CALLER + "x" * n, CALLEE, Ping(5), 1))[0] for n in range(4))
+    header = next(h for h in headers if len(h) % 4 == 0)
+    assert decode([bytearray(header)]).message == Ping(5)
+    assert decode((memoryview(header),)).message == Ping(5)
+    assert decode([memoryview(header).cast("I")]).message == Ping(5)
+    released = memoryview(b"x")
+    released.release()
+
+    class NotAFrame:
+        buffer = b"bytes, not a view"
+
+    for frame in (memoryview(header * 2)[::2], released, NotAFrame()):
+        assert "contiguous buffer" in str(decode_error([header, frame]))
+
+
+def test_the_example_in_protocol_md_is_what_encode_produces():
+    text = (Path(__file__).parents[2] / "docs" / "PROTOCOL.md").read_text()
+    intro, block = text.split("Example: ")[1].split("```")[:2]
+    example = bytes.fromhex(" ".join(line for line in block.splitlines() if "=" not in line))
+    env = Envelope("client-7/app", "broker-1/broker", Ping(sent_ms=1700000000000), 1)
+    assert f"{len(example)}-byte header" in intro
+    assert encode(env) == [example] and decode([example]) == env
+
+
+# --- encode refuses what the peer would refuse -----------------------------------------------
+
+
+FETCH = ReplicaFetchRequest("t", 0, 1, 0, 0, 1)
+HUGE = MetadataRequest(("x" * 30_000,) * 3)
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "problem"),
+    [
+        (Envelope(CALLER, CALLEE, object()), "INVALID_REQUEST", "not a registered message"),
+        (Envelope("broker", CALLEE, Ping(1)), "INVALID_REQUEST", "sender must be"),
+        (Envelope(CALLER, "a/b/c", Ping(1)), "INVALID_REQUEST", "target must be"),
+        (Envelope(CALLER, CALLEE, Ping(1), -1), "INVALID_REQUEST", "correlation_id"),
+        (Envelope(CALLER, CALLEE, Ping(1), reply=True), "INVALID_REQUEST", "a reply needs"),
+        (Envelope(CALLER, CALLEE, Ping(1), reply=1), "INVALID_REQUEST", "reply must be a bool"),  # type: ignore[arg-type]
+        (Envelope(CALLER, CALLEE, Ping(1), epoch=3), "INVALID_REQUEST", "epoch must be -1"),
+        (Envelope(CALLER, CALLEE, FETCH, epoch=-2), "INVALID_REQUEST", "epoch must be an int"),
+        (Envelope(CALLER, CALLEE, Ping(1), version=2), "UNSUPPORTED_VERSION", "version 2"),
+        (Envelope(CALLER, CALLEE, HUGE), "MESSAGE_TOO_LARGE", "header_bytes_max"),
+        (Envelope("a/\ud800", CALLEE, Ping(1)), "INVALID_REQUEST", "sender must be"),
+        (
+            Envelope(CALLER, "a/" + "x" * limits.string_bytes_max, Ping(1)),
+            "INVALID_REQUEST",
+            "target",
+        ),
+    ],
+)
+def test_encode_refuses_invalid_envelopes(env, name, problem):
+    with pytest.raises(ZafkaError, match=f"{name}.*{problem}"):
+        encode(env)
+
+
+# --- bad input: frames and limits checked before unpacking ----------------------------------
+
+
+@pytest.mark.parametrize("frames", [[], (), None, "abc", b"\x98", 7, [7], [b"", "x"], [None]])
+def test_what_is_not_a_list_of_buffers_is_refused(frames):
+    err = decode_error(frames)
+    assert err.error.name == "INVALID_REQUEST" and routing(err) == NO_ROUTING
+
+
+def test_too_many_payload_frames_are_refused_before_unpacking():
+    frames = [b"\xc1", *[b""] * (limits.payload_frames_max + 1)]
+    err = decode_error(frames)
+    assert "payload_frames_max" in str(err) and routing(err) == NO_ROUTING
+
+
+def test_an_oversize_header_is_refused_before_unpacking():
+    err = decode_error([b"\xc1" * (limits.header_bytes_max + 1)])
+    assert "header_bytes_max" in str(err) and routing(err) == NO_ROUTING
+
+
+def test_a_header_of_exactly_header_bytes_max_is_accepted():
+    def header(n: int) -> bytes:
+        topics = ("t" * 30_000, "u" * 30_000, "v" * n)
+        return encode(Envelope(CALLER, CALLEE, MetadataRequest(topics), 1))[0]
+
+    n = 300 + limits.header_bytes_max - len(header(300))  # both str16
+    assert len(header(n)) == limits.header_bytes_max
+    assert decode([header(n)]).message.topics[2] == "v" * n  # type: ignore[attr-defined]
+
+
+# --- bad input: not msgpack ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xc1",  # never used in msgpack
+        msgpack.packb(PING_HEADER) + b"\x00",  # trailing bytes
+        b"\x91" * 2000 + b"\x00",  # deeper than the unpacker's stack
+        b"\xdd\xff\xff\xff\xff",  # array32 declaring 4 G items
+        b"\xdf\xff\xff\xff\xff",  # map32 declaring 4 G entries
+        b"\xdb\xff\xff\xff\xff",  # str32 declaring 4 GiB
+        b"\xc6\xff\xff\xff\xff",  # bin32 declaring 4 GiB
+        b"\xc9\xff\xff\xff\xff\x01",  # ext32 declaring 4 GiB
+        b"\xd6\xff\x00\x00\x00\x00",  # a timestamp (ext -1)
+        b"\xa2\xff\xfe",  # str that is not UTF-8
+        msgpack.packb("x" * (limits.string_bytes_max + 1)),
+        msgpack.packb(b"x" * (limits.string_bytes_max + 1)),
+        msgpack.packb([0] * (limits.collection_items_max + 1)),
+        msgpack.packb({str(i): 0 for i in range(limits.collection_items_max + 1)}),
+        msgpack.packb([*PING_HEADER[:7], {1: 5}]),  # a non-string map key
+        msgpack.packb([*PING_HEADER[:7], {(1,): 5}]),  # an array as a map key
+        msgpack.packb([*PING_HEADER[:7], {"sent_ms": msgpack.ExtType(1, b"x")}]),
+        b"\x98\x01\xa4Ping\x09" + b"\xdb\xff\xff\xff\xff",  # huge sender inside a header
+    ],
+)
+def test_what_is_not_msgpack_within_limits_is_refused_unread(raw):
+    err = decode_error([raw])
+    assert err.error.name == "INVALID_REQUEST" and routing(err) == NO_ROUTING
+    assert "not msgpack" in str(err)
+
+
+def test_every_prefix_of_a_valid_header_is_refused():
+    env = Envelope(CALLER, CALLEE, ProduceRequest("topic", 1, -1, 1000, b"x"), 7)
+    header, payload = encode(env)
+    for end in range(len(header)):
+        err = decode_error([header[:end], payload])
+        assert err.error.name == "INVALID_REQUEST" and routing(err) == NO_ROUTING, end
+    assert decode([header, payload]) == env
+
+
+# --- bad input: the header's shape ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "expected_routing"),
+    [
+        ({"version": 1}, NO_ROUTING),
+        (1, NO_ROUTING),
+        ([], NO_ROUTING),
+        (PING_HEADER[:7], {**ROUTING}),
+        ([*PING_HEADER, None], {**ROUTING}),
+        (PING_HEADER[:4], {**NO_ROUTING, "correlation_id": 9, "sender": CALLER}),
+    ],
+)
+def test_a_header_must_be_an_array_of_eight(header, expected_routing):
+    err = decode_error(packed(header))
+    assert err.error.name == "INVALID_REQUEST" and routing(err) == expected_routing
+
+
+def test_nested_values_a_thousand_deep_are_refused_where_they_land():
+    deep = b"\x91" * 1000 + b"\x00"
+    assert "version must be an int" in str(decode_error([deep]))
+    body = b"\x81\xa7sent_ms" + deep
+    header = msgpack.packb(PING_HEADER[:7])[1:]  # the first seven fields, without the array tag
+    err = decode_error([b"\x98" + header + body])
+    assert "Ping.sent_ms: expected int, got tuple" in str(err) and routing(err) == ROUTING
+
+
+@pytest.mark.parametrize(
+    ("position", "value", "name", "lost"),
+    [
+        (0, "1", "INVALID_REQUEST", None),
+        (0, True, "INVALID_REQUEST", None),
+        (0, None, "INVALID_REQUEST", None),
+        (0, 2, "UNSUPPORTED_VERSION", None),
+        (0, 0, "UNSUPPORTED_VERSION", None),
+        (0, -1, "UNSUPPORTED_VERSION", None),
+        (0, INT_MAX, "UNSUPPORTED_VERSION", None),
+        (1, "Nope", "INVALID_REQUEST", None),
+        (1, 1, "INVALID_REQUEST", None),
+        (1, b"Ping", "INVALID_REQUEST", None),
+        (1, None, "INVALID_REQUEST", None),
+        (2, -1, "INVALID_REQUEST", "correlation_id"),
+        (2, "9", "INVALID_REQUEST", "correlation_id"),
+        (2, True, "INVALID_REQUEST", "correlation_id"),
+        (2, 2**63, "INVALID_REQUEST", "correlation_id"),
+        (2, 1.0, "INVALID_REQUEST", "correlation_id"),
+        (3, "app", "INVALID_REQUEST", "sender"),
+        (3, "", "INVALID_REQUEST", "sender"),
+        (3, "a/b/c", "INVALID_REQUEST", "sender"),
+        (3, "/app", "INVALID_REQUEST", "sender"),
+        (3, b"client-1/app", "INVALID_REQUEST", "sender"),
+        (3, 5, "INVALID_REQUEST", "sender"),
+        (4, "broker-1/", "INVALID_REQUEST", "target"),
+        (4, None, "INVALID_REQUEST", "target"),
+        (5, 3, "INVALID_REQUEST", None),
+        (5, "x", "INVALID_REQUEST", None),
+        (5, None, "INVALID_REQUEST", None),
+        (5, -2, "INVALID_REQUEST", None),
+        (6, 0, "INVALID_REQUEST", "reply"),
+        (6, None, "INVALID_REQUEST", "reply"),
+        (6, "false", "INVALID_REQUEST", "reply"),
+        (7, None, "INVALID_REQUEST", None),
+        (7, [], "INVALID_REQUEST", None),
+        (7, {}, "INVALID_REQUEST", None),
+        (7, {"sent_ms": "5"}, "INVALID_REQUEST", None),
+        (7, {"sent_ms": True}, "INVALID_REQUEST", None),
+        (7, {"sent_ms": 2.0}, "INVALID_REQUEST", None),
+        (7, {"sent_ms": 5, "extra": 1}, "INVALID_REQUEST", None),
+        (7, {b"sent_ms": 5}, "INVALID_REQUEST", None),
+        (7, {"sent_ms": None}, "INVALID_REQUEST", None),
+    ],
+)
+def test_each_header_field_is_checked_and_the_rest_of_the_routing_kept(position, value, name, lost):
+    header = list(PING_HEADER)
+    header[position] = value
+    err = decode_error(packed(header))
+    assert err.error.name == name, str(err)
+    expected = dict(ROUTING)
+    if lost is not None:
+        expected[lost] = None
+    assert routing(err) == expected
+
+
+def test_a_reply_must_carry_its_call_id():
+    header = [1, "Pong", 0, CALLEE, CALLER, -1, True, {"sent_ms": 5}]
+    err = decode_error(packed(header))
+    assert "a reply needs" in str(err)
+    assert routing(err) == {"correlation_id": 0, "sender": CALLEE, "target": CALLER, "reply": True}
+
+
+def test_an_unknown_version_is_answered_even_with_another_header_layout():
+    err = decode_error(packed([2, "Ping", 9, CALLER, CALLEE]))
+    assert err.error.name == "UNSUPPORTED_VERSION"
+    assert routing(err) == {**ROUTING, "reply": None}
+
+
+def test_an_unknown_message_type_is_named():
+    header = list(PING_HEADER)
+    header[1] = "DropAllTopics"
+    err = decode_error(packed(header))
+    assert "unknown message type 'DropAllTopics'" in str(err) and routing(err) == ROUTING
+
+
+def test_an_epoch_is_required_in_range_where_the_type_has_one():
+    fetch = [1, "ReplicaFetchRequest", 9, CALLER, CALLEE, 7, False]
+    body = {"topic": "t", "partition": 0, "replica_id": 2, "offset": 0}
+    body |= {"last_fetched_epoch": 3, "max_bytes": 100}
+    assert decode(packed([*fetch, body])).epoch == 7
+    fetch[5] = codec.EPOCH_MAX + 1
+    assert "epoch must be an int" in str(decode_error(packed([*fetch, body])))
+
+
+# --- bad input: bodies and payload frames ---------------------------------------------------
+
+
+def produce_header() -> bytes:
+    env = Envelope(CALLER, CALLEE, ProduceRequest("t", 0, 1, 10, b""), 9)
+    return encode(env)[0]
+
+
+def test_missing_payload_frames_are_refused_with_routing():
+    err = decode_error([produce_header()])
+    assert "ProduceRequest takes 1 payload frames, got 0" in str(err) and routing(err) == ROUTING
+
+
+def test_extra_payload_frames_are_refused_with_routing():
+    err = decode_error([produce_header(), b"batch", b"more"])
+    assert "takes 1 payload frames, got 2" in str(err) and routing(err) == ROUTING
+    err = decode_error([*packed(PING_HEADER), b""])
+    assert "Ping takes 0 payload frames, got 1" in str(err) and routing(err) == ROUTING
+
+
+@pytest.mark.parametrize(
+    ("brokers", "problem"),
+    [
+        (({"id": 1},), "BrokerInfo: unknown fields [], missing fields [endpoint]"),
+        (({"id": "1", "endpoint": "e"},), "BrokerInfo.id: expected int, got str"),
+        ((5,), "MetadataResponse.brokers[0]: expected map (BrokerInfo), got int"),
+        (({"id": 1, "endpoint": "e"}, None), "brokers[1]: expected map (BrokerInfo), got NoneType"),
+    ],
+)
+def test_nested_bodies_are_checked_all_the_way_down(brokers, problem):
+    body = {"brokers": brokers, "topics": ()}
+    header = [1, "MetadataResponse", 9, CALLEE, CALLER, -1, True, body]
+    err = decode_error(packed(header))
+    assert problem in str(err)
+    assert routing(err) == {"correlation_id": 9, "sender": CALLEE, "target": CALLER, "reply": True}
+
+
+# --- fuzz: only DecodeError may escape ------------------------------------------------------
+
+
+def assert_decodes_or_refuses(frames: list[object]) -> None:
+    try:
+        env = decode(frames)
+    except DecodeError as err:
+        assert err.error.name in ("INVALID_REQUEST", "UNSUPPORTED_VERSION")
+        assert err.correlation_id is None or isinstance(err.correlation_id, int)
+        assert err.sender is None or isinstance(err.sender, str)
+        assert err.reply in (None, True, False)
+    else:
+        assert decode(encode(env)) == env
+
+
+@settings(max_examples=500)
+@given(st.lists(st.binary(max_size=300), max_size=4))
+def test_fuzz_arbitrary_frames(frames):
+    assert_decodes_or_refuses(frames)
+
+
+wire_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(INT_MIN, INT_MAX),
+    st.floats(),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.sampled_from([1, "Ping", "Pong", CALLER, CALLEE, -1, 0, 9, "sent_ms"]),
+)
+wire_values = st.recursive(
+    wire_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(wire_scalars, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500)
+@given(st.lists(wire_values, max_size=9), st.lists(st.binary(max_size=8), max_size=2))
+def test_fuzz_msgpack_headers_of_any_shape(header, payload):
+    assert_decodes_or_refuses([msgpack.packb(header), *payload])
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])
+@given(envelopes(), st.data())
+def test_fuzz_mutations_of_valid_encodings(env, data):
+    frames = [bytes(f) for f in encode(env)]
+    header = bytearray(frames[0])
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(header)))
+        action = data.draw(st.sampled_from(["flip", "insert", "delete", "cut", "drop_frame"]))
+        if action == "flip" and at < len(header):
+            header[at] ^= data.draw(st.integers(1, 255))
+        elif action == "insert":
+            header[at:at] = data.draw(st.binary(min_size=1, max_size=4))
+        elif action == "delete":
+            del header[at : at + data.draw(st.integers(1, 4))]
+        elif action == "cut":
+            del header[at:]
+        elif action == "drop_frame" and len(frames) > 1:
+            frames.pop()
+    assert_decodes_or_refuses([bytes(header), *frames[1:]])
+
+
+# --- error replies --------------------------------------------------------------------------
+
+
+def test_a_call_gets_one_error_reply_from_the_given_sender():
+    call = Envelope(CALLER, CALLEE, FetchRequest("t", 0, 0, 1, 1, 1), 41)
+    reply = error_reply(call, ZafkaError("NOT_LEADER_OR_FOLLOWER", "t-0"), "broker-1/runtime")
+    assert reply == Envelope(
+        "broker-1/runtime", CALLER, ErrorReply(6, "t-0"), correlation_id=41, reply=True
+    )
+    assert decode(encode(reply)) == reply
+
+
+def test_casts_and_replies_get_no_error_reply():
+    err = ZafkaError("BUSY")
+    assert error_reply(Envelope(CALLER, CALLEE, Ack()), err, CALLEE) is None
+    assert error_reply(Envelope(CALLER, CALLEE, Ack(), 5, reply=True), err, CALLEE) is None
+
+
+def test_bad_input_is_answered_only_when_its_routing_was_read():
+    readable = decode_error(packed([*PING_HEADER[:7], {}]))
+    reply = error_reply(readable, readable, CALLEE)
+    assert reply is not None and reply.target == CALLER and reply.correlation_id == 9
+    assert isinstance(reply.message, ErrorReply) and reply.message.code == 42
+    assert "missing fields [sent_ms]" in reply.message.message
+    for header in (b"\xc1", msgpack.packb([1, "Ping", 9, 5]), msgpack.packb(PING_HEADER[:6])):
+        unreadable = decode_error([header])
+        assert error_reply(unreadable, unreadable, CALLEE) is None
+    as_reply = decode_error(packed([1, "Pong", 9, CALLER, CALLEE, -1, True, {}]))
+    assert error_reply(as_reply, as_reply, CALLEE) is None
+    as_cast = decode_error(packed([1, "Ping", 0, CALLER, CALLEE, -1, False, {}]))
+    assert error_reply(as_cast, as_cast, CALLEE) is None
+
+
+def test_an_error_reply_clips_a_long_detail_to_fit_the_wire():
+    call = Envelope(CALLER, CALLEE, Ping(1), 3)
+    reply = error_reply(call, ZafkaError("INVALID_REQUEST", "é" * 100_000), CALLEE)
+    assert reply is not None
+    assert len(reply.message.message.encode()) <= limits.string_bytes_max  # type: ignore[attr-defined]
+    assert decode(encode(reply)) == reply

@@ -1,0 +1,253 @@
+"""The actor runtime without sockets: dispatch, call/cast, timers, fencing, supervision."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pytest
+
+from zafka import limits
+from zafka.actors.actor import Actor, handler_name
+from zafka.actors.runtime import Runtime, SupervisionError
+from zafka.errors import ZafkaError
+from zafka.transport.control import Ack, Ping, Pong
+from zafka.transport.envelope import Envelope
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now_ms = 1_000
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+class Echo(Actor):
+    """Answers Ping with Pong; crashes on Ping(sent_ms=-1); Ack is a cast it counts."""
+
+    instances: ClassVar[int] = 0
+
+    def __init__(self, name: str = "echo") -> None:
+        super().__init__(name)
+        Echo.instances += 1
+        self.acks = 0
+        self.events: list[str] = []
+
+    def on_start(self) -> None:
+        self.events.append("start")
+
+    def on_ping(self, envelope: Envelope) -> Pong:
+        if envelope.message.sent_ms == -1:
+            raise RuntimeError("boom")
+        if envelope.message.sent_ms == -2:
+            raise ZafkaError("OFFSET_OUT_OF_RANGE", "asked for it")
+        return Pong(sent_ms=envelope.message.sent_ms)
+
+    def on_ack(self, envelope: Envelope) -> None:
+        self.acks += 1
+
+
+class Caller(Actor):
+    """Records every reply or error it gets."""
+
+    def __init__(self, name: str = "caller") -> None:
+        super().__init__(name)
+        self.results: list[object] = []
+        self.fired: list[int] = []
+        self.leader_epoch = -1
+
+    def ask(self, target: str, sent_ms: int, timeout_ms: int = 1000, epoch: int = -1) -> int:
+        return self.call(target, Ping(sent_ms=sent_ms), timeout_ms, self.results.append, epoch)
+
+    def on_tick_timeout(self, now_ms: int) -> None:
+        self.fired.append(now_ms)
+
+    def on_replica_fetch_request(self, envelope: Envelope) -> None:
+        raise AssertionError("a fenced request reached its handler")
+
+    def current_epoch(self, kind: str) -> int:
+        return self.leader_epoch if kind == "leader" else -1
+
+
+def make_runtime() -> tuple[Runtime, FakeClock, Echo, Caller]:
+    clock = FakeClock()
+    runtime = Runtime("n1", clock=clock)
+    echo = runtime.spawn(Echo)
+    caller = runtime.spawn(Caller)
+    runtime.start()
+    return runtime, clock, echo, caller
+
+
+def run_until_idle(runtime: Runtime) -> None:
+    for _ in range(100):
+        if runtime.step() == 0:
+            return
+    raise AssertionError("runtime never went idle")
+
+
+def test_handler_names_follow_the_message_type():
+    assert handler_name("FetchRequest") == "on_fetch_request"
+    assert handler_name("Ping") == "on_ping"
+
+
+def test_a_call_gets_its_reply_with_the_same_correlation_id():
+    runtime, _, _, caller = make_runtime()
+    correlation_id = caller.ask("n1/echo", 42)
+    run_until_idle(runtime)
+    (reply,) = caller.results
+    assert isinstance(reply, Envelope) and reply.reply
+    assert reply.message == Pong(sent_ms=42) and reply.correlation_id == correlation_id
+
+
+def test_a_cast_gets_no_reply():
+    runtime, _, echo, caller = make_runtime()
+    assert caller.cast("n1/echo", Ack())
+    run_until_idle(runtime)
+    assert echo.acks == 1 and caller.results == []
+
+
+def test_a_zafka_error_in_a_handler_becomes_an_error_reply_with_its_code():
+    runtime, _, _, caller = make_runtime()
+    caller.ask("n1/echo", -2)
+    run_until_idle(runtime)
+    (err,) = caller.results
+    assert isinstance(err, ZafkaError) and err.error.name == "OFFSET_OUT_OF_RANGE"
+
+
+def test_an_unhandled_message_type_gets_invalid_request():
+    runtime, _, _, caller = make_runtime()
+    caller.call("n1/caller", Ping(sent_ms=1), 1000, caller.results.append)  # Caller has no on_ping
+    run_until_idle(runtime)
+    (err,) = caller.results
+    assert err.error.name == "INVALID_REQUEST" and "does not handle Ping" in str(err)
+
+
+def test_an_unknown_actor_gets_unknown_actor():
+    runtime, _, _, caller = make_runtime()
+    caller.ask("n1/nobody", 1)
+    run_until_idle(runtime)
+    assert caller.results[0].error.name == "UNKNOWN_ACTOR"
+
+
+def test_a_call_without_an_answer_times_out():
+    runtime, clock, _, caller = make_runtime()
+    caller.ask("n2/elsewhere", 1, timeout_ms=500)  # no transport: cannot be sent at all
+    caller.ask("n1/echo", 2, timeout_ms=500)
+    assert caller.results[0].error.name == "BUSY"
+    runtime.step()  # the echo answers the second
+    clock.now_ms += 500
+    run_until_idle(runtime)
+    assert [type(r).__name__ for r in caller.results] == ["ZafkaError", "Envelope"]
+
+
+def test_a_lost_reply_times_out_and_a_late_one_is_dropped():
+    runtime, clock, _echo, caller = make_runtime()
+    caller.ask("n1/echo", 3, timeout_ms=100)
+    clock.now_ms += 100
+    runtime._fire_due(clock.now_ms)  # the timeout fires before the echo ran
+    assert caller.results[0].error.name == "REQUEST_TIMED_OUT"
+    run_until_idle(runtime)  # now the echo answers: too late, dropped
+    assert len(caller.results) == 1
+
+
+def test_call_timeouts_are_mandatory_and_bounded():
+    _runtime, _, _, caller = make_runtime()
+    for bad in (0, -1, limits.call_timeout_ms_max + 1):
+        with pytest.raises(ValueError):
+            caller.ask("n1/echo", 1, timeout_ms=bad)
+
+
+def test_timers_fire_once_at_their_deadline_and_can_be_replaced_or_cancelled():
+    runtime, clock, _, caller = make_runtime()
+    caller.set_timer("tick", 100)
+    clock.now_ms += 99
+    runtime.step()
+    assert caller.fired == []
+    clock.now_ms += 1
+    runtime.step()
+    assert caller.fired == [clock.now_ms]
+    caller.set_timer("tick", 50)
+    caller.set_timer("tick", 200)  # replaces the first
+    clock.now_ms += 60
+    runtime.step()
+    assert len(caller.fired) == 1
+    caller.cancel_timer("tick")
+    clock.now_ms += 500
+    runtime.step()
+    assert len(caller.fired) == 1
+    with pytest.raises(AttributeError):
+        caller.set_timer("nothing", 10)
+
+
+def test_a_stale_epoch_is_refused_before_the_handler_runs():
+    from zafka.transport.replication import ReplicaFetchRequest
+
+    runtime, _, _, caller = make_runtime()
+    caller.leader_epoch = 5
+    fetch = ReplicaFetchRequest(
+        topic="t", partition=0, replica_id=2, offset=0, last_fetched_epoch=4, max_bytes=1
+    )
+    caller.call("n1/caller", fetch, 1000, caller.results.append, epoch=4)
+    run_until_idle(runtime)
+    assert caller.results[0].error.name == "FENCED_LEADER_EPOCH"
+
+
+def test_a_full_mailbox_answers_busy(monkeypatch):
+    monkeypatch.setattr(limits, "mailbox_messages_max", 2)
+    runtime, _, _, caller = make_runtime()
+    for i in range(3):
+        caller.ask("n1/echo", i)
+    run_until_idle(runtime)
+    errors = [r.error.name for r in caller.results if isinstance(r, ZafkaError)]
+    assert errors == ["BUSY"]
+    assert sum(isinstance(r, Envelope) for r in caller.results) == 2
+
+
+def test_a_crash_is_answered_restarts_the_actor_and_it_keeps_serving():
+    runtime, _, echo, caller = make_runtime()
+    before = Echo.instances
+    caller.ask("n1/echo", -1)
+    caller.ask("n1/echo", 7)
+    run_until_idle(runtime)
+    assert caller.results[0].error.name == "UNKNOWN_SERVER_ERROR"
+    assert caller.results[1].message == Pong(sent_ms=7)
+    assert Echo.instances == before + 1
+    assert runtime.actor("echo") is not echo and runtime.actor("echo").events == ["start"]
+
+
+def test_a_crash_loop_stops_the_process_loudly():
+    runtime, _, _, caller = make_runtime()
+    for _ in range(limits.actor_restarts_max + 1):
+        caller.ask("n1/echo", -1)
+    with pytest.raises(SupervisionError):
+        run_until_idle(runtime)
+
+
+def test_stop_fails_pending_calls_and_answers_queued_ones():
+    runtime, _, _, caller = make_runtime()
+    other = runtime.spawn(lambda: Caller("other"))
+    caller.ask("n2/elsewhere", 1)  # unsendable: BUSY at once
+    caller.ask("n1/echo", 1)  # queued, never handled
+    other.call("n1/caller", Ping(sent_ms=1), 1000, other.results.append)
+    runtime.stop()
+    assert caller.results[0].error.name == "BUSY"
+    assert caller.results[1].error.name == "STOPPED"
+    assert other.results[0].error.name == "STOPPED"
+
+
+def test_actors_start_in_spawn_order_and_stop_in_reverse():
+    events: list[str] = []
+
+    class Recorder(Actor):
+        def on_start(self) -> None:
+            events.append(f"start {self.name}")
+
+        def on_stop(self) -> None:
+            events.append(f"stop {self.name}")
+
+    runtime = Runtime("n1")
+    for name in ("a", "b", "c"):
+        runtime.spawn(lambda name=name: Recorder(name))
+    runtime.start()
+    runtime.stop()
+    assert events == ["start a", "start b", "start c", "stop c", "stop b", "stop a"]

@@ -1,0 +1,79 @@
+"""Admin protocol: create, delete and describe topics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zafka.transport.client import PartitionMetadata
+from zafka.transport.schema import Message
+
+
+@dataclass(frozen=True, slots=True)
+class NewTopic(Message):
+    """A topic to create, with topic-level config overrides."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicResult(Message):
+    """The outcome for one topic of a create or delete."""
+
+    name: str
+    error_code: int
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDescription(Message):
+    """One topic: its partitions and its config overrides, or an error code."""
+
+    name: str
+    error_code: int
+    partitions: tuple[PartitionMetadata, ...]
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTopicsRequest(Message):
+    """Create topics (sent to the controller)."""
+
+    topics: tuple[NewTopic, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTopicsResponse(Message):
+    """One result per requested topic."""
+
+    results: tuple[TopicResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTopicsRequest(Message):
+    """Delete topics by name (sent to the controller)."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTopicsResponse(Message):
+    """One result per requested topic."""
+
+    results: tuple[TopicResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeTopicsRequest(Message):
+    """Partitions and configs of the named topics."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeTopicsResponse(Message):
+    """One description per requested topic."""
+
+    topics: tuple[TopicDescription, ...]

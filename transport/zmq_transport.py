@@ -1,0 +1,245 @@
+"""The ZeroMQ transport: frames between nodes over tcp://, ipc:// or inproc://.
+
+One ROUTER socket accepts the peers that connect to us (`bind`, any number of endpoints);
+one DEALER per peer we connect to (`connect`), whose routing id is our node name, so the
+peer's ROUTER knows us by name and can answer through its own ROUTER. `send(node)` goes
+through our DEALER to `node` if we connected to it, else through the ROUTER to a peer that
+connected to us as `node`.
+
+- **One thread.** ZeroMQ sockets are not thread-safe: a transport is used from the thread
+  that made it, and starts no thread of its own (libzmq's I/O thread aside).
+- **Never blocks but in `wait`.** `send` is non-blocking: False when the node is unknown
+  (ROUTER_MANDATORY: EHOSTUNREACH) or its queue is at the high-water mark (EAGAIN); the
+  message is then dropped. A DEALER queues messages up to the mark while its link is down
+  and delivers them after reconnecting (capped exponential backoff, 100 ms to 5 s).
+- **Frames.** Sent frames of `SEND_ZERO_COPY_BYTES_MIN` or more go zero-copy: libzmq holds the
+  caller's buffer until it is on the wire, so it must not be mutated after `send` (bytes are
+  immutable; a memoryview over a bytearray or mmap is the caller's promise). `recv` returns
+  frames under `RECV_ZERO_COPY_BYTES_MIN` as `bytes` and larger ones as a `memoryview` over
+  the received zmq.Frame, without a copy.
+- **Bad peers.** Every socket sets ZMQ_MAXMSGSIZE to `frame_bytes_max`: libzmq checks it
+  per frame (a multi-frame message may exceed it in total) and disconnects a peer that
+  sends a bigger frame; nothing of that message is delivered. It applies to tcp:// and
+  ipc://; inproc:// has no decoder and so no check. Messages from a peer whose routing id
+  is not a node name (a raw socket's generated id, bytes that are not UTF-8) are dropped.
+- **Peer identity.** A ROUTER hands a routing id over to the newest connection
+  (ROUTER_HANDOVER), so a restarted peer takes its name back at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import zmq
+
+from zafka import limits
+from zafka.errors import ZafkaError
+
+# Frames of at least these sizes are sent / received without a copy (measured in
+# benchmarks/transport_bench.py: below them, copying costs less than zero-copy's bookkeeping).
+SEND_ZERO_COPY_BYTES_MIN = 16 * 1024
+RECV_ZERO_COPY_BYTES_MIN = 4 * 1024
+RECONNECT_IVL_MS = 100  # first delay before reconnecting a dropped link
+RECONNECT_IVL_MAX_MS = 5_000  # the delay doubles up to this
+TCP_KEEPALIVE_IDLE_S = 60  # idle time before the first keepalive probe
+TCP_KEEPALIVE_INTVL_S = 10  # between probes
+NODE_NAME_BYTES_MAX = 255  # a ZeroMQ routing id is at most 255 bytes
+
+Frames = list[bytes | memoryview]
+
+
+def node_id(node: str) -> bytes:
+    """`node` as a routing id; ZafkaError INVALID_CONFIG if it cannot be one.
+
+    A node name is 1 to 255 bytes of UTF-8 and does not start with NUL (libzmq reserves
+    ids starting with a zero byte for the ones it generates)."""
+    if not isinstance(node, str):
+        raise ZafkaError("INVALID_CONFIG", f"a node name is a str, not {type(node).__name__}")
+    encoded = node.encode()
+    if not 0 < len(encoded) <= NODE_NAME_BYTES_MAX or encoded[0] == 0:
+        raise ZafkaError("INVALID_CONFIG", f"bad node name {node!r}: 1-255 bytes, no leading NUL")
+    return encoded
+
+
+def _node_name(routing_id: bytes) -> str | None:
+    """The node name a peer connected as, or None if its routing id is not one."""
+    if not routing_id or routing_id[0] == 0:
+        return None
+    try:
+        return routing_id.decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def check_frames(frames: Frames) -> None:
+    """ValueError unless `frames` holds at least one frame (ZeroMQ has no empty message)."""
+    if not frames:
+        raise ValueError("a message has at least one frame")
+
+
+class ZmqTransport:
+    """`transport.envelope.Transport` over ZeroMQ; see the module docstring.
+
+    `context` defaults to the process-wide `zmq.Context.instance()`, so transports in one
+    process reach each other over inproc:// (which needs one shared context); `close` closes
+    this transport's sockets and never terminates the context.
+    """
+
+    def __init__(
+        self,
+        node: str,
+        context: zmq.Context | None = None,
+        *,
+        frame_bytes_max: int = limits.frame_bytes_max,
+        queue_messages_max: int = limits.send_queue_messages_max,
+    ) -> None:
+        self._id = node_id(node)
+        self.node = node
+        self._context = context if context is not None else zmq.Context.instance()
+        self._frame_bytes_max = frame_bytes_max
+        self._queue_messages_max = queue_messages_max
+        self._poller = zmq.Poller()
+        self._router: zmq.Socket | None = None
+        self._dealers: dict[str, zmq.Socket] = {}  # node we connected to -> its DEALER
+        self._dealer_nodes: dict[zmq.Socket, str] = {}  # the reverse
+        self._inbound: set[str] = set()  # nodes heard through the ROUTER, still reachable
+        self._ready: deque[zmq.Socket] = deque()  # sockets that may hold input, round robin
+        self._closed = False
+
+    def bind(self, endpoint: str) -> str:
+        self._check_open()
+        if self._router is None:
+            self._router = self._socket(zmq.ROUTER)
+            self._router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            self._router.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        try:
+            self._router.bind(endpoint)
+        except zmq.ZMQError as e:
+            raise ZafkaError("INVALID_CONFIG", f"cannot bind {endpoint}: {e}") from e
+        return self._router.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    def connect(self, node: str, endpoint: str) -> None:
+        """Reach `node` at `endpoint` through a DEALER of its own; a second `connect` to the
+        same node replaces the link (and drops what was queued on it)."""
+        self._check_open()
+        node_id(node)
+        self.disconnect(node)
+        dealer = self._socket(zmq.DEALER)
+        dealer.setsockopt(zmq.ROUTING_ID, self._id)
+        try:
+            dealer.connect(endpoint)
+        except zmq.ZMQError as e:
+            self._close_socket(dealer)
+            raise ZafkaError("INVALID_CONFIG", f"cannot connect to {endpoint}: {e}") from e
+        self._dealers[node] = dealer
+        self._dealer_nodes[dealer] = node
+
+    def disconnect(self, node: str) -> None:
+        """Close the DEALER to `node` and drop what is queued on it. A peer that connected
+        to us stays reachable through the ROUTER until it goes away."""
+        dealer = self._dealers.pop(node, None)
+        if dealer is not None:
+            del self._dealer_nodes[dealer]
+            self._close_socket(dealer)
+
+    def send(self, node: str, frames: Frames) -> bool:
+        check_frames(frames)
+        if self._closed:
+            return False
+        dealer = self._dealers.get(node)
+        try:
+            if dealer is not None:
+                dealer.send_multipart(frames, zmq.NOBLOCK, copy=False)
+            elif self._router is not None:
+                self._router.send_multipart([node.encode(), *frames], zmq.NOBLOCK, copy=False)
+            else:
+                return False
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as e:
+            if e.errno != zmq.EHOSTUNREACH:
+                raise
+            self._inbound.discard(node)
+            return False
+        return True
+
+    def recv(self) -> tuple[str, Frames] | None:
+        """The next message as (node, frames), taking sockets in turn; None if none waits."""
+        polled = False
+        while not self._closed:
+            if not self._ready:
+                if polled:
+                    return None
+                self._ready.extend(sock for sock, _ in self._poller.poll(0))
+                polled = True
+                continue
+            sock = self._ready.popleft()
+            try:
+                parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                continue
+            self._ready.append(sock)  # it may hold more: come back after the others
+            message = self._message(sock, parts)
+            if message is not None:
+                return message
+        return None
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Poll every socket at once for up to `timeout_ms` (a negative value counts as 0).
+        With no socket yet it sleeps the timeout out, as zmq_poll returns at once then."""
+        if self._closed:
+            return False
+        if not self._poller.sockets:
+            time.sleep(max(0, timeout_ms) / 1000)
+            return False
+        self._ready = deque(sock for sock, _ in self._poller.poll(max(0, timeout_ms)))
+        return bool(self._ready)
+
+    def peers(self) -> list[str]:
+        """Nodes we connected to, and nodes that connected to us and have spoken since."""
+        return sorted(self._inbound.union(self._dealers))
+
+    def close(self) -> None:
+        for node in list(self._dealers):
+            self.disconnect(node)
+        if self._router is not None:
+            self._close_socket(self._router)
+            self._router = None
+        self._inbound.clear()
+        self._closed = True
+
+    def _message(self, sock: zmq.Socket, parts: list[zmq.Frame]) -> tuple[str, Frames] | None:
+        frames: Frames = [p.bytes if len(p) < RECV_ZERO_COPY_BYTES_MIN else p.buffer for p in parts]
+        if sock is not self._router:
+            return self._dealer_nodes[sock], frames
+        node = _node_name(parts[0].bytes)
+        if node is None:
+            return None
+        self._inbound.add(node)
+        return node, frames[1:]
+
+    def _socket(self, kind: int) -> zmq.Socket:
+        sock = self._context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, self._frame_bytes_max)
+        sock.setsockopt(zmq.SNDHWM, self._queue_messages_max)
+        sock.setsockopt(zmq.RCVHWM, self._queue_messages_max)
+        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+        sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
+        sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, TCP_KEEPALIVE_IDLE_S)
+        sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, TCP_KEEPALIVE_INTVL_S)
+        sock.copy_threshold = SEND_ZERO_COPY_BYTES_MIN
+        self._poller.register(sock, zmq.POLLIN)
+        return sock
+
+    def _close_socket(self, sock: zmq.Socket) -> None:
+        self._poller.unregister(sock)
+        if sock in self._ready:
+            self._ready = deque(s for s in self._ready if s is not sock)
+        sock.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ZafkaError("STOPPED", f"transport {self.node!r} is closed")
