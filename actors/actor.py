@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from zafka import limits
 from zafka.errors import ZafkaError, from_code
-from zafka.transport.control import ErrorReply
+from zafka.transport.control import ErrorReply, error_reply_for
 from zafka.transport.envelope import NO_EPOCH, Envelope, address
 
 if TYPE_CHECKING:
@@ -62,9 +62,10 @@ class Actor:
     def on_stop(self) -> None:
         """Called once, after the last message, in reverse spawn order."""
 
-    def current_epoch(self, kind: str) -> int:
-        """The epoch of `kind` ("leader", "group", "controller") this actor is at, or -1.
-        Messages carrying an older one are refused before any handler runs."""
+    def current_epoch(self, kind: str, message: object) -> int:
+        """The epoch of `kind` ("leader", "group", "controller") that `message` must carry at
+        least (e.g. the epoch of the partition or group it names), or -1 for any. Messages
+        with an older one are refused before any handler runs."""
         return NO_EPOCH
 
     # --- the dispatcher -------------------------------------------------------------------
@@ -108,7 +109,7 @@ class Actor:
         kind = getattr(type(envelope.message), "EPOCH", None)
         if kind is None:
             return
-        current = self.current_epoch(kind)
+        current = self.current_epoch(kind, envelope.message)
         if envelope.epoch < current:
             raise ZafkaError(_FENCED[kind], f"{kind} epoch {envelope.epoch} < {current}")
 
@@ -156,7 +157,7 @@ class Actor:
         )
 
     def reply_error(self, request: Envelope, err: ZafkaError) -> None:
-        self.reply(request, ErrorReply(code=err.error.code, message=err.detail))
+        self.reply(request, error_reply_for(err))
 
     # --- timers ---------------------------------------------------------------------------
 

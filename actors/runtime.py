@@ -29,7 +29,7 @@ from zafka import limits
 from zafka.actors.actor import Actor
 from zafka.errors import ZafkaError
 from zafka.transport import codec
-from zafka.transport.control import ErrorReply
+from zafka.transport.control import error_reply_for
 from zafka.transport.envelope import Envelope, Transport, split_address
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class Runtime:
 
     def _refuse(self, request: Envelope, err: ZafkaError) -> None:
         """Answer a call on behalf of its target, which will not see it."""
-        reply = ErrorReply(code=err.error.code, message=err.detail)
+        reply = error_reply_for(err)
         self.send(
             Envelope(request.target, request.sender, reply, request.correlation_id, reply=True)
         )
@@ -182,7 +182,8 @@ class Runtime:
             try:
                 envelope = codec.decode(frames)
             except codec.DecodeError as err:
-                self._answer_bad_input(from_node, err.sender, err.correlation_id, err)
+                if not err.reply:  # never answer a reply: two nodes must not trade errors
+                    self._answer_bad_input(from_node, err.sender, err.correlation_id, err)
                 continue
             if _node_of(envelope.sender) != from_node or _node_of(envelope.target) != self.node:
                 detail = f"{envelope.sender} -> {envelope.target} did not come from {from_node}"
@@ -195,13 +196,14 @@ class Runtime:
     def _answer_bad_input(
         self, from_node: str, sender: str | None, correlation_id: int | None, err: ZafkaError
     ) -> None:
-        """Exactly one ErrorReply to the peer that sent something unusable."""
+        """Exactly one ErrorReply to the peer that sent something unusable (the rules are in
+        docs/PROTOCOL.md, "Bad input")."""
         log.info("bad input from %s: %s", from_node, err)
         target = sender if sender and _node_of(sender) == from_node else f"{from_node}/peer"
-        message = ErrorReply(code=err.error.code, message=err.detail)
+        message = error_reply_for(err)
         correlation_id = correlation_id or 0  # 0: nothing to pair with, so sent as a cast
-        reply = Envelope(f"{self.node}/runtime", target, message, correlation_id)
-        reply = Envelope(reply.sender, target, message, correlation_id, reply=correlation_id != 0)
+        sender = f"{self.node}/runtime"
+        reply = Envelope(sender, target, message, correlation_id, reply=correlation_id != 0)
         if self._transport is not None:
             self._transport.send(from_node, codec.encode(reply))
 

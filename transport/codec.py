@@ -7,7 +7,7 @@ are, never copied or re-encoded.
 
 `decode` enforces the wire limits before it unpacks anything and turns every malformation
 into a DecodeError that carries whatever routing it could read, so the runtime can answer
-exactly once (`error_reply`) or, when nobody can be answered, drop the input.
+exactly once (see "Bad input" in docs/PROTOCOL.md).
 """
 
 from __future__ import annotations
@@ -87,15 +87,6 @@ def decode(frames: object) -> Envelope:
         return _envelope(header, buffers[1:])
     except ZafkaError as err:
         raise DecodeError(err.error.name, err.detail, **_routing(header)) from None
-
-
-def error_reply(request: Envelope | DecodeError, err: ZafkaError, sender: str) -> Envelope | None:
-    """The ErrorReply envelope (from `sender`) answering `request` with `err`; None if there
-    is nobody to answer: a cast, a reply, or input whose routing could not be read."""
-    if not request.correlation_id or request.sender is None or request.reply is not False:
-        return None
-    message = control.ErrorReply(err.error.code, err.detail[: limits.string_bytes_max // 4])
-    return Envelope(sender, request.sender, message, request.correlation_id, reply=True)
 
 
 def _buffers(frames: object) -> list[bytes | bytearray | memoryview]:

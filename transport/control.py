@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zafka import limits
+from zafka.errors import ZafkaError
 from zafka.transport.schema import Message
 
 
@@ -32,3 +34,8 @@ class ErrorReply(Message):
 @dataclass(frozen=True, slots=True)
 class Ack(Message):
     """The reply to a call that succeeded and has nothing to say."""
+
+
+def error_reply_for(err: ZafkaError) -> ErrorReply:
+    """The ErrorReply carrying `err`, its detail clipped so it always fits the wire."""
+    return ErrorReply(code=err.error.code, message=err.detail[: limits.string_bytes_max // 4])

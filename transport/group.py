@@ -44,9 +44,9 @@ class FindCoordinatorResponse(Message):
 
 @dataclass(frozen=True, slots=True)
 class JoinGroupRequest(Message):
-    """Join (member_id "" for a new member) with a subscription; static members set instance_id."""
+    """Join (member_id "" for a new member) with a subscription; static members set instance_id.
+    It carries no epoch: joining is how a member gets one."""
 
-    EPOCH = "group"
     group_id: str
     member_id: str
     instance_id: str | None

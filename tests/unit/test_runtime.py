@@ -65,7 +65,7 @@ class Caller(Actor):
     def on_replica_fetch_request(self, envelope: Envelope) -> None:
         raise AssertionError("a fenced request reached its handler")
 
-    def current_epoch(self, kind: str) -> int:
+    def current_epoch(self, kind: str, message: object) -> int:
         return self.leader_epoch if kind == "leader" else -1
 
 
