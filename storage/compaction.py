@@ -17,7 +17,14 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from zafka.storage.batch import BatchHeader, Record, build_batch, parse_header, read_records
+from zafka.storage.batch import (
+    BatchHeader,
+    Record,
+    build_batch,
+    parse_header,
+    read_batch,
+    read_records,
+)
 from zafka.storage.segment import LogSegment
 
 
@@ -35,9 +42,9 @@ def latest_offsets(segments: tuple[LogSegment, ...]) -> dict[bytes, int]:
     latest: dict[bytes, int] = {}
     for segment in segments:
         for _, data in iter_batches(segment):
-            for record in read_records(data):
-                if record.key is not None:
-                    latest[record.key] = record.offset
+            decoded = read_batch(data)
+            latest.update(zip(decoded.keys, decoded.offsets, strict=True))
+    latest.pop(None, None)  # records without a key are never kept
     return latest
 
 

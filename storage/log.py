@@ -17,7 +17,7 @@ from pathlib import Path
 
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint, compaction
-from zafka.storage.batch import check_batch, read_records, stamp
+from zafka.storage.batch import check_batch, read_batch, stamp
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.epochs import LeaderEpochCache
 from zafka.storage.segment import LogSegment
@@ -213,9 +213,10 @@ class PartitionLog:
             position = segment.position_for_timestamp(timestamp)
             while position < segment.size:
                 batch = segment.read(position, 0, None)
-                for record in read_records(batch):
-                    if record.timestamp >= timestamp and record.offset >= self.log_start_offset:
-                        return record.offset
+                decoded = read_batch(batch)
+                for offset, stamp_ms in zip(decoded.offsets, decoded.timestamps, strict=True):
+                    if stamp_ms >= timestamp and offset >= self.log_start_offset:
+                        return offset
                 position += len(batch)
         return None
 

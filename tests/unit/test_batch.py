@@ -7,6 +7,7 @@ import random
 import re
 import struct
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import crc32c
@@ -420,6 +421,51 @@ def test_build_refuses_records_of_unequal_length_anywhere():
         with pytest.raises(ZafkaError) as exc:
             b.build_batch(records)
         assert _error(exc) == "INVALID_REQUEST"
+
+
+@pytest.mark.parametrize("at", [0, 511, 512, 1023, 1024, 1499])
+@pytest.mark.parametrize("bad", [(T0, None, None), (T0, None, None, None, None), None])
+def test_large_batches_are_transposed_in_steps_and_still_refuse_any_bad_record(at, bad):
+    records = [(T0 + i, b"k%d" % i, None, None) for i in range(1500)]
+    blob = b.build_batch(records, base_offset=10)
+    got = b.read_records(blob)
+    assert [tuple(r) for r in got] == [(10 + i, *r) for i, r in enumerate(records)]
+    records[at] = bad
+    with pytest.raises(ZafkaError) as exc:
+        b.build_batch(records)
+    assert _error(exc) == "INVALID_REQUEST"
+
+
+def test_the_reused_packer_starts_empty_after_a_refused_batch():
+    good = b.build_batch(_records(3))
+    with pytest.raises(ZafkaError):
+        b.build_batch([(T0, None, None, None), (T0, b"k", {1, 2}, None)])  # fails mid-pack
+    with pytest.raises(ZafkaError):
+        b.build_batch([(T0, None, None, None), (T0 + 0.5, None, None, None)])
+    assert b.build_batch(_records(3)) == good
+    assert b.build_batch(_records(3), codec=b.CODEC_NONE) == b.build_batch(
+        _records(3), codec=b.CODEC_NONE
+    )
+
+
+def test_a_packer_grown_past_the_keep_limit_is_dropped(monkeypatch):
+    monkeypatch.setattr(b, "_PACKER_KEEP_BYTES", 1000)
+    b.build_batch(_records(3))
+    kept = b._local.packer
+    b.build_batch(_records(3))
+    assert b._local.packer is kept
+    big = [(T0, None, b"x" * 2000, None)]
+    assert len(b.read_records(b.build_batch(big))[0].value) == 2000
+    assert not hasattr(b._local, "packer")
+    assert b.read_records(b.build_batch(_records(3))) == b.read_records(b.build_batch(_records(3)))
+
+
+def test_threads_build_with_their_own_packers():
+    batches = [[(T0 + i, b"t%d" % n, b"v" * i, None) for i in range(300)] for n in range(8)]
+    want = [b.build_batch(r) for r in batches]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            assert list(pool.map(b.build_batch, batches)) == want
 
 
 def test_build_refuses_a_float_first_timestamp_and_out_of_range_header_ints():
