@@ -33,9 +33,11 @@ import zstandard
 
 try:
     from zafka.storage import batch as b
+    from zafka.storage import records as rec
 except ImportError:  # run from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from zafka.storage import batch as b
+    from zafka.storage import records as rec
 
 T0 = 1_700_000_000_000
 EVENTS = (b"click", b"view", b"purchase", b"scroll")
@@ -90,8 +92,8 @@ def bench_size(records: list, batch_bytes: int, reps: int) -> dict[str, float]:
             "decode_base": lambda: [
                 msgpack.unpackb(dz.decompress(f), use_list=False) for f in frames
             ],
-            "decode": lambda: [b.read_batch(x) for x in batches],
-            "decode_records": lambda: [b.read_records(x) for x in batches],
+            "decode": lambda: [rec.read_batch(x) for x in batches],
+            "decode_records": lambda: [rec.read_records(x) for x in batches],
             "check": lambda: [b.check_batch(x) for x in batches],
         },
     )

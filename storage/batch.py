@@ -5,13 +5,13 @@ packed with msgpack once per batch as four columns (timestamp deltas, keys, valu
 and compressed with zstd level 1. The CRC-32C covers every byte from `attributes` (offset 21)
 to the end, so a leader stamps `base_offset` and `leader_epoch` in place (`stamp`) without
 recomputing it, and the broker validates a batch (`check_batch`) without decompressing it.
-Only clients open the payload: `read_batch` checks it and keeps the columns, `read_records`
-also builds one `Record` per record.
+This module is the header and the producer side (`build_batch`); only clients open the
+payload, with `storage/records.py` (`read_batch`, `read_records`).
 
-Pure functions: no I/O. The zstd contexts are cached per thread (they are not thread-safe and
-cost ~10 µs to create, a quarter of the time a 16 KiB batch takes to build). Every per-record
-pass is a C-level call (`map`, `zip`, `sum`, `set`, `tuple.__new__`): no Python bytecode runs
-per record.
+Pure functions: no I/O. The zstd compressor and the msgpack packer are cached per thread
+(they are not thread-safe, and a compressor costs ~10 µs to create, a quarter of the time a
+16 KiB batch takes to build). Every per-record pass is a C-level call (`map`, `zip`, `sum`):
+no Python bytecode runs per record.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from __future__ import annotations
 import operator
 import struct
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, islice, repeat
-from typing import Any, NamedTuple, TypeAlias
+from itertools import islice, repeat
+from typing import Any, TypeAlias
 
 import crc32c
 import msgpack
@@ -47,20 +47,9 @@ _KNOWN_ATTRIBUTES = CODEC_MASK | CONTROL_FLAG
 _LEADER_EPOCH_POS = 12
 _INT64 = struct.Struct(">q")
 _INT32 = struct.Struct(">i")
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # a zstd data frame (not a skippable frame)
 _SHAPE = "every record must be (timestamp, key, value, headers)"
-# Type sets for the C-level column checks: set(map(type, column)) against these.
-_INT = frozenset((int,))
-_KV_TYPES = frozenset((bytes, type(None)))
-_HEADERS_TYPES = frozenset((tuple, type(None)))
-_PAIR = frozenset((tuple,))
-_PAIR_LEN = frozenset((2,))
-_STR = frozenset((str,))
-_BYTES = frozenset((bytes,))
-_ITEM0, _ITEM1 = operator.itemgetter(0), operator.itemgetter(1)
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
-Headers: TypeAlias = tuple[tuple[str, bytes], ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,22 +90,8 @@ _new_header = object.__new__
 _HEADER_SETTERS = tuple(getattr(BatchHeader, name).__set__ for name in BatchHeader.__slots__)
 
 
-class Record(NamedTuple):
-    """One record as a consumer sees it. A tuple: compares equal to a plain 5-tuple too."""
-
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-
-# Records are made with `map(tuple.__new__, repeat(Record), five_tuples)`: all in C, 2x faster
-# than calling Record (its __new__ is a Python function), 1.2x faster than a partial.
-_tuple_new = tuple.__new__
-
-
-def _corrupt(detail: str) -> ZafkaError:
+def corrupt(detail: str) -> ZafkaError:
+    """The CORRUPT_MESSAGE error for a malformed batch (also raised by `storage/records.py`)."""
     return ZafkaError("CORRUPT_MESSAGE", detail)
 
 
@@ -132,7 +107,7 @@ def parse_header(buf: Buffer, pos: int = 0) -> BatchHeader:
     """The header at `pos`, unchecked. CORRUPT_MESSAGE if fewer than 61 bytes remain."""
     remaining = len(buf) - pos
     if pos < 0 or remaining < HEADER_SIZE:
-        raise _corrupt(f"{max(remaining, 0)} bytes at {pos}, a batch header needs {HEADER_SIZE}")
+        raise corrupt(f"{max(remaining, 0)} bytes at {pos}, a batch header needs {HEADER_SIZE}")
     return _header(HEADER.unpack_from(buf, pos))
 
 
@@ -143,36 +118,36 @@ def check_batch(buf: Buffer) -> BatchHeader:
     CORRUPT_MESSAGE, or MESSAGE_TOO_LARGE when the batch exceeds `limits.batch_bytes_max`.
     """
     if len(buf) < HEADER_SIZE:
-        raise _corrupt(f"{len(buf)} bytes, a batch header needs {HEADER_SIZE}")
+        raise corrupt(f"{len(buf)} bytes, a batch header needs {HEADER_SIZE}")
     fields = HEADER.unpack_from(buf)
     _, length, _, version, crc, attributes, last_delta, *_, count = fields
     size = LENGTH_PREFIX_SIZE + length
     if version != FORMAT_VERSION:
-        raise _corrupt(f"format version {version}, expected {FORMAT_VERSION}")
+        raise corrupt(f"format version {version}, expected {FORMAT_VERSION}")
     if size != len(buf):
-        raise _corrupt(f"batch_length {length} says {size} bytes, got {len(buf)}")
+        raise corrupt(f"batch_length {length} says {size} bytes, got {len(buf)}")
     if size > limits.batch_bytes_max:
         raise ZafkaError(
             "MESSAGE_TOO_LARGE", f"batch of {size} bytes, limit {limits.batch_bytes_max}"
         )
     if not 1 <= count <= limits.batch_records_max:
-        raise _corrupt(f"record_count {count} outside 1..{limits.batch_records_max}")
+        raise corrupt(f"record_count {count} outside 1..{limits.batch_records_max}")
     if last_delta != count - 1:
-        raise _corrupt(f"last_offset_delta {last_delta} with record_count {count}")
+        raise corrupt(f"last_offset_delta {last_delta} with record_count {count}")
     if attributes & ~_KNOWN_ATTRIBUTES:
-        raise _corrupt(f"unknown attribute bits in {attributes:#06x}")
+        raise corrupt(f"unknown attribute bits in {attributes:#06x}")
     if (attributes & CODEC_MASK) not in _CODECS:
-        raise _corrupt(f"unknown codec {attributes & CODEC_MASK}")
+        raise corrupt(f"unknown codec {attributes & CODEC_MASK}")
     actual = crc32c.crc32c(memoryview(buf)[CRC_START:])
     if actual != crc:
-        raise _corrupt(f"CRC-32C {actual:#010x}, header says {crc:#010x}")
+        raise corrupt(f"CRC-32C {actual:#010x}, header says {crc:#010x}")
     return _header(fields)
 
 
 def stamp(buf: bytearray | memoryview, base_offset: int, leader_epoch: int) -> None:
     """Write base_offset and leader_epoch in place; the CRC does not cover them."""
     if len(buf) < HEADER_SIZE:
-        raise _corrupt(f"{len(buf)} bytes, a batch header needs {HEADER_SIZE}")
+        raise corrupt(f"{len(buf)} bytes, a batch header needs {HEADER_SIZE}")
     _INT64.pack_into(buf, 0, base_offset)
     _INT32.pack_into(buf, _LEADER_EPOCH_POS, leader_epoch)
 
@@ -196,14 +171,6 @@ def _packer() -> msgpack.Packer:
     except AttributeError:
         _local.packer = msgpack.Packer(autoreset=False)
         return _local.packer
-
-
-def _decompressor() -> zstandard.ZstdDecompressor:
-    try:
-        return _local.decompressor
-    except AttributeError:
-        _local.decompressor = zstandard.ZstdDecompressor()
-        return _local.decompressor
 
 
 _PACKER_KEEP_BYTES = 4 * 1024 * 1024  # a Packer keeps its largest buffer: not one above this
@@ -252,7 +219,7 @@ def build_batch(
     Key, value and header *types* are the caller's contract (bytes or None; None or a list
     of (str, bytes) pairs), checked per record where records enter (`Producer.send`):
     checking them again here costs ~10-15% of the encode speed. A batch that breaks it is
-    refused by every reader (`read_batch`: CORRUPT_MESSAGE), never misread.
+    refused by every reader (`records.read_batch`: CORRUPT_MESSAGE), never misread.
     """
     count = len(records)
     if count == 0:
@@ -297,148 +264,3 @@ def build_batch(
         return HEADER.pack(*fields) + payload
     except struct.error as exc:
         raise ZafkaError("INVALID_REQUEST", f"header field out of range: {exc}") from None
-
-
-def _payload(h: BatchHeader, batch: Buffer) -> Buffer:
-    """The packed records of a checked batch, decompressed within `decompressed_bytes_max`."""
-    body = memoryview(batch)[HEADER_SIZE:]
-    if h.codec == CODEC_NONE:
-        return body
-    if body[:4] != _ZSTD_MAGIC:
-        raise _corrupt("payload is not a zstd data frame")
-    try:
-        size = zstandard.frame_content_size(body)
-    except zstandard.ZstdError as exc:
-        raise _corrupt(f"bad zstd frame header: {exc}") from None
-    if size < 0:
-        raise _corrupt("zstd frame does not declare its content size")
-    if not 0 < size <= limits.decompressed_bytes_max:
-        raise _corrupt(
-            f"zstd frame declares {size} bytes, allowed 1..{limits.decompressed_bytes_max}"
-        )
-    try:
-        return _decompressor().decompress(
-            body, max_output_size=limits.decompressed_bytes_max, allow_extra_data=False
-        )
-    except zstandard.ZstdError as exc:
-        raise _corrupt(f"zstd: {exc}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordBatch:
-    """One checked batch, decoded to its columns; `read_batch` makes it.
-
-    Record i has offset `header.base_offset + i`, timestamp
-    `header.first_timestamp + timestamp_deltas[i]`, key `keys[i]`, value `values[i]` and
-    headers `headers[i]` (`headers` is None when the payload has no headers column: no record
-    has any). No per-record object exists until asked for: iterate for `Record`s one at a
-    time, or index the columns.
-    """
-
-    header: BatchHeader
-    timestamp_deltas: tuple[int, ...]
-    keys: tuple[bytes | None, ...]
-    values: tuple[bytes | None, ...]
-    headers: tuple[Headers, ...] | None
-
-    def __len__(self) -> int:
-        return self.header.record_count
-
-    @property
-    def offsets(self) -> range:
-        base = self.header.base_offset
-        return range(base, base + self.header.record_count)
-
-    @property
-    def timestamps(self) -> tuple[int, ...]:
-        """Every record's timestamp (ms), computed on each access."""
-        return tuple(map(self.header.first_timestamp.__add__, self.timestamp_deltas))
-
-    def __iter__(self) -> Iterator[Record]:
-        h = self.header
-        base, count = h.base_offset, h.record_count
-        return map(
-            _tuple_new,
-            repeat(Record),
-            zip(
-                range(base, base + count),
-                map(h.first_timestamp.__add__, self.timestamp_deltas),
-                self.keys,
-                self.values,
-                repeat(None, count) if self.headers is None else self.headers,
-                strict=True,
-            ),
-        )
-
-    def records(self) -> list[Record]:
-        return list(self.__iter__())
-
-
-def _column(column: Any, count: int, name: str) -> tuple[Any, ...]:
-    if type(column) is not tuple or len(column) != count:
-        raise _corrupt(f"{name} column is not an array of the {count} records the header says")
-    return column
-
-
-def _check_headers(headers: tuple[Any, ...]) -> None:
-    """Every element None or a tuple of (str, bytes) pairs, in C-level passes."""
-    if not set(map(type, headers)) <= _HEADERS_TYPES:
-        raise _corrupt("record headers must be nil or arrays of [str, bin] pairs")
-    pairs = tuple(chain.from_iterable(filter(None, headers)))
-    if not pairs:
-        return
-    if (
-        set(map(type, pairs)) != _PAIR
-        or set(map(len, pairs)) != _PAIR_LEN
-        or set(map(type, map(_ITEM0, pairs))) != _STR
-        or set(map(type, map(_ITEM1, pairs))) != _BYTES
-    ):
-        raise _corrupt("record headers must be nil or arrays of [str, bin] pairs")
-
-
-def read_batch(batch: Buffer) -> RecordBatch:
-    """One whole batch, checked and decoded to columns; CORRUPT_MESSAGE for anything malformed.
-
-    Checks the batch (`check_batch`), refuses a zstd frame that does not declare its size or
-    declares more than `limits.decompressed_bytes_max` before decompressing it, unpacks with
-    msgpack bounds, then checks the four columns: each an array of `record_count` elements of
-    the right types (headers: nil, or per record nil or [str, bin] pairs). Builds no
-    per-record object; headers come back as tuples of pairs.
-    """
-    h = check_batch(batch)
-    raw = _payload(h, batch)
-    n = len(raw)
-    try:
-        columns = msgpack.unpackb(
-            raw,
-            use_list=False,
-            raw=False,
-            max_str_len=n,
-            max_bin_len=n,
-            max_array_len=n,
-            max_map_len=0,
-            max_ext_len=0,
-        )
-    except (ValueError, TypeError, OverflowError) as exc:  # msgpack's errors are ValueErrors
-        raise _corrupt(f"payload is not msgpack: {type(exc).__name__}: {exc}") from None
-    if type(columns) is not tuple or len(columns) != 4:
-        raise _corrupt("payload is not an array of 4 columns [deltas, keys, values, headers]")
-    count = h.record_count
-    deltas = _column(columns[0], count, "timestamp delta")
-    keys = _column(columns[1], count, "key")
-    values = _column(columns[2], count, "value")
-    headers = columns[3]
-    if set(map(type, deltas)) != _INT:
-        raise _corrupt("record timestamp deltas must be integers")
-    if not set(map(type, keys)) <= _KV_TYPES:
-        raise _corrupt("record keys must be bytes or nil")
-    if not set(map(type, values)) <= _KV_TYPES:
-        raise _corrupt("record values must be bytes or nil")
-    if headers is not None:
-        _check_headers(_column(headers, count, "headers"))
-    return RecordBatch(h, deltas, keys, values, headers)
-
-
-def read_records(batch: Buffer) -> list[Record]:
-    """Every record of one whole batch, checked like `read_batch`: `read_batch(batch).records()`."""
-    return read_batch(batch).records()

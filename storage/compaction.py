@@ -17,14 +17,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from zafka.storage.batch import (
-    BatchHeader,
-    Record,
-    build_batch,
-    parse_header,
-    read_batch,
-    read_records,
-)
+from zafka.storage.batch import BatchHeader, build_batch, parse_header
+from zafka.storage.records import Record, read_batch, read_records
 from zafka.storage.segment import LogSegment
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint, compaction
-from zafka.storage.batch import check_batch, read_batch, stamp
+from zafka.storage.batch import check_batch, stamp
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.epochs import LeaderEpochCache
+from zafka.storage.records import read_batch
 from zafka.storage.segment import LogSegment
 
 RECOVERY_POINT = "recovery-point"

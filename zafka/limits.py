@@ -6,7 +6,7 @@ zookeeper_probe_timeout_s = 2.0  # one four-letter-word round trip
 four_letter_reply_bytes_max = 64 * 1024
 process_stop_grace_s = 10.0  # SIGTERM first, SIGKILL after this
 
-# Record batches (storage/batch.py).
+# Record batches (storage/batch.py, storage/records.py).
 batch_bytes_max = 1_048_576  # one whole batch, header included: Kafka's default message.max.bytes
 batch_records_max = 1_000_000  # records in one batch: bounds the objects one decode creates
 decompressed_bytes_max = 64 * 1024 * 1024  # a batch payload after zstd: refuses zstd bombs

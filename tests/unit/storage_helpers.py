@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zafka.storage.batch import build_batch, read_records
+from zafka.storage.batch import build_batch
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.log import PartitionLog
+from zafka.storage.records import read_records
 
 # Rolls by size only: test records carry small timestamps, which rolling by age would see as old.
 SMALL = LogConfig(

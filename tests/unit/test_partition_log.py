@@ -40,7 +40,7 @@ def test_read_stops_below_max_offset(tmp_path):
 
 
 def all_records_of(data):
-    from zafka.storage.batch import read_records
+    from zafka.storage.records import read_records
 
     position, out = 0, []
     while position < len(data):
