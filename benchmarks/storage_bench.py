@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--total-mib", type=int, default=256, help="bytes appended per rep")
     parser.add_argument("--batch-kib", default="16,256,1024", help="batch sizes to measure")
-    parser.add_argument("--reps", type=int, default=3, help="repetitions; the best counts")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions; the best counts")
     parser.add_argument("--log-mib", type=int, default=1024, help="log size for recovery_s")
     parser.add_argument("--tail-mib", type=int, default=64, help="past the recovery point")
     parser.add_argument("--dir", default=None, help="work directory (default: a temp dir)")
