@@ -33,15 +33,20 @@ _TABLE = (
     ErrorCode(19, "NOT_ENOUGH_REPLICAS", True, False, "fewer in-sync replicas than required"),
     ErrorCode(35, "UNSUPPORTED_VERSION", False, False, "protocol version not supported"),
     ErrorCode(36, "TOPIC_ALREADY_EXISTS", False, False, "topic already exists"),
+    ErrorCode(37, "INVALID_PARTITIONS", False, False, "invalid number of partitions"),
+    ErrorCode(38, "INVALID_REPLICATION_FACTOR", False, False, "invalid replication factor"),
     ErrorCode(40, "INVALID_CONFIG", False, False, "invalid configuration value"),
     ErrorCode(42, "INVALID_REQUEST", False, False, "malformed or unknown request"),
     ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", False, False, "producer sequence gap"),
+    ErrorCode(47, "INVALID_PRODUCER_EPOCH", False, False, "producer epoch is stale (fenced)"),
+    ErrorCode(59, "UNKNOWN_PRODUCER_ID", False, False, "the broker has no state for this producer"),
     ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
     ErrorCode(110, "FENCED_MEMBER_EPOCH", False, False, "group member epoch is stale; rejoin"),
     # zafka's own codes, above Kafka's range.
     ErrorCode(1001, "BUSY", True, False, "the target's mailbox is full; retry with backoff"),
     ErrorCode(1002, "STOPPED", True, True, "the actor stopped before it answered"),
     ErrorCode(1003, "UNKNOWN_ACTOR", True, True, "no such actor on this node"),
+    ErrorCode(1004, "BUFFER_FULL", True, False, "the producer's buffer is full; slow down or flush"),
 )
 
 BY_CODE: dict[int, ErrorCode] = {e.code: e for e in _TABLE}
