@@ -10,9 +10,11 @@ import threading
 import time
 
 import pytest
-from kazoo.client import KazooState
+from kazoo.client import KazooClient, KazooState
+from kazoo.retry import KazooRetry
 
 from tests.integration.conftest import SESSION_TIMEOUT_S, expire_session, wait_for_state
+from tests.integration.tcp_gate import TcpGate
 from zafka.coordination import paths
 from zafka.coordination.registry import EphemeralRegistration
 
@@ -100,28 +102,50 @@ def test_three_contenders_elect_one_leader_and_a_new_one_after_expiry(make_clien
 
 
 def test_paused_zookeeper_expires_the_session_and_the_client_registers_again(
-    make_client, zk_server
+    make_client, zk_server, zk_hosts
 ):
-    client = make_client(timeout_s=SESSION_TIMEOUT_S)
-    registration = EphemeralRegistration(client, paths.broker(7), b"tcp://127.0.0.1:9092")
-    registration.start()
-    first_session = client.client_id[0]
-    assert client.exists(paths.broker(7)).ephemeralOwner == first_session
-
-    lost = wait_for_state(client, KazooState.LOST, EVENT_TIMEOUT_S * 2)
-    zk_server.pause()
+    """The client reaches ZooKeeper through a TcpGate, shut while the server is frozen.
+    Without it, what the client sends during the pause waits in the server's socket
+    buffers and, processed on resume, can renew the session before the server's expiry
+    check runs (a race seen in CI)."""
+    gate = TcpGate(zk_server.port)
+    chroot = zk_hosts[len(zk_server.hosts) :]
+    quick_retry = KazooRetry(max_tries=-1, delay=0.1, backoff=1.5, max_delay=1.0)
+    client = KazooClient(
+        hosts=f"127.0.0.1:{gate.port}{chroot}",
+        timeout=SESSION_TIMEOUT_S,
+        connection_retry=quick_retry,
+    )
+    client.start(timeout=EVENT_TIMEOUT_S)
     try:
-        time.sleep(SESSION_TIMEOUT_S * 2.5)  # the fault under test: silence past the timeout
-    finally:
-        zk_server.unpause()
+        registration = EphemeralRegistration(client, paths.broker(7), b"tcp://127.0.0.1:9092")
+        registration.start()
+        first_session = client.client_id[0]
+        assert client.exists(paths.broker(7)).ephemeralOwner == first_session
 
-    assert lost(), "the session survived a pause longer than its timeout"
-    assert registration.registered.wait(EVENT_TIMEOUT_S), "did not register again"
-    assert registration.sessions_lost == 1
-    stat = client.exists(paths.broker(7))
-    assert stat is not None and stat.ephemeralOwner == client.client_id[0] != first_session
-    registration.stop()
-    assert client.exists(paths.broker(7)) is None
+        lost = wait_for_state(client, KazooState.LOST, EVENT_TIMEOUT_S * 2)
+        gate.shut()
+        zk_server.pause()
+        try:
+            time.sleep(SESSION_TIMEOUT_S * 2.5)  # the fault under test: silence past the timeout
+        finally:
+            zk_server.unpause()
+        gone = threading.Event()
+        if make_client().exists(paths.broker(7), watch=lambda event: gone.set()) is not None:
+            assert gone.wait(EVENT_TIMEOUT_S), "the server did not expire the paused session"
+        gate.open()
+
+        assert lost(), "the client was not told its session expired"
+        assert registration.registered.wait(EVENT_TIMEOUT_S), "did not register again"
+        assert registration.sessions_lost == 1
+        stat = client.exists(paths.broker(7))
+        assert stat is not None and stat.ephemeralOwner == client.client_id[0] != first_session
+        registration.stop()
+        assert client.exists(paths.broker(7)) is None
+    finally:
+        client.stop()
+        client.close()
+        gate.close()
 
 
 def test_data_survives_a_zookeeper_restart_and_clients_reconnect(make_client, zk_server):
