@@ -66,6 +66,8 @@ class TcpGate:
             self._selector.register(a, selectors.EVENT_READ)
 
     def _forward(self, sock: socket.socket) -> None:
+        if sock not in self._peers:
+            return  # dropped earlier in this round, with its peer
         try:
             data = sock.recv(CHUNK_BYTES)
         except OSError:
@@ -73,7 +75,10 @@ class TcpGate:
         if not data or not self._open.is_set():
             self._drop(sock)
             return
-        self._peers[sock].sendall(data)
+        try:
+            self._peers[sock].sendall(data)
+        except OSError:
+            self._drop(sock)
 
     def _drop(self, sock: socket.socket) -> None:
         other = self._peers.pop(sock, None)
