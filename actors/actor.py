@@ -13,6 +13,7 @@ ever wait on each other.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
@@ -25,6 +26,7 @@ from zafka.transport.envelope import NO_EPOCH, Envelope, address
 if TYPE_CHECKING:
     from zafka.actors.runtime import Runtime
 
+log = logging.getLogger(__name__)
 ReplyCallback = Callable[[Envelope | ZafkaError], None]
 _FENCED = {
     "leader": "FENCED_LEADER_EPOCH",
@@ -88,10 +90,16 @@ class Actor:
             if is_call:
                 self.reply_error(envelope, ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__))
             raise  # a crash: the runtime logs it and supervises
-        if is_call:
-            if result is None:
-                raise TypeError(f"{self.name}: handler for a call returned no reply")
+        if not is_call:
+            return
+        if result is None:  # a cast-only message sent as a call: refuse it, no crash
+            detail = f"{type(envelope.message).__name__} to {self.name} has no reply"
+            self.reply_error(envelope, ZafkaError("INVALID_REQUEST", detail))
+            return
+        try:
             self.reply(envelope, result)
+        except ZafkaError as err:  # e.g. a reply too large for the wire
+            self.reply_error(envelope, err)
 
     def _handler_for(self, envelope: Envelope) -> Callable[[Envelope], object]:
         type_name = type(envelope.message).__name__
@@ -162,7 +170,10 @@ class Actor:
     # --- timers ---------------------------------------------------------------------------
 
     def set_timer(self, name: str, delay_ms: int) -> None:
-        """Fire `on_<name>_timeout(now_ms)` once, `delay_ms` from now (replaces a pending one)."""
+        """Fire `on_<name>_timeout(now_ms)` once, `delay_ms` from now (replaces a pending one).
+        A timer set to 0 from its own handler fires in the next step, not in this one."""
+        if delay_ms < 0:
+            raise ValueError(f"delay_ms must be >= 0, got {delay_ms}")
         if not callable(getattr(self, f"on_{name}_timeout", None)):
             raise AttributeError(f"{type(self).__name__} has no on_{name}_timeout")
         self._runtime().schedule_timer(self.name, name, delay_ms)
@@ -188,6 +199,10 @@ class Actor:
             entry[0](err)
 
     def fail_all_calls(self, err: ZafkaError) -> None:
-        """Every pending call gets `err` (on stop and before a restart)."""
+        """Every pending call gets `err` (on stop and before a restart). A callback that
+        raises is logged: it must not keep the others from running."""
         for correlation_id in list(self._pending):
-            self._fail_call(correlation_id, err)
+            try:
+                self._fail_call(correlation_id, err)
+            except Exception:
+                log.exception("%s: a reply callback raised while failing calls", self.name)

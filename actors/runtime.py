@@ -114,16 +114,17 @@ class Runtime:
         """Stop actors in reverse spawn order; every pending call fails with STOPPED and
         every queued call gets a STOPPED reply. Then the transport closes."""
         stopped = ZafkaError("STOPPED", f"node {self.node} is stopping")
-        for cell in reversed(list(self._cells.values())):
-            while cell.mailbox:
-                envelope = cell.mailbox.popleft()
-                if envelope.correlation_id and not envelope.reply:
-                    cell.actor.reply_error(envelope, stopped)
-            cell.actor.fail_all_calls(stopped)
-            cell.actor.on_stop()
-        self._started = False
-        if self._transport is not None:
-            self._transport.close()
+        try:
+            for cell in reversed(list(self._cells.values())):
+                while cell.mailbox:
+                    envelope = cell.mailbox.popleft()
+                    if envelope.correlation_id and not envelope.reply:
+                        self._refuse(envelope, stopped)
+                self._retire(cell.actor, stopped)
+        finally:
+            self._started = False
+            if self._transport is not None:
+                self._transport.close()
 
     # --- sending and delivery -------------------------------------------------------------
 
@@ -248,8 +249,10 @@ class Runtime:
         return self._timers[0][0] if self._timers else None
 
     def _fire_due(self, now_ms: int) -> int:
-        fired = 0
-        while self._timers and self._timers[0][0] <= now_ms:
+        """Fire what was due when this step began; what handlers schedule now (even with
+        a delay of 0) waits for the next step, so a timer cannot starve the loop."""
+        fired, first_new = 0, next(self._sequence)
+        while self._timers and self._timers[0][0] <= now_ms and self._timers[0][1] < first_new:
             _, sequence, actor_name, generation, kind, key = heapq.heappop(self._timers)
             cell = self._cells.get(actor_name)
             if cell is None or cell.generation != generation:
@@ -316,10 +319,22 @@ class Runtime:
                 f"in {limits.actor_restart_window_s:.0f}s; stopping the process"
             )
         old = cell.actor
-        old.fail_all_calls(ZafkaError("STOPPED", f"actor {old.name} restarted after a crash"))
         cell.generation += 1
         self._live_timers = {k: v for k, v in self._live_timers.items() if k[0] != old.name}
+        self._retire(old, ZafkaError("STOPPED", f"actor {old.name} restarted after a crash"))
         cell.actor = cell.factory()
         cell.actor.runtime = self
         if self._started:
-            cell.actor.on_start()
+            try:
+                cell.actor.on_start()
+            except Exception as exc:
+                raise SupervisionError(f"actor {self.node}/{old.name} failed to restart") from exc
+
+    def _retire(self, actor: Actor, err: ZafkaError) -> None:
+        """Fail the actor's pending calls and let it release what it owns; what it raises
+        is logged, never allowed to stop the others."""
+        actor.fail_all_calls(err)
+        try:
+            actor.on_stop()
+        except Exception:
+            log.exception("actor %s/%s raised in on_stop", self.node, actor.name)

@@ -18,15 +18,14 @@ install_engine() {
     command -v dockerd >/dev/null && return 0
     echo "==> installing docker.io"
     # Keep the package's init script from starting a daemon with default networking.
-    local policy=/usr/sbin/policy-rc.d created_policy=""
+    local policy=/usr/sbin/policy-rc.d
     if [ ! -e "$policy" ]; then
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
         $SUDO chmod +x "$policy"
-        created_policy=1
+        trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT  # removed even if the install fails
     fi
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq docker.io >/dev/null
-    if [ -n "$created_policy" ]; then $SUDO rm -f "$policy"; fi
 }
 
 start() {

@@ -23,6 +23,7 @@ apt_install() {
         "${missing[@]}" >/dev/null
 }
 
+command -v python3 >/dev/null || apt_install python3
 if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     echo "zafka needs Python >= 3.11 as python3 (found: $(python3 --version 2>&1))" >&2
     exit 1

@@ -13,6 +13,8 @@ export ZAFKA_TEST_RUN_ID
 started_engine=""
 
 cleanup() {
+    local status=$?
+    set +e  # clean up as much as possible, whatever fails here
     if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
         local leftovers
         leftovers="$(docker ps -aq --filter "label=zafka.test-run=$ZAFKA_TEST_RUN_ID")"
@@ -22,6 +24,7 @@ cleanup() {
         fi
     fi
     if [ -n "$started_engine" ]; then bash scripts/docker-engine.sh stop; fi
+    exit "$status"
 }
 trap cleanup EXIT
 

@@ -29,7 +29,13 @@ EPOCHS = "leader-epoch-checkpoint"
 
 
 def _now_ms() -> int:
+    """Wall-clock time, compared with record timestamps (retention, tombstones)."""
     return int(time.time() * 1000)
+
+
+def monotonic_ms() -> int:
+    """What fsync intervals are measured with: never jumps when the wall clock is set."""
+    return time.monotonic_ns() // 1_000_000
 
 
 class PartitionLog:
@@ -44,7 +50,8 @@ class PartitionLog:
         self.recovery_point = 0
         self.epochs = LeaderEpochCache()
         self._unflushed: list[LogSegment] = []  # rolled since the last fsync
-        self._last_flush_ms = _now_ms()
+        self._flushed_offset = 0  # everything below it has been fsynced
+        self._last_flush_ms = monotonic_ms()
 
     # --- opening and closing --------------------------------------------------------------
 
@@ -59,8 +66,13 @@ class PartitionLog:
         recovery_point = checkpoint.read_offset(directory / RECOVERY_POINT) or 0
         segments = open_segments(directory, config, recovery_point, start)
         log = cls(directory, config, segments)
-        log.log_start_offset = max(start, segments[0].base_offset)
-        log.recovery_point = min(recovery_point, log.log_end_offset)
+        # A power loss can leave checkpoints ahead of the data they describe: clamp them.
+        log.log_start_offset = min(max(start, segments[0].base_offset), log.log_end_offset)
+        if log.log_start_offset != start:
+            checkpoint.write_offset(directory / LOG_START, log.log_start_offset)
+        log.recovery_point = log._flushed_offset = min(recovery_point, log.log_end_offset)
+        if log.recovery_point != recovery_point:
+            checkpoint.write_offset(directory / RECOVERY_POINT, log.recovery_point)
         log._load_epochs()
         return log
 
@@ -72,7 +84,10 @@ class PartitionLog:
             for segment in self._segments:
                 position = 0
                 while position < segment.size:
-                    header = segment.header_at(position)
+                    try:
+                        header = segment.header_at(position)
+                    except ZafkaError:
+                        break  # a damaged sealed segment: its reads will say so
                     self.epochs.assign(header.leader_epoch, header.base_offset)
                     position += header.size
         self.epochs.truncate_from_end(self.log_end_offset)
@@ -109,24 +124,23 @@ class PartitionLog:
 
     # --- appending ------------------------------------------------------------------------
 
-    def append(self, batch: bytes | bytearray, leader_epoch: int, now_ms: int | None = None):
+    def append(self, batch: bytes | bytearray, leader_epoch: int) -> tuple[int, int]:
         """Validate a producer's batch, stamp its offsets and epoch, append it.
 
         Returns (base_offset, last_offset). Raises ZafkaError (CORRUPT_MESSAGE,
         MESSAGE_TOO_LARGE, FENCED_LEADER_EPOCH) and appends nothing when the batch is bad or
-        its epoch is older than the latest. A bytearray is stamped
-        in place; bytes are copied once to be stamped.
+        its epoch is older than the latest. A bytearray is stamped in place; bytes are
+        copied once to be stamped.
         """
         if leader_epoch < max(self.epochs.latest_epoch, 0):
             raise ZafkaError(
                 "FENCED_LEADER_EPOCH", f"epoch {leader_epoch} < {self.epochs.latest_epoch}"
             )
-        now_ms = _now_ms() if now_ms is None else now_ms
         header = check_batch(batch)
         buf = batch if isinstance(batch, bytearray) else bytearray(batch)
         base = self.log_end_offset
         stamp(buf, base, leader_epoch)
-        if self._should_roll(len(buf), now_ms):
+        if self._should_roll(len(buf), header.max_timestamp):
             self.roll()
         if leader_epoch > self.epochs.latest_epoch:
             self.epochs.assign(leader_epoch, base)
@@ -135,17 +149,19 @@ class PartitionLog:
         self.active.append(buf, base, last, header.max_timestamp)
         if self.config.fsync is Fsync.ALWAYS:
             self._fsync_data()
-        elif self.config.fsync is Fsync.INTERVAL:
-            self.flush_if_due(now_ms)
+        if self.config.fsync is not Fsync.NEVER:
+            self.flush_if_due()
         return base, last
 
-    def _should_roll(self, batch_bytes: int, now_ms: int) -> bool:
+    def _should_roll(self, batch_bytes: int, batch_max_timestamp: int) -> bool:
+        """Roll by size, or by age measured in record time as Kafka does: the incoming
+        batch's newest timestamp against the active segment's first batch."""
         active = self.active
         if active.size == 0:
             return False
         too_big = active.size + batch_bytes > self.config.segment_bytes
-        too_old = now_ms - active.first_batch_timestamp >= self.config.segment_ms
-        return too_big or too_old
+        age_ms = batch_max_timestamp - active.first_batch_timestamp
+        return too_big or age_ms >= self.config.segment_ms
 
     def roll(self) -> None:
         """Seal the active segment and start a new one at the log end offset."""
@@ -166,22 +182,30 @@ class PartitionLog:
             segment.flush()
         self._unflushed.clear()
         self.active.flush()
+        self._flushed_offset = self.log_end_offset
 
     def flush(self) -> None:
         """fsync everything appended so far and advance the recovery point to the log end."""
         self._fsync_data()
-        self.recovery_point = self.log_end_offset
+        self._checkpoint_recovery_point()
+
+    def _checkpoint_recovery_point(self) -> None:
+        self.recovery_point = self._flushed_offset
         checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point)
-        self._last_flush_ms = _now_ms()
+        self._last_flush_ms = monotonic_ms()
 
     def flush_if_due(self, now_ms: int | None = None) -> bool:
-        """With fsync=interval, flush when the interval has passed. True if it flushed."""
-        now_ms = _now_ms() if now_ms is None else now_ms
+        """When `fsync_interval_ms` has passed (on the monotonic clock: `now_ms` must come
+        from `monotonic_ms` or the runtime's clock), fsync (mode interval) and move the
+        recovery point (modes interval and always). True if the recovery point moved."""
+        now_ms = monotonic_ms() if now_ms is None else now_ms
         if self.config.fsync is Fsync.NEVER or self.recovery_point == self.log_end_offset:
             return False
         if now_ms - self._last_flush_ms < self.config.fsync_interval_ms:
             return False
-        self.flush()
+        if self.config.fsync is Fsync.INTERVAL:
+            self._fsync_data()
+        self._checkpoint_recovery_point()
         return True
 
     # --- reading --------------------------------------------------------------------------
@@ -242,6 +266,7 @@ class PartitionLog:
             checkpoint.write_offset(self.directory / LOG_START, self.log_start_offset)
         self.epochs.truncate_from_end(self.log_end_offset)
         self._write_epochs()
+        self._flushed_offset = min(self._flushed_offset, self.log_end_offset)
         if self.recovery_point > self.log_end_offset:
             self.recovery_point = self.log_end_offset
             checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point)
@@ -318,15 +343,14 @@ class PartitionLog:
 
     def _swap_in(self, index: int, cleaned: Path) -> None:
         old = self._segments[index]
+        if old in self._unflushed:  # the cleaned file was fsynced before the rename
+            self._unflushed.remove(old)
         old.close()
         cleaned.replace(old.log_path)
         new = LogSegment(self.directory, old.base_offset, self.config.index_interval_bytes)
         new.recover()
-        if new.size == 0 and index > 0:
-            self._segments[index] = new
-            self._drop_segment(index)
-            return
-        new.seal(fsync=self.config.fsync is not Fsync.NEVER)
         self._segments[index] = new
-        if old in self._unflushed:
-            self._unflushed[self._unflushed.index(old)] = new
+        if new.size == 0 and index > 0:
+            self._drop_segment(index)
+        else:
+            new.seal(fsync=self.config.fsync is not Fsync.NEVER)

@@ -36,6 +36,24 @@ def open_segments(
             path.unlink()
     bases = _segment_bases(directory)
     segments: list[LogSegment] = []
+    try:
+        _open_in_order(directory, config, recovery_point, bases, segments)
+    except BaseException:
+        for segment in segments:  # no file descriptor outlives a failed open
+            segment.close()
+        raise
+    if not segments:
+        segments.append(LogSegment(directory, log_start, config.index_interval_bytes))
+    return segments
+
+
+def _open_in_order(
+    directory: Path,
+    config: LogConfig,
+    recovery_point: int,
+    bases: list[int],
+    segments: list[LogSegment],
+) -> None:
     for i, base in enumerate(bases):
         segment = LogSegment(directory, base, config.index_interval_bytes)
         if segments and base < segments[-1].next_offset:
@@ -52,9 +70,6 @@ def open_segments(
             if later and later[0] > recovery_point:
                 _delete_from(directory, later, config)
                 break
-    if not segments:
-        segments.append(LogSegment(directory, log_start, config.index_interval_bytes))
-    return segments
 
 
 def _delete_from(

@@ -19,7 +19,7 @@ from zafka.errors import ZafkaError
 from zafka.storage.batch import CRC_START, HEADER_SIZE, BatchHeader, check_batch, parse_header
 from zafka.storage.index import OFFSET_ENTRY, TIME_ENTRY, SegmentSeal, SparseIndex
 
-_LENGTH_TO_CRC = struct.Struct(">iibI")  # batch_length .. crc, from byte 8 of a batch
+_VERIFY = struct.Struct(">qiibIhi")  # base_offset .. last_offset_delta: a header's first 27 bytes
 _EMPTY = memoryview(b"")
 
 
@@ -48,6 +48,7 @@ class LogSegment:
         self.first_batch_timestamp = -1  # what rolling by age measures from, as in Kafka
         self._bytes_since_entry = 0
         self.verified_bytes = 0  # batches before this position have passed their CRC check
+        self.verified_next_offset = self.base_offset  # the offset after those batches
         self.offset_index.clear()
         self.time_index.clear()
 
@@ -68,10 +69,15 @@ class LogSegment:
             self.offset_index.delete()  # stale or garbled: never trust these files again
             self.time_index.delete()
             return False
+        try:
+            first = self.header_at(0) if self.size else None
+        except ZafkaError:  # the file was damaged after it was sealed
+            self._reset_state()
+            return False
         self.next_offset = seal.next_offset
         self.max_timestamp = seal.max_timestamp
-        if self.size:
-            self.first_batch_timestamp = self.header_at(0).max_timestamp
+        if first is not None:
+            self.first_batch_timestamp = first.max_timestamp
         self._sealed_on_disk = True
         return True
 
@@ -93,7 +99,7 @@ class LogSegment:
             self._unseal()
             os.ftruncate(self._fd, position)
             self.size = position
-        self.verified_bytes = position
+        self.verified_bytes, self.verified_next_offset = position, self.next_offset
         return cut_bytes
 
     def _valid_batch_at(self, position: int) -> BatchHeader | None:
@@ -125,7 +131,7 @@ class LogSegment:
         self._index_batch(position, base, last, max_timestamp, len(batch))
         self.size = position + len(batch)
         if self.verified_bytes == position:  # the log checked it before appending
-            self.verified_bytes = self.size
+            self.verified_bytes, self.verified_next_offset = self.size, last + 1
 
     def _index_batch(self, position: int, base: int, last: int, max_ts: int, size: int) -> None:
         self.max_timestamp = max(self.max_timestamp, max_ts)
@@ -243,18 +249,24 @@ class LogSegment:
         return end
 
     def _verify(self, data: memoryview, position: int) -> None:
-        """CRC-check the batches of `data` not checked yet; CORRUPT_MESSAGE on a bad one.
-
-        The CRC alone: the rest of each header was validated when the batch was appended."""
-        offset = 0
+        """Check the batches of `data` not checked yet: CRC, and offsets that increase and
+        stay inside this segment (the CRC does not cover the leader-stamped base offset).
+        CORRUPT_MESSAGE on a bad one. The rest of each header was validated on append."""
+        offset, previous_last = 0, self.base_offset - 1
         while offset < len(data):
-            length, _, _, crc = _LENGTH_TO_CRC.unpack_from(data, offset + 8)
+            base, length, _, _, crc, _, delta = _VERIFY.unpack_from(data, offset)
             start, size = position + offset, 12 + length
             if start + size > self.verified_bytes:
-                if crc32c.crc32c(data[offset + CRC_START : offset + size]) != crc:
+                if start == self.verified_bytes:
+                    previous_last = max(previous_last, self.verified_next_offset - 1)
+                last = base + delta
+                if not (previous_last < base <= last < self.next_offset) or crc != crc32c.crc32c(
+                    data[offset + CRC_START : offset + size]
+                ):
                     raise ZafkaError(
-                        "CORRUPT_MESSAGE", f"CRC mismatch at byte {start} of {self.log_path}"
+                        "CORRUPT_MESSAGE", f"bad batch at byte {start} of {self.log_path}"
                     )
                 if start == self.verified_bytes:
-                    self.verified_bytes = start + size
+                    self.verified_bytes, self.verified_next_offset = start + size, last + 1
+            previous_last = base + delta
             offset += size

@@ -75,3 +75,20 @@ def test_delete_policy_does_not_compact(tmp_path):
         write(log, b"k", b"v%d" % i, ts=1)
     assert log.compact() == 0
     assert len(all_records(log)) == 60
+
+
+def test_a_segment_emptied_by_compaction_leaves_the_log_writable_and_closable(tmp_path):
+    config = LogConfig(
+        segment_bytes=1024, segment_ms=10**15, cleanup_policy="compact", fsync=Fsync.INTERVAL
+    )
+    log = open_log(tmp_path, config)
+    for i in range(40):
+        write(log, b"same", b"v%d" % i, ts=10_000 + i)
+    segments_before = len(log.segments)
+    assert log.compact(now_ms=10_100) > 0
+    assert len(log.segments) < segments_before  # emptied segments were dropped
+    log.flush()
+    assert write(log, b"same", b"after", ts=10_200) == 40
+    log.close()
+    reopened = open_log(tmp_path, config)
+    assert all_records(reopened)[-1].value == b"after"

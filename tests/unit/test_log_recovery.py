@@ -115,3 +115,39 @@ def test_a_torn_segment_before_later_unflushed_segments_drops_them(tmp_path):
     assert len(log.segments) == 1
     assert log.log_end_offset == first.next_offset - 3
     assert not any(s.log_path.exists() for s in later)
+
+
+def _flip(path, position: int, mask: int) -> None:
+    with open(path, "r+b") as f:
+        f.seek(position)
+        byte = f.read(1)[0]
+        f.seek(position)
+        f.write(bytes([byte ^ mask]))
+
+
+def test_a_damaged_first_batch_of_a_sealed_segment_does_not_stop_the_log_opening(tmp_path):
+    log = open_log(tmp_path)
+    for _ in range(40):
+        log.append(batch(3), 0)
+    end = log.log_end_offset
+    first, second = log.segments[0], log.segments[1]
+    log.close()
+    _flip(first.log_path, 8, 0x40)  # the first batch's length
+    (tmp_path / "leader-epoch-checkpoint").unlink()  # and the epoch rebuild must cope too
+    log = open_log(tmp_path)
+    assert log.log_end_offset == end
+    assert all_records(log, start=second.base_offset)[0].offset == second.base_offset
+
+
+def test_a_flipped_base_offset_in_a_sealed_segment_is_never_served(tmp_path):
+    log = open_log(tmp_path)
+    for _ in range(40):
+        log.append(batch(3), 0)
+    sealed = log.segments[0]
+    second_batch = sealed.header_at(0).size
+    log.close()
+    _flip(sealed.log_path, second_batch + 7, 0x02)  # base offset 3 becomes 1
+    log = open_log(tmp_path)
+    with pytest.raises(ZafkaError) as err:
+        log.read(0, 10_000)
+    assert err.value.error.name == "CORRUPT_MESSAGE"

@@ -251,3 +251,54 @@ def test_actors_start_in_spawn_order_and_stop_in_reverse():
     runtime.start()
     runtime.stop()
     assert events == ["start a", "start b", "start c", "stop c", "stop b", "stop a"]
+
+
+def test_a_cast_only_message_sent_as_a_call_is_refused_without_a_crash():
+    runtime, _, echo, caller = make_runtime()
+    caller.call("n1/echo", Ack(), 1000, caller.results.append)
+    run_until_idle(runtime)
+    assert caller.results[0].error.name == "INVALID_REQUEST"
+    assert runtime.actor("echo") is echo  # not restarted
+
+
+def test_a_zero_delay_timer_rearmed_in_its_handler_fires_once_per_step():
+    class Spinner(Actor):
+        def __init__(self) -> None:
+            super().__init__("spinner")
+            self.fired = 0
+
+        def on_start(self) -> None:
+            self.set_timer("spin", 0)
+
+        def on_spin_timeout(self, now_ms: int) -> None:
+            self.fired += 1
+            self.set_timer("spin", 0)
+
+    runtime = Runtime("n1", clock=FakeClock())
+    spinner = runtime.spawn(Spinner)
+    runtime.start()
+    for _ in range(3):
+        runtime.step()
+    assert spinner.fired == 3
+    with pytest.raises(ValueError):
+        spinner.set_timer("spin", -1)
+
+
+def test_a_crashed_actor_is_stopped_before_its_replacement_and_stop_survives_on_stop_errors():
+    stops: list[str] = []
+
+    class Fragile(Echo):
+        def on_stop(self) -> None:
+            stops.append("stop")
+            raise RuntimeError("on_stop failed")
+
+    runtime = Runtime("n1", clock=FakeClock())
+    runtime.spawn(lambda: Fragile("echo"))
+    caller = runtime.spawn(Caller)
+    runtime.start()
+    caller.ask("n1/echo", -1)  # crashes Fragile
+    run_until_idle(runtime)
+    assert stops == ["stop"]  # the crashed instance released what it owned
+    caller.ask("n2/elsewhere", 1, timeout_ms=1000)  # unsendable, fails at once
+    runtime.stop()  # Fragile raises again in on_stop: the caller still gets stopped
+    assert stops == ["stop", "stop"]
