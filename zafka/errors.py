@@ -46,7 +46,7 @@ _TABLE = (
     ErrorCode(1001, "BUSY", True, False, "the target's mailbox is full; retry with backoff"),
     ErrorCode(1002, "STOPPED", True, True, "the actor stopped before it answered"),
     ErrorCode(1003, "UNKNOWN_ACTOR", True, True, "no such actor on this node"),
-    ErrorCode(1004, "BUFFER_FULL", True, False, "the producer's buffer is full; slow down or flush"),
+    ErrorCode(1004, "BUFFER_FULL", True, False, "producer buffer is full; slow down or flush"),
 )
 
 BY_CODE: dict[int, ErrorCode] = {e.code: e for e in _TABLE}
