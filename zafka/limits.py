@@ -26,3 +26,7 @@ inflight_calls_max = 10_000  # calls one actor awaits at once
 call_timeout_ms_max = 300_000  # the longest timeout a call may ask for
 actor_restarts_max = 5  # restarts within actor_restart_window_s before the process stops
 actor_restart_window_s = 60.0
+
+# Partition leaders (actors/producer_state.py, actors/fetch_waiters.py).
+producers_max = 1_000  # producer ids with de-duplication state per partition (LRU beyond)
+fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition actor
