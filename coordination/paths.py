@@ -1,9 +1,26 @@
 """Every znode path zafka uses, in one place (Kafka's ZooKeeper-era layout).
 
 Paths are relative to the cluster's chroot (given in the connect string, `host:port/chroot`).
+Topic names are checked (`names.check_topic_name`) before they become part of a path, so a
+name can never reach another znode (`..`, `/`).
+
+    /brokers/ids/<id>                              ephemeral: a live broker's endpoint
+    /brokers/topics/<topic>                        replica assignment (JSON)
+    /brokers/topics/<topic>/partitions             no data
+    /brokers/topics/<topic>/partitions/<p>         no data
+    /brokers/topics/<topic>/partitions/<p>/state   leader, leader epoch, ISR (JSON; versioned)
+    /config/topics/<topic>                         the topic's config overrides (JSON)
+
+`coordination/topics.py` documents the JSON of each.
 """
 
+from __future__ import annotations
+
+from zafka.coordination.names import check_topic_name
+
 BROKER_IDS = "/brokers/ids"  # one ephemeral child per live broker: its endpoint
+BROKER_TOPICS = "/brokers/topics"  # one persistent child per topic: its replica assignment
+CONFIG_TOPICS = "/config/topics"  # one persistent child per topic: its config overrides
 
 
 def broker(broker_id: int) -> str:
@@ -11,3 +28,30 @@ def broker(broker_id: int) -> str:
     if broker_id < 0:
         raise ValueError(f"broker id must be >= 0, got {broker_id}")
     return f"{BROKER_IDS}/{broker_id}"
+
+
+def topic(name: str) -> str:
+    """A topic's replica assignment znode; its existence is the topic's existence."""
+    return f"{BROKER_TOPICS}/{check_topic_name(name)}"
+
+
+def topic_partitions(name: str) -> str:
+    """The parent of a topic's partition znodes (one child per partition id)."""
+    return f"{topic(name)}/partitions"
+
+
+def partition(name: str, partition_id: int) -> str:
+    """The parent of one partition's state znode."""
+    if isinstance(partition_id, bool) or not isinstance(partition_id, int) or partition_id < 0:
+        raise ValueError(f"partition id must be an int >= 0, got {partition_id!r}")
+    return f"{topic_partitions(name)}/{partition_id}"
+
+
+def partition_state(name: str, partition_id: int) -> str:
+    """One partition's leader / leader epoch / ISR; its znode version fences writers."""
+    return f"{partition(name, partition_id)}/state"
+
+
+def topic_config(name: str) -> str:
+    """A topic's config overrides (Kafka key -> string value)."""
+    return f"{CONFIG_TOPICS}/{check_topic_name(name)}"

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from zafka import limits
 from zafka.errors import ZafkaError
+from zafka.storage.batch import HEADER_SIZE
 
 DAY_MS = 24 * 3600 * 1000
+SEGMENT_BYTES_MAX = 2**31 - 1  # index entries store positions as 32-bit numbers, as Kafka
+
+# Topic config keys (Kafka's names, plus zafka's own) -> the LogConfig field each sets.
+# max.message.bytes sets none: it bounds produced batches, which the broker checks, not the log.
+TOPIC_CONFIG_FIELDS: dict[str, str | None] = {
+    "segment.bytes": "segment_bytes",
+    "segment.ms": "segment_ms",
+    "retention.ms": "retention_ms",
+    "retention.bytes": "retention_bytes",
+    "cleanup.policy": "cleanup_policy",
+    "delete.retention.ms": "delete_retention_ms",
+    "flush.ms": "fsync_interval_ms",
+    "zafka.fsync": "fsync",
+    "max.message.bytes": None,
+}
+_LONG = re.compile(r"-?[0-9]{1,19}")  # Kafka's values are strings; numbers are decimal longs
 
 
 class Fsync(Enum):
@@ -39,9 +59,10 @@ class LogConfig:
     fsync_interval_ms: int = 1000
 
     def __post_init__(self) -> None:
-        if self.segment_bytes < 1024:
+        if not 1024 <= self.segment_bytes <= SEGMENT_BYTES_MAX:
             raise ZafkaError(
-                "INVALID_CONFIG", f"segment_bytes must be >= 1024, got {self.segment_bytes}"
+                "INVALID_CONFIG",
+                f"segment_bytes must be 1024..{SEGMENT_BYTES_MAX}, got {self.segment_bytes}",
             )
         if self.segment_ms < 1 or self.index_interval_bytes < 1 or self.fsync_interval_ms < 0:
             raise ZafkaError(
@@ -59,3 +80,50 @@ class LogConfig:
             )
         if not isinstance(self.fsync, Fsync):
             raise ZafkaError("INVALID_CONFIG", f"fsync must be one of {[f.value for f in Fsync]}")
+
+    @classmethod
+    def from_topic_configs(cls, configs: Mapping[str, str]) -> LogConfig:
+        """The log settings of a topic from its configs (Kafka keys, string values).
+
+        Keys not given keep LogConfig's defaults. `zafka.fsync` is always|interval|never;
+        `flush.ms` is the fsync interval and applies only with `interval` (the default).
+        `max.message.bytes` is checked here (HEADER_SIZE..limits.batch_bytes_max) but is not
+        a log setting: the broker reads it from the topic's configs and enforces it per batch.
+        An unknown key or a bad value raises INVALID_CONFIG naming the key.
+        """
+        values: dict[str, object] = {}
+        for key, text in configs.items():
+            if key not in TOPIC_CONFIG_FIELDS:
+                raise ZafkaError(
+                    "INVALID_CONFIG",
+                    f"unknown topic config {str(key)[:64]!r}"
+                    f" (known: {', '.join(TOPIC_CONFIG_FIELDS)})",
+                )
+            if not isinstance(text, str):
+                raise ZafkaError(
+                    "INVALID_CONFIG", f"{key}: value must be a string, got {type(text).__name__}"
+                )
+            field = TOPIC_CONFIG_FIELDS[key]
+            value: object = text
+            try:
+                if key == "zafka.fsync":
+                    modes = [mode.value for mode in Fsync]
+                    if text not in modes:
+                        raise ValueError(f"expected one of {', '.join(modes)}")
+                    value = Fsync(text)
+                elif key != "cleanup.policy":
+                    if _LONG.fullmatch(text) is None or not -(2**63) <= int(text) < 2**63:
+                        raise ValueError("expected a decimal integer (64-bit)")
+                    value = int(text)
+                if field is None:  # max.message.bytes
+                    if not HEADER_SIZE <= int(text) <= limits.batch_bytes_max:
+                        raise ValueError(f"must be {HEADER_SIZE}..{limits.batch_bytes_max}")
+                    continue
+                cls(**{field: value})  # the field's own range check, with every other default
+            except (ValueError, ZafkaError) as e:
+                reason = e.detail if isinstance(e, ZafkaError) else str(e)
+                raise ZafkaError("INVALID_CONFIG", f"{key}={text[:64]!r}: {reason}") from None
+            values[field] = value
+        if "flush.ms" in configs and values.get("fsync", Fsync.INTERVAL) is not Fsync.INTERVAL:
+            raise ZafkaError("INVALID_CONFIG", "flush.ms applies only with zafka.fsync=interval")
+        return cls(**values)

@@ -41,6 +41,7 @@ _TABLE = (
     ErrorCode(47, "INVALID_PRODUCER_EPOCH", False, False, "producer epoch is stale (fenced)"),
     ErrorCode(59, "UNKNOWN_PRODUCER_ID", False, False, "the broker has no state for this producer"),
     ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
+    ErrorCode(95, "INVALID_UPDATE_VERSION", False, True, "state changed since it was read"),
     ErrorCode(110, "FENCED_MEMBER_EPOCH", False, False, "group member epoch is stale; rejoin"),
     # zafka's own codes, above Kafka's range.
     ErrorCode(1001, "BUSY", True, False, "the target's mailbox is full; retry with backoff"),

@@ -30,3 +30,6 @@ actor_restart_window_s = 60.0
 # Partition leaders (actors/producer_state.py, actors/fetch_waiters.py).
 producers_max = 1_000  # producer ids with de-duplication state per partition (LRU beyond)
 fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition actor
+
+# Topics in ZooKeeper (coordination/topics.py).
+topic_partitions_max = 1_000  # one topic's znodes must fit one ZooKeeper transaction (1 MiB)

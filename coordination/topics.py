@@ -1,0 +1,380 @@
+"""Topics in ZooKeeper: replica assignment, partition state and configs (Kafka's ZK-era layout).
+
+Every znode holds JSON with `"version": 1` (paths in `paths.py`):
+
+    /brokers/topics/<t>                     {"version": 1, "topic_id": "<hex>",
+                                             "partitions": {"0": [1, 2], "1": [2, 0]}}
+    /brokers/topics/<t>/partitions/<p>/state
+                                            {"version": 1, "leader": 1, "leader_epoch": 0,
+                                             "isr": [1, 2], "controller_epoch": 0}
+    /config/topics/<t>                      {"version": 1, "config": {"retention.ms": "60000"}}
+
+A topic is created, and deleted, in one ZooKeeper transaction: it is never half there. The
+state znode's version fences writers: `update_partition_state` succeeds only against the version
+the writer read. Data that does not parse raises `MalformedZnode` (a ZafkaError), never
+anything else. `TopicStore` is synchronous: call it off the hot path. Connection errors from
+kazoo (ConnectionLoss, SessionExpiredError) propagate; writes are never retried blindly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
+from kazoo.recipe.watchers import ChildrenWatch
+
+from zafka import limits
+from zafka.coordination import paths
+from zafka.coordination.names import check_topic_name
+from zafka.errors import ZafkaError
+from zafka.storage.config import LogConfig
+
+FORMAT_VERSION = 1
+# A topic is created in one transaction, which must fit ZooKeeper's 1 MiB request
+# (jute.maxbuffer): with a 249-character name, 1300 partitions fit and 1400 drop the
+# connection; limits.topic_partitions_max keeps a margin. A stale state write gets Kafka's
+# INVALID_UPDATE_VERSION (95).
+STALE_VERSION_ERROR = "INVALID_UPDATE_VERSION"
+
+
+class MalformedZnode(ZafkaError):
+    """A znode zafka cannot read (not JSON, wrong version or shape): UNKNOWN_SERVER_ERROR."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__("UNKNOWN_SERVER_ERROR", f"malformed znode {path}: {problem}")
+        self.path = path
+
+
+def _check_ids(ids: object, what: str) -> tuple[int, ...]:
+    """`ids` as a tuple of distinct broker ids (ints >= 0); ValueError naming `what` if not."""
+    if not isinstance(ids, list | tuple) or not all(type(i) is int and i >= 0 for i in ids):
+        raise ValueError(f"{what} must be a list of broker ids (ints >= 0), got {ids!r}")
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{what} has a broker twice: {ids!r}")
+    return tuple(ids)
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """Who leads a partition, in which leader epoch, and which replicas are in sync."""
+
+    leader: int  # broker id; -1 = no leader
+    leader_epoch: int
+    isr: tuple[int, ...]
+    controller_epoch: int = 0  # epoch of the controller that wrote this state
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "isr", _check_ids(self.isr, "isr"))
+        for name in ("leader", "leader_epoch", "controller_epoch"):
+            value = getattr(self, name)
+            if type(value) is not int or value < (-1 if name == "leader" else 0):
+                raise ValueError(f"{name} must be an int >= {-1 if name == 'leader' else 0}")
+
+    def to_json(self) -> bytes:
+        return _dump(
+            {
+                "leader": self.leader,
+                "leader_epoch": self.leader_epoch,
+                "isr": list(self.isr),
+                "controller_epoch": self.controller_epoch,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, path: str, data: bytes) -> PartitionState:
+        fields = _load(path, data, ("leader", "leader_epoch", "isr", "controller_epoch"))
+        try:
+            return cls(**fields)
+        except ValueError as e:
+            raise MalformedZnode(path, str(e)) from None
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    """A topic as stored: its replicas per partition and its config overrides."""
+
+    name: str
+    topic_id: str  # new for every creation: tells a re-created topic from the old one
+    replicas: tuple[tuple[int, ...], ...]  # index = partition id; the first is preferred leader
+    configs: tuple[tuple[str, str], ...] = ()  # (Kafka key, value) overrides, sorted by key
+
+    def __post_init__(self) -> None:
+        check_topic_name(self.name)
+        if not self.replicas:
+            raise ValueError("a topic has at least one partition")
+        replicas = tuple(
+            _check_ids(r, f"partition {p} replicas") for p, r in enumerate(self.replicas)
+        )
+        if not all(replicas):
+            raise ValueError("every partition has at least one replica")
+        object.__setattr__(self, "replicas", replicas)
+        configs = dict(self.configs)
+        LogConfig.from_topic_configs(configs)  # INVALID_CONFIG if any key or value is bad
+        object.__setattr__(self, "configs", tuple(sorted(configs.items())))
+
+    @property
+    def partitions(self) -> int:
+        return len(self.replicas)
+
+    @property
+    def replication_factor(self) -> int:
+        return len(self.replicas[0])
+
+    @property
+    def log_config(self) -> LogConfig:
+        return LogConfig.from_topic_configs(dict(self.configs))
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest batch the broker accepts for this topic (`max.message.bytes`)."""
+        return int(dict(self.configs).get("max.message.bytes", limits.batch_bytes_max))
+
+    def assignment_json(self) -> bytes:
+        partitions = {str(p): list(r) for p, r in enumerate(self.replicas)}
+        return _dump({"topic_id": self.topic_id, "partitions": partitions})
+
+    def config_json(self) -> bytes:
+        return _dump({"config": dict(self.configs)})
+
+    @classmethod
+    def from_json(cls, name: str, assignment: bytes, config: bytes | None) -> TopicInfo:
+        """Decode the two znodes of topic `name`; a missing config znode means no overrides."""
+        topic_path, config_path = paths.topic(name), paths.topic_config(name)
+        fields = _load(topic_path, assignment, ("topic_id", "partitions"))
+        by_id = fields["partitions"]
+        if not isinstance(by_id, dict) or set(by_id) != {str(p) for p in range(len(by_id))}:
+            raise MalformedZnode(topic_path, "partitions must map ids 0..n-1 to replica lists")
+        configs = {} if config is None else _load(config_path, config, ("config",))["config"]
+        if not isinstance(configs, dict) or not all(isinstance(v, str) for v in configs.values()):
+            raise MalformedZnode(config_path, "config must map keys to string values")
+        if not isinstance(fields["topic_id"], str):
+            raise MalformedZnode(topic_path, "topic_id must be a string")
+        replicas = tuple(by_id[str(p)] for p in range(len(by_id)))
+        try:
+            return cls(name, fields["topic_id"], replicas, tuple(configs.items()))
+        except ValueError as e:
+            raise MalformedZnode(topic_path, str(e)) from None
+        except ZafkaError as e:  # INVALID_CONFIG
+            raise MalformedZnode(config_path, e.detail) from None
+
+
+def _dump(fields: dict[str, Any]) -> bytes:
+    return json.dumps({"version": FORMAT_VERSION, **fields}, separators=(",", ":")).encode()
+
+
+def _load(path: str, data: bytes | None, keys: Sequence[str]) -> dict[str, Any]:
+    """The fields `keys` of the JSON object in `data`; MalformedZnode if anything is off."""
+    try:
+        obj = json.loads(data or b"")
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise MalformedZnode(path, f"not JSON ({type(e).__name__})") from None
+    if not isinstance(obj, dict):
+        raise MalformedZnode(path, "not a JSON object")
+    if obj.get("version") != FORMAT_VERSION:
+        raise MalformedZnode(path, f"version {obj.get('version')!r}, expected {FORMAT_VERSION}")
+    missing = [key for key in keys if key not in obj]
+    if missing:
+        raise MalformedZnode(path, f"missing {', '.join(missing)}")
+    return {key: obj[key] for key in keys}
+
+
+def assign_replicas(
+    partitions: int,
+    replication_factor: int,
+    brokers: Sequence[int],
+    start_index: int,
+    replica_shift: int,
+) -> tuple[tuple[int, ...], ...]:
+    """Kafka's rack-unaware assignment (AdminUtils.assignReplicasToBrokersRackUnaware).
+
+    Partition p's first replica (its preferred leader) is brokers[(p + start_index) % n], so
+    leaders go round-robin; the followers follow it at a distance that grows by one every n
+    partitions (`replica_shift`), so the followers of one broker's partitions are spread
+    too. Kafka picks start_index and replica_shift at random for each topic, so the first
+    partitions of many topics do not all land on the same broker. `brokers` is sorted.
+    """
+    n = len(brokers)
+    assignment = []
+    shift = replica_shift
+    for p in range(partitions):
+        if p > 0 and p % n == 0:
+            shift += 1
+        first = (p + start_index) % n
+        followers = (
+            brokers[(first + 1 + (shift + j) % (n - 1)) % n] for j in range(replication_factor - 1)
+        )
+        assignment.append((brokers[first], *followers))
+    return tuple(assignment)
+
+
+class TopicStore:
+    """Topics in ZooKeeper through one kazoo client (paths relative to its chroot)."""
+
+    def __init__(self, client: KazooClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        configs: Mapping[str, str],
+        live_brokers: Sequence[int],
+    ) -> TopicInfo:
+        """Create a topic over `live_brokers`: assignment, configs and states, atomically.
+
+        Each partition starts led by its first replica, leader epoch 0, every replica in sync.
+        Raises INVALID_TOPIC, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG,
+        or TOPIC_ALREADY_EXISTS (also when another client created it first).
+        """
+        check_topic_name(name)
+        if type(partitions) is not int or not 1 <= partitions <= limits.topic_partitions_max:
+            raise ZafkaError(
+                "INVALID_PARTITIONS",
+                f"partitions must be 1..{limits.topic_partitions_max}, got {partitions!r}",
+            )
+        brokers = sorted(set(live_brokers))
+        if type(replication_factor) is not int or not 1 <= replication_factor <= len(brokers):
+            raise ZafkaError(
+                "INVALID_REPLICATION_FACTOR",
+                f"replication factor {replication_factor!r} must be 1..{len(brokers)}"
+                f" (the number of available brokers)",
+            )
+        start, shift = random.randrange(len(brokers)), random.randrange(len(brokers))
+        replicas = assign_replicas(partitions, replication_factor, brokers, start, shift)
+        info = TopicInfo(name, uuid.uuid4().hex, replicas, tuple(configs.items()))
+        self._client.ensure_path(paths.BROKER_TOPICS)
+        self._client.ensure_path(paths.CONFIG_TOPICS)
+        writes = [
+            (paths.topic(name), info.assignment_json()),
+            (paths.topic_partitions(name), b""),
+        ]
+        for p, replicas_of_p in enumerate(replicas):
+            state = PartitionState(leader=replicas_of_p[0], leader_epoch=0, isr=replicas_of_p)
+            writes += [
+                (paths.partition(name, p), b""),
+                (paths.partition_state(name, p), state.to_json()),
+            ]
+        writes.append((paths.topic_config(name), info.config_json()))
+        transaction = self._client.transaction()
+        for path, data in writes:
+            transaction.create(path, data)
+        failed = _first_failure(transaction.commit(), [path for path, _ in writes])
+        if failed is not None:
+            path, error = failed
+            if isinstance(error, NodeExistsError):
+                raise ZafkaError("TOPIC_ALREADY_EXISTS", f"topic {name!r}: {path} exists")
+            raise error
+        return info
+
+    def delete(self, name: str) -> None:
+        """Remove the topic's assignment, partition states and configs in one transaction."""
+        topic_path, partitions_path = paths.topic(name), paths.topic_partitions(name)
+        deletes = []
+        try:
+            children = self._client.get_children(partitions_path)
+        except NoNodeError:  # no topic, or a topic without partitions (not written by zafka)
+            if self._client.exists(topic_path) is None:
+                raise _unknown_topic(name) from None
+        else:
+            for child in children:
+                p = int(child) if child.isascii() and child.isdigit() else -1
+                if str(p) != child:  # "1" only: not "01", "-1" or another script's digits
+                    raise MalformedZnode(partitions_path, f"child {child!r} is no partition id")
+                deletes += [paths.partition_state(name, p), paths.partition(name, p)]
+            deletes.append(partitions_path)
+        deletes.append(topic_path)
+        if self._client.exists(paths.topic_config(name)) is not None:
+            deletes.append(paths.topic_config(name))
+        transaction = self._client.transaction()
+        for path in deletes:
+            transaction.delete(path)
+        failed = _first_failure(transaction.commit(), deletes)
+        if failed is not None:
+            if self._client.exists(topic_path) is None:
+                raise _unknown_topic(name)  # deleted by someone else meanwhile
+            path, error = failed
+            raise MalformedZnode(path, f"cannot delete it ({type(error).__name__})")
+
+    def get(self, name: str) -> TopicInfo | None:
+        """The topic as stored, or None if there is no such topic."""
+        try:
+            assignment, _ = self._client.get(paths.topic(name))
+        except NoNodeError:
+            return None
+        try:
+            config, _ = self._client.get(paths.topic_config(name))
+        except NoNodeError:
+            config = None
+        return TopicInfo.from_json(name, assignment, config)
+
+    def names(self) -> list[str]:
+        """Every topic's name, sorted."""
+        try:
+            return sorted(self._client.get_children(paths.BROKER_TOPICS))
+        except NoNodeError:
+            return []
+
+    def partition_state(self, name: str, partition: int) -> tuple[PartitionState, int]:
+        """The partition's state and the znode version to pass to `update_partition_state`."""
+        path = paths.partition_state(name, partition)
+        try:
+            data, stat = self._client.get(path)
+        except NoNodeError:
+            raise _unknown_topic(name, partition) from None
+        return PartitionState.from_json(path, data), stat.version
+
+    def update_partition_state(
+        self, name: str, partition: int, state: PartitionState, expected_version: int
+    ) -> int:
+        """Write `state` if the znode is still at `expected_version`; returns the new version.
+
+        A writer that read an older version is refused with STALE_VERSION_ERROR: it must read
+        the state again and decide anew (someone else changed leader or ISR meanwhile).
+        """
+        if type(expected_version) is not int or expected_version < 0:
+            raise ValueError(f"expected_version must be an int >= 0, got {expected_version!r}")
+        path = paths.partition_state(name, partition)
+        try:
+            stat = self._client.set(path, state.to_json(), version=expected_version)
+        except BadVersionError:
+            raise ZafkaError(
+                STALE_VERSION_ERROR,
+                f"{path} changed since version {expected_version} was read; read it again",
+            ) from None
+        except NoNodeError:
+            raise _unknown_topic(name, partition) from None
+        return stat.version
+
+    def watch(self, callback: Callable[[list[str]], None]) -> None:
+        """Call `callback(sorted names)` now and whenever the topic list changes.
+
+        Runs on kazoo's thread, so `callback` must not block. Quick changes may arrive as one
+        call; the list passed is always the current one. The watch outlives session loss and
+        lasts as long as the client.
+        """
+        self._client.ensure_path(paths.BROKER_TOPICS)
+
+        def on_children(children: list[str]) -> None:
+            callback(sorted(children))  # returns None: kazoo stops a watch whose func is False
+
+        ChildrenWatch(self._client, paths.BROKER_TOPICS, on_children)
+
+
+def _first_failure(results: list[Any], ops: list[str]) -> tuple[str, Exception] | None:
+    """The path and error of the operation that made a transaction fail, if it failed."""
+    for path, result in zip(ops, results, strict=True):
+        if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+            return path, result
+    return None
+
+
+def _unknown_topic(name: str, partition: int | None = None) -> ZafkaError:
+    where = f"topic {name!r}" if partition is None else f"partition {name}-{partition}"
+    return ZafkaError("UNKNOWN_TOPIC_OR_PARTITION", f"no {where}")
