@@ -6,8 +6,9 @@
   small_msgs_ratio   one-way casts of 100-byte payloads per second, runtime over raw pyzmq
   payload_ratio      one-way 64 KiB payload frames, MB/s, runtime over raw pyzmq
 
-One-way figures are the best of --reps tries. The server side runs in a child process
-(`--serve runtime|raw`), started and stopped here.
+RTTs are pooled over --reps alternating rounds; one-way figures are the best of --reps
+tries. The server side runs in a child process (`--serve runtime|raw`), started and
+stopped here.
 Every loop is bounded in count and time. Output: one `name=value` line per figure.
 """
 
@@ -87,8 +88,8 @@ def serve_raw() -> None:
 class Driver(Actor):
     """The client actor: sequential calls, each sent when the previous reply arrives."""
 
-    def __init__(self, calls: int, done: threading.Event) -> None:
-        super().__init__("driver")
+    def __init__(self, calls: int, done: threading.Event, name: str) -> None:
+        super().__init__(name)
         self.remaining = calls
         self.latencies_ms: list[float] = []
         self.done = done
@@ -117,15 +118,28 @@ def runtime_client(endpoint: str) -> tuple[Runtime, ZmqTransport]:
     return Runtime("client", transport), transport
 
 
-def runtime_rtts(endpoint: str, calls: int) -> list[float]:
-    runtime, _ = runtime_client(endpoint)
-    done = threading.Event()
-    driver = runtime.spawn(lambda: Driver(calls, done))
-    watchdog = threading.Timer(DEADLINE_S, done.set)
-    watchdog.start()
-    runtime.run(done, idle_wait_ms=10)
-    watchdog.cancel()
-    return driver.latencies_ms
+class RttClient:
+    """One client runtime kept across rounds, driven like Runtime.run drives it."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.runtime, self.transport = runtime_client(endpoint)
+        self.runtime.start()
+        self.rounds = 0
+
+    def measure(self, calls: int) -> list[float]:
+        done = threading.Event()
+        self.rounds += 1
+        driver = self.runtime.spawn(lambda: Driver(calls, done, f"driver-{self.rounds}"))
+        deadline = time.monotonic() + DEADLINE_S
+        while not done.is_set():
+            if time.monotonic() > deadline:
+                raise TimeoutError("runtime calls did not finish")
+            if not self.runtime.step():
+                self.transport.wait(10)
+        return driver.latencies_ms
+
+    def close(self) -> None:
+        self.runtime.stop()
 
 
 def raw_rtts(endpoint: str, calls: int) -> list[float]:
@@ -225,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=5000, help="sequential calls for RTT")
     parser.add_argument("--small", type=int, default=200_000, help="one-way 100-byte casts")
     parser.add_argument("--large", type=int, default=5000, help="one-way 64 KiB casts")
-    parser.add_argument("--reps", type=int, default=3, help="one-way tries; the best counts")
+    parser.add_argument("--reps", type=int, default=5, help="rounds; one-way: the best counts")
     parser.add_argument("--serve", choices=("runtime", "raw"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
@@ -236,10 +250,15 @@ def main(argv: list[str] | None = None) -> int:
     raw, raw_endpoint = start_server("raw")
     rt, rt_endpoint = start_server("runtime")
     try:
-        raw_rtts(raw_endpoint, 500)  # warm both paths up
-        runtime_rtts(rt_endpoint, 500)
-        raw_lat = raw_rtts(raw_endpoint, args.calls)
-        rt_lat = runtime_rtts(rt_endpoint, args.calls)
+        raw_lat: list[float] = []
+        rt_lat: list[float] = []
+        client = RttClient(rt_endpoint)
+        client.measure(500)  # warm up
+        raw_rtts(raw_endpoint, 500)
+        for _ in range(args.reps):  # alternate, so a noisy moment hits both sides
+            raw_lat += raw_rtts(raw_endpoint, args.calls // args.reps)
+            rt_lat += client.measure(args.calls // args.reps)
+        client.close()
         best = dict.fromkeys(("raw_small", "rt_small", "raw_large", "rt_large"), float("inf"))
         for _ in range(args.reps):  # sides interleaved, so load on the machine hits both
             best["raw_small"] = min(best["raw_small"], raw_one_way(raw_endpoint, args.small, small))

@@ -33,3 +33,8 @@ fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition
 
 # Topics in ZooKeeper (coordination/topics.py).
 topic_partitions_max = 1_000  # one topic's znodes must fit one ZooKeeper transaction (1 MiB)
+
+# The Python producer (clients/).
+key_hash_cache_keys_max = 4096  # keys whose partition hash a Partitioner remembers (~1 MB)
+key_hash_cache_key_bytes_max = 64  # longer keys are hashed every time, never kept alive
+batch_overhead_bytes = 256  # headroom under batch_bytes_max: header, msgpack columns, zstd frame
