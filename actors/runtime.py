@@ -251,9 +251,13 @@ class Runtime:
     def _fire_due(self, now_ms: int) -> int:
         """Fire what was due when this step began; what handlers schedule now (even with
         a delay of 0) waits for the next step, so a timer cannot starve the loop."""
-        fired, first_new = 0, next(self._sequence)
-        while self._timers and self._timers[0][0] <= now_ms and self._timers[0][1] < first_new:
-            _, sequence, actor_name, generation, kind, key = heapq.heappop(self._timers)
+        fired, first_new, scheduled_now = 0, next(self._sequence), []
+        while self._timers and self._timers[0][0] <= now_ms:
+            entry = heapq.heappop(self._timers)
+            if entry[1] > first_new:  # set by a handler during this step: next step
+                scheduled_now.append(entry)
+                continue
+            _, sequence, actor_name, generation, kind, key = entry
             cell = self._cells.get(actor_name)
             if cell is None or cell.generation != generation:
                 continue
@@ -264,6 +268,8 @@ class Runtime:
                 del self._live_timers[(actor_name, key)]
                 self._invoke(cell, getattr(cell.actor, f"on_{key}_timeout"), now_ms)
             fired += 1
+        for entry in scheduled_now:
+            heapq.heappush(self._timers, entry)
         return fired
 
     # --- the loop -------------------------------------------------------------------------

@@ -73,6 +73,9 @@ class PartitionLog:
         log.recovery_point = log._flushed_offset = min(recovery_point, log.log_end_offset)
         if log.recovery_point != recovery_point:
             checkpoint.write_offset(directory / RECOVERY_POINT, log.recovery_point)
+        # Segments holding offsets past the recovery point came back from the page cache,
+        # maybe never fsynced: the next flush must fsync them before moving the point.
+        log._unflushed = [s for s in segments[:-1] if s.next_offset > log.recovery_point]
         log._load_epochs()
         return log
 
@@ -100,8 +103,9 @@ class PartitionLog:
     def close(self) -> None:
         """Flush, seal the active segment and checkpoint, so a clean restart scans nothing."""
         self.flush()
-        self.active.seal(fsync=True)
         for segment in self._segments:
+            if segment is self.active or not segment.sealed:  # recovered ones need theirs
+                segment.seal(fsync=True)
             segment.close()
 
     # --- offsets --------------------------------------------------------------------------

@@ -161,6 +161,11 @@ class LogSegment:
         self.time_index.save(seal, fsync)
         self._sealed_on_disk = True
 
+    @property
+    def sealed(self) -> bool:
+        """True when the index files on disk describe this file as it is now."""
+        return self._sealed_on_disk
+
     def _unseal(self) -> None:
         """The file is about to change: its index files no longer describe it."""
         if self._sealed_on_disk:

@@ -151,3 +151,19 @@ def test_a_flipped_base_offset_in_a_sealed_segment_is_never_served(tmp_path):
     with pytest.raises(ZafkaError) as err:
         log.read(0, 10_000)
     assert err.value.error.name == "CORRUPT_MESSAGE"
+
+
+def test_after_a_crash_the_next_flush_fsyncs_recovered_segments_and_close_seals_them(tmp_path):
+    log = open_log(tmp_path)
+    for _ in range(60):
+        log.append(batch(3), 0)
+    recovered = [s.base_offset for s in log.segments[:-1]]
+    crash(log)
+    log = open_log(tmp_path)
+    assert [s.base_offset for s in log._unflushed] == recovered  # fsynced before the point moves
+    log.append(batch(1), 0)
+    log.flush()
+    assert log._unflushed == [] and log.recovery_point == log.log_end_offset
+    log.close()
+    reopened = open_log(tmp_path)
+    assert all(s.sealed for s in reopened.segments)  # a clean restart scans nothing

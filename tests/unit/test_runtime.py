@@ -302,3 +302,31 @@ def test_a_crashed_actor_is_stopped_before_its_replacement_and_stop_survives_on_
     caller.ask("n2/elsewhere", 1, timeout_ms=1000)  # unsendable, fails at once
     runtime.stop()  # Fragile raises again in on_stop: the caller still gets stopped
     assert stops == ["stop", "stop"]
+
+
+def test_a_timer_set_during_a_step_does_not_hold_back_older_due_ones():
+    class Two(Actor):
+        def __init__(self) -> None:
+            super().__init__("two")
+            self.fired: list[str] = []
+
+        def on_a_timeout(self, now_ms: int) -> None:
+            self.fired.append("a")
+            self.set_timer("b", 0)  # lands before "c" in the heap, but is new
+
+        def on_b_timeout(self, now_ms: int) -> None:
+            self.fired.append("b")
+
+        def on_c_timeout(self, now_ms: int) -> None:
+            self.fired.append("c")
+
+    clock = FakeClock()
+    runtime = Runtime("n1", clock=clock)
+    two = runtime.spawn(Two)
+    runtime.start()
+    two.set_timer("a", 100)
+    two.set_timer("c", 500)
+    runtime.step(now_ms=clock.now_ms + 1000)  # a step running late: both were due
+    assert two.fired == ["a", "c"]
+    runtime.step(now_ms=clock.now_ms + 1000)
+    assert two.fired == ["a", "c", "b"]
