@@ -5,7 +5,9 @@ records count when deciding what is latest. Kept records keep their offsets: eac
 consecutive kept offsets becomes one batch (the format numbers records by position, so a
 gap starts a new batch); a batch that loses nothing is copied byte for byte. A tombstone
 (a record whose value is None) is kept until its timestamp is `delete_retention_ms` old, so
-consumers that lag can still see the delete. Records without a key are dropped.
+consumers that lag can still see the delete. Records without a key are dropped. The last
+batch of each idempotent producer is kept whole, as Kafka's cleaner keeps it, so producer
+state rebuilt from the log still knows that producer's last sequence.
 
 The rewritten segment goes to `<base>.log.cleaned`, is fsynced, then renamed over the
 original; a crash before the rename leaves the original (the leftover is deleted on open).
@@ -31,15 +33,20 @@ def iter_batches(segment: LogSegment) -> Iterator[tuple[BatchHeader, memoryview]
         position += len(data)
 
 
-def latest_offsets(segments: tuple[LogSegment, ...]) -> dict[bytes, int]:
-    """The offset of the last record of each key across `segments`."""
+def latest_offsets(segments: tuple[LogSegment, ...]) -> tuple[dict[bytes, int], set[int]]:
+    """The offset of the last record of each key across `segments`, and the base offsets of
+    each idempotent producer's last batch (kept whole: the broker rebuilds producer state
+    from batch headers, and a lost last sequence would refuse the producer's next batch)."""
     latest: dict[bytes, int] = {}
+    last_batch_of_producer: dict[int, int] = {}
     for segment in segments:
-        for _, data in iter_batches(segment):
+        for header, data in iter_batches(segment):
             decoded = read_batch(data)
             latest.update(zip(decoded.keys, decoded.offsets, strict=True))
+            if header.producer_id >= 0:
+                last_batch_of_producer[header.producer_id] = header.base_offset
     latest.pop(None, None)  # records without a key are never kept
-    return latest
+    return latest, set(last_batch_of_producer.values())
 
 
 def _runs(records: list[Record]) -> Iterator[list[Record]]:
@@ -69,18 +76,26 @@ def _rebuild(header: BatchHeader, run: list[Record]) -> bytes:
 
 
 def write_cleaned(
-    segment: LogSegment, latest: dict[bytes, int], tombstone_horizon_ms: int, out: Path
+    segment: LogSegment,
+    latest: tuple[dict[bytes, int], set[int]],
+    tombstone_horizon_ms: int,
+    out: Path,
 ) -> int:
-    """Write the compacted copy of `segment` to `out` (fsynced). Returns records removed."""
+    """Write the compacted copy of `segment` to `out` (fsynced). Returns records removed.
+    `latest` is what `latest_offsets` found."""
+    latest_by_key, keep_whole = latest
     removed = 0
     with open(out, "wb") as f:
         for header, data in iter_batches(segment):
+            if header.base_offset in keep_whole:
+                f.write(data)
+                continue
             records = read_records(data)
             kept = [
                 r
                 for r in records
                 if r.key is not None
-                and latest.get(r.key) == r.offset
+                and latest_by_key.get(r.key) == r.offset
                 and (r.value is not None or r.timestamp >= tombstone_horizon_ms)
             ]
             removed += len(records) - len(kept)

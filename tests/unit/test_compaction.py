@@ -92,3 +92,31 @@ def test_a_segment_emptied_by_compaction_leaves_the_log_writable_and_closable(tm
     log.close()
     reopened = open_log(tmp_path, config)
     assert all_records(reopened)[-1].value == b"after"
+
+
+def test_each_idempotent_producer_keeps_its_last_batch_so_its_next_sequence_is_accepted(tmp_path):
+    from zafka.actors.producer_state import ProducerStateTable
+
+    log = open_log(tmp_path, COMPACT)
+    seven = build_batch(
+        [(10_000, b"a", b"1", None), (10_000, b"b", b"1", None), (10_000, b"c", b"1", None)],
+        producer_id=7,
+        producer_epoch=0,
+        base_sequence=0,
+    )
+    log.append(seven, 0)
+    write(log, b"b", b"2", ts=10_001)  # another writer supersedes b and c
+    write(log, b"c", b"2", ts=10_002)
+    for i in range(40):
+        write(log, b"fill-%d" % i, b"x" * 20, ts=10_003 + i)  # seal the first segment
+    log.compact(now_ms=10_100)
+    headers = []
+    for segment in log.segments:
+        position = 0
+        while position < segment.size:
+            header = segment.header_at(position)
+            headers.append(header)
+            position += header.size
+    table = ProducerStateTable()
+    table.rebuild(headers)
+    assert table.check(7, 0, 3, 1).action.name == "APPEND"  # sequence 3 follows 0..2
