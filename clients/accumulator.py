@@ -155,13 +155,7 @@ class RecordAccumulator:
         take the record, close it and return None instead of opening another batch here; the
         partitioner has moved on, so partition the record again and append it there.
         """
-        size = record_overhead_bytes
-        if key is not None:
-            size += len(key)
-        if value is not None:
-            size += len(value)
-        if headers:
-            size += headers_size(headers)
+        size = record_size(key, value, headers)
         part = self._partitions.get((topic, partition))
         if part is not None:
             batch = part.open
