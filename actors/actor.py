@@ -155,7 +155,12 @@ class Actor:
         correlation_id = runtime.next_correlation_id()
         self._pending[correlation_id] = (on_reply, target)
         runtime.schedule_call_timeout(self.name, correlation_id, timeout_ms)
-        if not runtime.send(Envelope(self.address, target, message, correlation_id, epoch)):
+        try:
+            sent = runtime.send(Envelope(self.address, target, message, correlation_id, epoch))
+        except ZafkaError:  # the message cannot be encoded: no call was made
+            self._pending.pop(correlation_id, None)
+            raise
+        if not sent:
             self._fail_call(correlation_id, ZafkaError("BUSY", f"could not send to {target}"))
         return correlation_id
 

@@ -3,11 +3,15 @@ partitions and heals, driven by one virtual clock (no sockets, no sleeps)."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.unit.test_runtime import Caller, Echo
 from zafka.actors.runtime import Runtime
+from zafka.errors import ZafkaError
 from zafka.transport.control import Pong
 from zafka.transport.envelope import Envelope
 from zafka.transport.memory import MemoryNetwork, MemoryTransport
+from zafka.transport.replication import ReplicaFetchRequest
 
 
 def cluster() -> tuple[MemoryNetwork, list[Runtime], Caller]:
@@ -78,3 +82,13 @@ def test_a_delayed_reply_arrives_within_the_timeout():
     assert caller.results == []
     settle(network, runtimes, ms=1)
     assert caller.results[0].message == Pong(sent_ms=4)
+
+
+def test_a_call_that_cannot_be_encoded_raises_and_leaves_nothing_pending():
+    network, runtimes, caller = cluster()
+    fetch = ReplicaFetchRequest("t", 0, 1, 0, 0, 1)
+    with pytest.raises(ZafkaError):  # a leader-epoch message without its epoch
+        caller.call("server/echo", fetch, 1000, caller.results.append, epoch=-5)
+    assert caller._pending == {}
+    settle(network, runtimes, ms=2000)
+    assert caller.results == []  # no late timeout for a call that never went out
