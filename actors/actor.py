@@ -3,9 +3,9 @@
 An actor owns its state and shares nothing. The runtime feeds it one envelope at a time
 (`on_message`) and fires its timers; handlers never block. A handler for message type
 `FetchRequest` is `on_fetch_request(envelope)`; a timer named `flush` fires
-`on_flush_timeout(now_ms)`. What a handler returns (a Message) is the reply to a call; a
-ZafkaError it raises becomes an ErrorReply with that code. Anything else it raises is a
-crash: the runtime supervises (see runtime.py).
+`on_flush_timeout(now_ms)`. What a handler returns (a Message) is the reply to a call, or
+DEFERRED when it will `reply` later itself; a ZafkaError it raises becomes an ErrorReply
+with that code. Anything else it raises is a crash: the runtime supervises (runtime.py).
 
 Who may call whom is written in actors/README.md; the graph is kept acyclic so no two actors
 ever wait on each other.
@@ -33,6 +33,15 @@ _FENCED = {
     "group": "FENCED_MEMBER_EPOCH",
     "controller": "STALE_CONTROLLER_EPOCH",
 }
+
+
+class _Deferred:
+    def __repr__(self) -> str:
+        return "DEFERRED"
+
+
+# What a call's handler returns when it will answer later with `reply` (a parked fetch).
+DEFERRED = _Deferred()
 
 
 def handler_name(type_name: str) -> str:
@@ -90,7 +99,7 @@ class Actor:
             if is_call:
                 self.reply_error(envelope, ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__))
             raise  # a crash: the runtime logs it and supervises
-        if not is_call:
+        if not is_call or result is DEFERRED:
             return
         if result is None:  # a cast-only message sent as a call: refuse it, no crash
             detail = f"{type(envelope.message).__name__} to {self.name} has no reply"

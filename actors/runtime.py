@@ -128,6 +128,10 @@ class Runtime:
 
     # --- sending and delivery -------------------------------------------------------------
 
+    def now_ms(self) -> int:
+        """The runtime's clock (monotonic milliseconds; a test's fake clock in tests)."""
+        return self._clock()
+
     def next_correlation_id(self) -> int:
         return next(self._correlation)
 

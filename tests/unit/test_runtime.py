@@ -330,3 +330,25 @@ def test_a_timer_set_during_a_step_does_not_hold_back_older_due_ones():
     assert two.fired == ["a", "c"]
     runtime.step(now_ms=clock.now_ms + 1000)
     assert two.fired == ["a", "c", "b"]
+
+
+def test_a_deferred_call_is_answered_once_when_the_handler_replies_later():
+    from zafka.actors.actor import DEFERRED
+
+    class Later(Actor):
+        def __init__(self) -> None:
+            super().__init__("later")
+            self.parked: list[Envelope] = []
+
+        def on_ping(self, envelope: Envelope) -> object:
+            self.parked.append(envelope)
+            return DEFERRED
+
+    runtime, _, _, caller = make_runtime()
+    later = runtime.spawn(Later)
+    caller.ask("n1/later", 5)
+    run_until_idle(runtime)
+    assert caller.results == [] and len(later.parked) == 1
+    later.reply(later.parked[0], Pong(sent_ms=5))
+    run_until_idle(runtime)
+    assert [r.message for r in caller.results] == [Pong(sent_ms=5)]
