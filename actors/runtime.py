@@ -86,6 +86,7 @@ class Runtime:
         self._sequence = itertools.count(1)
         self._correlation = itertools.count(1)
         self._started = False
+        self._posted: deque[Callable[[], object]] = deque()  # from other threads
         self.dropped = 0  # envelopes that could not be delivered (full, unknown, unsendable)
 
     # --- actors ---------------------------------------------------------------------------
@@ -127,6 +128,23 @@ class Runtime:
                 self._transport.close()
 
     # --- sending and delivery -------------------------------------------------------------
+
+    def post(self, fn: Callable[[], object]) -> None:
+        """Run `fn` on the runtime's thread at its next step. The one thread-safe method:
+        for other threads (kazoo's watch callbacks, the SDK's user threads). An idle loop
+        picks it up within `run`'s idle wait (100 ms by default)."""
+        self._posted.append(fn)  # deque.append is atomic
+
+    def _run_posted(self) -> int:
+        ran = 0
+        while self._posted:
+            fn = self._posted.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("work posted to %s raised", self.node)
+            ran += 1
+        return ran
 
     def now_ms(self) -> int:
         """The runtime's clock (monotonic milliseconds; a test's fake clock in tests)."""
@@ -281,7 +299,7 @@ class Runtime:
     def step(self, now_ms: int | None = None) -> int:
         """One round without blocking; returns how much work it did (0: idle)."""
         now_ms = self._clock() if now_ms is None else now_ms
-        work = self._fire_due(now_ms)
+        work = self._run_posted() + self._fire_due(now_ms)
         if self._queued() < RECEIVE_PAUSE_QUEUED:  # else leave it queued: TCP pushes back
             work += self._receive()
         for cell in list(self._cells.values()):

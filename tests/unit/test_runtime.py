@@ -352,3 +352,18 @@ def test_a_deferred_call_is_answered_once_when_the_handler_replies_later():
     later.reply(later.parked[0], Pong(sent_ms=5))
     run_until_idle(runtime)
     assert [r.message for r in caller.results] == [Pong(sent_ms=5)]
+
+
+def test_work_posted_from_another_thread_runs_on_the_next_step():
+    import threading
+
+    runtime, _, echo, _ = make_runtime()
+    seen: list[str] = []
+    poster = threading.Thread(target=runtime.post, args=(lambda: seen.append("ran"),))
+    poster.start()
+    poster.join(5)
+    assert seen == []  # not on the posting thread
+    runtime.post(lambda: 1 / 0)  # a failing one is logged, never stops the loop
+    runtime.step()
+    assert seen == ["ran"]
+    assert runtime.actor("echo") is echo
