@@ -208,7 +208,7 @@ class PartitionActor(Actor):
             error_code=0,
             high_watermark=self.high_watermark,
             log_start_offset=self.log.log_start_offset,
-            records=bytes(data),
+            records=data,  # the stored batches as read: travels as its own frame, uncopied
         )
 
     def _bytes_available(self, offset: int, up_to_offset: int) -> int:
