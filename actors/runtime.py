@@ -117,15 +117,27 @@ class Runtime:
         stopped = ZafkaError("STOPPED", f"node {self.node} is stopping")
         try:
             for cell in reversed(list(self._cells.values())):
-                while cell.mailbox:
-                    envelope = cell.mailbox.popleft()
-                    if envelope.correlation_id and not envelope.reply:
-                        self._refuse(envelope, stopped)
-                self._retire(cell.actor, stopped)
+                self._stop_cell(cell, stopped)
         finally:
             self._started = False
             if self._transport is not None:
                 self._transport.close()
+
+    def despawn(self, name: str) -> None:
+        """Stop and remove one actor (e.g. a deleted topic's partition): queued calls get
+        STOPPED, its pending calls fail, its timers are forgotten, `on_stop` runs."""
+        cell = self._cells.pop(name, None)
+        if cell is None:
+            return
+        self._live_timers = {k: v for k, v in self._live_timers.items() if k[0] != name}
+        self._stop_cell(cell, ZafkaError("STOPPED", f"actor {name} was removed"))
+
+    def _stop_cell(self, cell: _Cell, err: ZafkaError) -> None:
+        while cell.mailbox:
+            envelope = cell.mailbox.popleft()
+            if envelope.correlation_id and not envelope.reply:
+                self._refuse(envelope, err)
+        self._retire(cell.actor, err)
 
     # --- sending and delivery -------------------------------------------------------------
 

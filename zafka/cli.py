@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from zafka import cluster
+from zafka import broker_main, cluster
 from zafka.version import __version__
 
 DEFAULT_CLUSTER_DIR = ".zafka"
@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
             help="directory holding the cluster's state, data and logs "
             f"(default: {DEFAULT_CLUSTER_DIR})",
         )
+    broker_cmd = commands.add_parser(
+        "broker",
+        help="run one broker process in the foreground (stop it with SIGTERM or Ctrl-C)",
+        description="Run a broker: it registers in ZooKeeper, hosts the partitions it leads "
+        "and serves produce, fetch, metadata and admin requests. Prints 'broker N ready at "
+        "ENDPOINT' once serving.",
+    )
+    broker_main.add_arguments(broker_cmd)
+    broker_cmd.set_defaults(func=broker_main.run)
     return parser
 
 

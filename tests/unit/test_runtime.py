@@ -367,3 +367,15 @@ def test_work_posted_from_another_thread_runs_on_the_next_step():
     runtime.step()
     assert seen == ["ran"]
     assert runtime.actor("echo") is echo
+
+
+def test_despawn_removes_one_actor_and_answers_what_it_had_queued():
+    runtime, _, _, caller = make_runtime()
+    caller.ask("n1/echo", 1)  # queued, not yet handled
+    runtime.despawn("echo")
+    run_until_idle(runtime)
+    assert caller.results[0].error.name == "STOPPED"
+    caller.ask("n1/echo", 2)
+    run_until_idle(runtime)
+    assert caller.results[1].error.name == "UNKNOWN_ACTOR"
+    runtime.despawn("echo")  # already gone: nothing to do

@@ -1,0 +1,332 @@
+"""The broker as a real process (`python -m zafka.cli broker`) against a real ZooKeeper: it
+registers, creates topics, answers metadata, hosts partition actors that produce and fetch,
+refuses invalid topic names, stops cleanly on SIGTERM and recovers its data after a restart
+and after a kill -9. Every wait is bounded."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+from zafka.coordination.topics import TopicStore
+from zafka.errors import BY_NAME
+from zafka.storage.batch import build_batch, parse_header
+from zafka.storage.records import read_records
+from zafka.transport import codec
+from zafka.transport.admin import (
+    CreateTopicsRequest,
+    CreateTopicsResponse,
+    DeleteTopicsRequest,
+    DescribeTopicsRequest,
+    NewTopic,
+)
+from zafka.transport.client import (
+    FetchRequest,
+    FetchResponse,
+    MetadataRequest,
+    MetadataResponse,
+    ProduceRequest,
+    ProduceResponse,
+)
+from zafka.transport.control import ErrorReply
+from zafka.transport.envelope import Envelope
+from zafka.transport.zmq_transport import ZmqTransport
+
+pytestmark = pytest.mark.slow
+
+BROKER_ID = 7
+NODE = f"broker-{BROKER_ID}"
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+REPLY_TIMEOUT_S = 10.0
+SESSION_TIMEOUT_MS = 2000  # the test ZooKeeper allows 0.4-4 s
+REPO = Path(__file__).resolve().parents[2]
+INVALID_NAMES = ["", ".", "..", "a" * 250, "a/b", "a\x00b"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def code(name: str) -> int:
+    return BY_NAME[name].code
+
+
+class BrokerProcess:
+    """One `zafka broker` subprocess: stdout is read for the ready line, stderr to a file."""
+
+    def __init__(self, zk_hosts: str, data_dir: Path, log_path: Path, port: int) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.args = [
+            sys.executable,
+            "-m",
+            "zafka.cli",
+            "broker",
+            "--id",
+            str(BROKER_ID),
+            "--zookeeper",
+            zk_hosts,
+            "--listen",
+            self.endpoint,
+            "--data-dir",
+            str(data_dir),
+            "--zk-session-timeout-ms",
+            str(SESSION_TIMEOUT_MS),
+        ]
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                self.args, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True
+            )
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+        try:
+            line = lines.get(timeout=READY_TIMEOUT_S)
+        except queue.Empty:
+            line = ""
+        expected = f"broker {BROKER_ID} ready at {self.endpoint}"
+        assert line.strip() == expected, f"no ready line ({line!r}); log:\n{self.log()}"
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-4000:]
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT_S)
+
+
+class RawClient:
+    """A ZmqTransport and the codec: one call at a time, each with a bounded wait."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.node = f"client-{uuid.uuid4().hex[:8]}"
+        self.transport = ZmqTransport(self.node)
+        self.transport.connect(NODE, endpoint)
+        self._ids = itertools.count(1)
+
+    def call(self, actor: str, message: object) -> object:
+        correlation_id = next(self._ids)
+        envelope = Envelope(f"{self.node}/c", f"{NODE}/{actor}", message, correlation_id)
+        assert self.transport.send(NODE, codec.encode(envelope))
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self.transport.wait(100)
+            item = self.transport.recv()
+            while item is not None:
+                reply = codec.decode(item[1])
+                if reply.reply and reply.correlation_id == correlation_id:
+                    return reply.message
+                item = self.transport.recv()
+        raise AssertionError(f"no reply to {type(message).__name__} within {REPLY_TIMEOUT_S}s")
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+@pytest.fixture
+def broker(zk_hosts: str, tmp_path: Path) -> Iterator[BrokerProcess]:
+    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
+    process.start()
+    yield process
+    process.kill()
+
+
+@pytest.fixture
+def zk(zk_hosts: str) -> Iterator[KazooClient]:
+    client = KazooClient(hosts=zk_hosts)
+    client.start(timeout=15)
+    yield client
+    client.stop()
+    client.close()
+
+
+@pytest.fixture
+def client(broker: BrokerProcess) -> Iterator[RawClient]:
+    raw = RawClient(broker.endpoint)
+    yield raw
+    raw.close()
+
+
+def create(client: RawClient, name: str, partitions: int = 2) -> CreateTopicsResponse:
+    return client.call("broker", CreateTopicsRequest((NewTopic(name, partitions, 1, {}),)))
+
+
+def produce(client: RawClient, topic: str, partition: int, values: list[bytes]) -> int:
+    batch = build_batch([(1000 + i, None, v, None) for i, v in enumerate(values)])
+    reply = client.call(f"{topic}-{partition}", ProduceRequest(topic, partition, 1, 5000, batch))
+    assert isinstance(reply, ProduceResponse), reply
+    return reply.base_offset
+
+
+def fetch_values(client: RawClient, topic: str, partition: int) -> list[bytes | None]:
+    reply = client.call(f"{topic}-{partition}", FetchRequest(topic, partition, 0, 1 << 20, 0, 0))
+    assert isinstance(reply, FetchResponse), reply
+    data, position, values = bytes(reply.records), 0, []
+    while position < len(data):  # whole batches, one after another
+        size = parse_header(data, position).size
+        values += [r.value for r in read_records(data[position : position + size])]
+        position += size
+    return values
+
+
+def wait_until(predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_registers_creates_serves_and_stops_cleanly(broker, client, zk, tmp_path):
+    assert zk.exists(f"/brokers/ids/{BROKER_ID}") is not None
+    assert create(client, "orders").results[0].error_code == 0
+    assert create(client, "orders").results[0].error_code == code("TOPIC_ALREADY_EXISTS")
+
+    metadata = client.call("broker", MetadataRequest(None))
+    assert isinstance(metadata, MetadataResponse)
+    assert [(b.id, b.endpoint) for b in metadata.brokers] == [(BROKER_ID, broker.endpoint)]
+    (topic,) = metadata.topics
+    assert topic.name == "orders" and topic.error_code == 0
+    assert [(p.partition, p.leader, p.isr) for p in topic.partitions] == [
+        (0, BROKER_ID, (BROKER_ID,)),
+        (1, BROKER_ID, (BROKER_ID,)),
+    ]
+
+    assert produce(client, "orders", 0, [b"a", b"b", b"c"]) == 0
+    assert fetch_values(client, "orders", 0) == [b"a", b"b", b"c"]
+    assert fetch_values(client, "orders", 1) == []
+
+    assert broker.terminate() == 0, broker.log()
+    assert wait_until(lambda: zk.exists(f"/brokers/ids/{BROKER_ID}") is None, 5)
+    client.close()
+
+    broker.start()
+    again = RawClient(broker.endpoint)
+    try:
+        assert fetch_values(again, "orders", 0) == [b"a", b"b", b"c"]
+        assert produce(again, "orders", 0, [b"d"]) == 3
+    finally:
+        again.close()
+
+
+def test_invalid_topic_names_are_refused_and_create_nothing(broker, client, zk):
+    request = CreateTopicsRequest(tuple(NewTopic(n, 1, 1, {}) for n in INVALID_NAMES))
+    response = client.call("broker", request)
+    assert [(r.name, r.error_code) for r in response.results] == [
+        (n, code("INVALID_TOPIC")) for n in INVALID_NAMES
+    ]
+    assert zk.get_children("/brokers/topics") == []
+    metadata = client.call("broker", MetadataRequest(tuple(INVALID_NAMES)))
+    assert {t.error_code for t in metadata.topics} == {code("INVALID_TOPIC")}
+    assert os.listdir(Path(broker.args[broker.args.index("--data-dir") + 1])) == []
+
+
+def test_describe_and_delete_remove_partitions_and_data(broker, client, zk):
+    assert create(client, "gone", 2).results[0].error_code == 0
+    produce(client, "gone", 1, [b"x"])
+    description = client.call("broker", DescribeTopicsRequest(("gone", "missing")))
+    assert [(t.name, t.error_code, len(t.partitions)) for t in description.topics] == [
+        ("gone", 0, 2),
+        ("missing", code("UNKNOWN_TOPIC_OR_PARTITION"), 0),
+    ]
+    data_dir = Path(broker.args[broker.args.index("--data-dir") + 1])
+    assert sorted(os.listdir(data_dir)) == ["gone-0", "gone-1"]
+    deleted = client.call("broker", DeleteTopicsRequest(("gone", "missing")))
+    assert [r.error_code for r in deleted.results] == [0, code("UNKNOWN_TOPIC_OR_PARTITION")]
+    assert os.listdir(data_dir) == []
+    assert zk.get_children("/brokers/topics") == []
+    reply = client.call("gone-1", FetchRequest("gone", 1, 0, 1024, 0, 0))
+    assert isinstance(reply, ErrorReply) and reply.code == code("UNKNOWN_ACTOR")
+
+
+def test_kill_9_then_restart_recovers_the_data(broker, client, zk):
+    assert create(client, "durable", 1).results[0].error_code == 0
+    for i in range(5):
+        produce(client, "durable", 0, [f"v{i}".encode()])
+    client.close()
+    broker.kill()
+    broker.start()  # waits, bounded, for the dead session's registration to expire
+    assert zk.exists(f"/brokers/ids/{BROKER_ID}") is not None
+    again = RawClient(broker.endpoint)
+    try:
+        assert fetch_values(again, "durable", 0) == [f"v{i}".encode() for i in range(5)]
+    finally:
+        again.close()
+    assert broker.terminate() == 0, broker.log()
+
+
+def test_topics_created_or_deleted_by_others_are_hosted_or_dropped(broker, client, zk):
+    TopicStore(zk).create("external", 1, 1, {}, [BROKER_ID])
+
+    def served() -> bool:
+        reply = client.call("external-0", FetchRequest("external", 0, 0, 1024, 0, 0))
+        return isinstance(reply, FetchResponse)
+
+    assert wait_until(served, 5), "the watch did not spawn the partition actor"
+    TopicStore(zk).delete("external")
+
+    def dropped() -> bool:
+        reply = client.call("external-0", FetchRequest("external", 0, 0, 1024, 0, 0))
+        return isinstance(reply, ErrorReply) and reply.code == code("UNKNOWN_ACTOR")
+
+    assert wait_until(dropped, 5), "the watch did not stop the partition actor"
+
+
+def test_metadata_for_an_unknown_topic(broker, client, zk):
+    metadata = client.call("broker", MetadataRequest(("nope",)))
+    assert [(t.name, t.error_code) for t in metadata.topics] == [
+        ("nope", code("UNKNOWN_TOPIC_OR_PARTITION"))
+    ]
+    assert zk.get_children("/brokers/topics") == []
+
+
+def test_auto_create_topics_on_metadata(zk_hosts, tmp_path):
+    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
+    process.args += ["--auto-create-topics", "--default-partitions", "3"]
+    process.start()
+    raw = RawClient(process.endpoint)
+    try:
+        metadata = raw.call("broker", MetadataRequest(("auto",)))
+        (topic,) = metadata.topics
+        assert topic.error_code == 0 and len(topic.partitions) == 3
+        assert produce(raw, "auto", 2, [b"z"]) == 0
+        assert fetch_values(raw, "auto", 2) == [b"z"]
+    finally:
+        raw.close()
+        assert process.terminate() == 0, process.log()
+
+
+def test_a_listen_host_other_than_loopback_is_refused(zk_hosts, tmp_path):
+    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
+    process.args[process.args.index("--listen") + 1] = "tcp://0.0.0.0:1234"
+    result = subprocess.run(
+        process.args, cwd=REPO, capture_output=True, text=True, timeout=STOP_TIMEOUT_S
+    )
+    assert result.returncode == 2
+    assert "127.0.0.1 only" in result.stderr

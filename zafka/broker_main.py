@@ -1,0 +1,211 @@
+"""The broker process: `zafka broker --id N --zookeeper HOST:PORT[/chroot] --listen ENDPOINT
+--data-dir DIR`.
+
+`run(args)` connects to ZooKeeper (creating the chroot), binds the listen endpoint
+(tcp://127.0.0.1 only for now), registers `/brokers/ids/<id>` as an ephemeral znode holding
+`{"endpoint": ..., "version": 1}`, spawns the `BrokerActor` and runs the runtime loop in the
+main thread; once the actors have started it prints one line, `broker N ready at ENDPOINT`.
+
+SIGTERM or SIGINT stops it cleanly: the runtime stops every actor (partition logs are
+flushed and sealed), then the registration is removed and the ZooKeeper session closed;
+the exit code is 0. After a kill -9 the old session's znode lingers until ZooKeeper
+expires it, so a restarted broker waits (bounded: twice the session timeout plus 2 s)
+for it to go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NodeExistsError
+from kazoo.handlers.threading import KazooTimeoutError
+
+from zafka.actors.broker import BrokerActor, BrokerContext
+from zafka.actors.runtime import Runtime, SupervisionError
+from zafka.coordination import paths
+from zafka.coordination.registry import EphemeralRegistration
+from zafka.errors import ZafkaError
+from zafka.transport.zmq_transport import ZmqTransport
+
+log = logging.getLogger(__name__)
+
+ZK_CONNECT_TIMEOUT_S = 15.0
+DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
+REGISTRATION_RETRY_S = 0.25
+REGISTRATION_FORMAT_VERSION = 1
+_LISTEN = re.compile(r"tcp://(?P<host>[^:/]+):(?P<port>\d{1,5})")
+ALLOWED_HOSTS = ("127.0.0.1",)
+
+
+class BrokerStartError(Exception):
+    """The broker cannot start (bad option, ZooKeeper unreachable, id taken): exit code 2."""
+
+
+def node_name(broker_id: int) -> str:
+    return f"broker-{broker_id}"
+
+
+def check_listen(endpoint: str) -> str:
+    """`endpoint` if it is tcp://127.0.0.1:PORT; BrokerStartError saying why otherwise."""
+    match = _LISTEN.fullmatch(endpoint)
+    if match is None or int(match["port"]) > 65535:
+        raise BrokerStartError(f"--listen must be tcp://127.0.0.1:PORT, got {endpoint!r}")
+    if match["host"] not in ALLOWED_HOSTS:
+        raise BrokerStartError(
+            f"--listen host {match['host']!r} refused: a broker binds 127.0.0.1 only for now "
+            "(no authentication or encryption yet)"
+        )
+    return endpoint
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `zafka broker` options (used by zafka/cli.py)."""
+    parser.add_argument("--id", type=int, required=True, help="this broker's id (an int >= 0)")
+    parser.add_argument(
+        "--zookeeper",
+        required=True,
+        metavar="HOST:PORT[/CHROOT]",
+        help="ZooKeeper connect string; the chroot is created if missing",
+    )
+    parser.add_argument(
+        "--listen",
+        required=True,
+        metavar="tcp://127.0.0.1:PORT",
+        help="endpoint clients and brokers connect to (127.0.0.1 only; port 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--data-dir", required=True, help="directory of this broker's partition logs"
+    )
+    parser.add_argument(
+        "--auto-create-topics",
+        action="store_true",
+        help="create unknown topics named in a Metadata request (default: off)",
+    )
+    parser.add_argument(
+        "--default-partitions",
+        type=int,
+        default=1,
+        help="partitions of an auto-created topic (default: 1)",
+    )
+    parser.add_argument(
+        "--zk-session-timeout-ms",
+        type=int,
+        default=DEFAULT_ZK_SESSION_TIMEOUT_MS,
+        help=f"ZooKeeper session timeout (default: {DEFAULT_ZK_SESSION_TIMEOUT_MS})",
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", help="logging level on stderr (default: INFO)"
+    )
+
+
+def _connect(hosts: str, session_timeout_ms: int) -> KazooClient:
+    """A started kazoo client rooted at the connect string's chroot (created if missing)."""
+    host_part, slash, chroot = hosts.partition("/")
+    client = KazooClient(hosts=hosts, timeout=session_timeout_ms / 1000)
+    try:
+        if slash and chroot:  # kazoo needs the chroot to exist: make it from the root first
+            root = KazooClient(hosts=host_part, timeout=session_timeout_ms / 1000)
+            root.start(timeout=ZK_CONNECT_TIMEOUT_S)
+            try:
+                root.ensure_path("/" + chroot)
+            finally:
+                root.stop()
+                root.close()
+        client.start(timeout=ZK_CONNECT_TIMEOUT_S)
+    except KazooTimeoutError:
+        raise BrokerStartError(f"cannot connect to ZooKeeper at {hosts}") from None
+    return client
+
+
+def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float):
+    """Register `/brokers/ids/<id>`; while another session holds it (our own previous life
+    after a kill -9, until ZooKeeper expires it) retry for up to `wait_s`."""
+    data = json.dumps({"endpoint": endpoint, "version": REGISTRATION_FORMAT_VERSION}).encode()
+    deadline = time.monotonic() + wait_s
+    while True:
+        registration = EphemeralRegistration(client, paths.broker(broker_id), data)
+        try:
+            registration.start()
+            return registration
+        except NodeExistsError:
+            registration.stop()  # drops its listener; the znode is not ours to delete
+            if time.monotonic() >= deadline:
+                raise BrokerStartError(
+                    f"broker id {broker_id} is registered by another live process"
+                ) from None
+            time.sleep(REGISTRATION_RETRY_S)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a broker until SIGTERM/SIGINT; 0 on a clean stop, 1 if an actor crash-looped,
+    2 if it could not start."""
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("kazoo").setLevel(logging.WARNING)
+    try:
+        return _run(args)
+    except BrokerStartError as err:
+        print(f"zafka broker: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.id < 0:
+        raise BrokerStartError(f"--id must be >= 0, got {args.id}")
+    if args.default_partitions < 1:
+        raise BrokerStartError("--default-partitions must be >= 1")
+    check_listen(args.listen)
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+
+    client = _connect(args.zookeeper, args.zk_session_timeout_ms)
+    transport = ZmqTransport(node_name(args.id))
+    registration = None
+    try:
+        try:
+            endpoint = transport.bind(args.listen)
+        except ZafkaError as err:
+            raise BrokerStartError(str(err)) from None
+        runtime = Runtime(node_name(args.id), transport)
+        context = BrokerContext(
+            broker_id=args.id,
+            client=client,
+            data_dir=data_dir,
+            auto_create_topics=args.auto_create_topics,
+            default_partitions=args.default_partitions,
+        )
+        runtime.spawn(lambda: BrokerActor(context))
+        wait_s = 2 * args.zk_session_timeout_ms / 1000 + 2
+        registration = _register(client, args.id, endpoint, wait_s)
+        runtime.post(lambda: print(f"broker {args.id} ready at {endpoint}", flush=True))
+        try:
+            runtime.run(stop)  # start (hosting partitions), serve, then stop (logs sealed)
+        except SupervisionError as err:
+            log.error("%s", err)
+            return 1
+        log.info("broker %s stopped cleanly", args.id)
+        return 0
+    finally:
+        if registration is not None:
+            try:
+                registration.stop()
+            except Exception:  # the session may be gone: the znode goes with it
+                log.warning("could not remove the registration", exc_info=True)
+        transport.close()  # already closed by a runtime that ran; closing twice is harmless
+        client.stop()
+        client.close()
