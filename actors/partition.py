@@ -33,7 +33,7 @@ from zafka.actors.actor import DEFERRED, Actor
 from zafka.actors.fetch_waiters import FetchWaiters, PendingFetch
 from zafka.actors.producer_state import Action, ProducerStateTable
 from zafka.errors import ZafkaError
-from zafka.storage.batch import BatchHeader, check_batch
+from zafka.storage.batch import check_batch
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.log import PartitionLog
 from zafka.storage.records import read_batch
@@ -57,22 +57,6 @@ FLUSH_TIMER_MIN_MS = 10  # fsync_interval_ms of 0 must not make the timer spin e
 def actor_name(topic: str, partition: int) -> str:
     """The name of the actor leading `topic`'s `partition`: `f"{topic}-{partition}"`."""
     return f"{topic}-{partition}"
-
-
-def headers_of(partition_log: PartitionLog) -> list[BatchHeader]:
-    """Every readable batch header of the log, oldest first (walked as `_load_epochs`
-    does: a damaged segment's walk stops there, its reads will report it)."""
-    headers = []
-    for segment in partition_log.segments:
-        position = 0
-        while position < segment.size:
-            try:
-                header = segment.header_at(position)
-            except ZafkaError:
-                break
-            headers.append(header)
-            position += header.size
-    return headers
 
 
 class PartitionActor(Actor):
@@ -100,7 +84,7 @@ class PartitionActor(Actor):
 
     def on_start(self) -> None:
         self._log = PartitionLog.open(self.directory, self.config)
-        self.producers.rebuild(headers_of(self._log))
+        self.producers.rebuild(self._log.headers())
         self._schedule_flush()
 
     def on_stop(self) -> None:

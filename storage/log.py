@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint, compaction
-from zafka.storage.batch import check_batch, stamp
+from zafka.storage.batch import BatchHeader, check_batch, stamp
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.epochs import LeaderEpochCache
 from zafka.storage.records import read_batch
@@ -84,17 +85,24 @@ class PartitionLog:
         if lines is not None:
             self.epochs = LeaderEpochCache([tuple(map(int, line.split())) for line in lines])
         else:  # missing or garbled: every batch header carries its epoch, so rebuild
-            for segment in self._segments:
-                position = 0
-                while position < segment.size:
-                    try:
-                        header = segment.header_at(position)
-                    except ZafkaError:
-                        break  # a damaged sealed segment: its reads will say so
-                    self.epochs.assign(header.leader_epoch, header.base_offset)
-                    position += header.size
+            for header in self.headers():
+                self.epochs.assign(header.leader_epoch, header.base_offset)
         self.epochs.truncate_from_end(self.log_end_offset)
         self._write_epochs()
+
+    def headers(self) -> Iterator[BatchHeader]:
+        """Every readable batch header, oldest first (what leader epochs and producer state
+        are rebuilt from). A damaged sealed segment's walk stops at the damage: reads of it
+        report CORRUPT_MESSAGE."""
+        for segment in self._segments:
+            position = 0
+            while position < segment.size:
+                try:
+                    header = segment.header_at(position)
+                except ZafkaError:
+                    break
+                yield header
+                position += header.size
 
     def _write_epochs(self) -> None:
         lines = [f"{epoch} {start}" for epoch, start in self.epochs.entries()]
