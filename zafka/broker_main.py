@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 ZK_CONNECT_TIMEOUT_S = 15.0
 DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
-REGISTRATION_RETRY_S = 0.25
 REGISTRATION_FORMAT_VERSION = 1
 _LISTEN = re.compile(r"tcp://(?P<host>[^:/]+):(?P<port>\d{1,5})")
 ALLOWED_HOSTS = ("127.0.0.1",)
@@ -128,7 +127,7 @@ def _connect(hosts: str, session_timeout_ms: int) -> KazooClient:
 
 def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float):
     """Register `/brokers/ids/<id>`; while another session holds it (our own previous life
-    after a kill -9, until ZooKeeper expires it) retry for up to `wait_s`."""
+    after a kill -9, until ZooKeeper expires it) wait for its znode to go, up to `wait_s`."""
     data = json.dumps({"endpoint": endpoint, "version": REGISTRATION_FORMAT_VERSION}).encode()
     deadline = time.monotonic() + wait_s
     while True:
@@ -138,11 +137,13 @@ def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float)
             return registration
         except NodeExistsError:
             registration.stop()  # drops its listener; the znode is not ours to delete
-            if time.monotonic() >= deadline:
+            gone = threading.Event()
+            remaining_s = deadline - time.monotonic()
+            held = client.exists(paths.broker(broker_id), watch=lambda _, gone=gone: gone.set())
+            if held is not None and (remaining_s <= 0 or not gone.wait(remaining_s)):
                 raise BrokerStartError(
                     f"broker id {broker_id} is registered by another live process"
                 ) from None
-            time.sleep(REGISTRATION_RETRY_S)
 
 
 def run(args: argparse.Namespace) -> int:

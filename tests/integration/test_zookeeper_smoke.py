@@ -77,11 +77,12 @@ def test_three_contenders_elect_one_leader_and_a_new_one_after_expiry(make_clien
     for contender in contenders:
         contender.thread.start()
     try:
-        observer = make_client().Election("/election")
-        deadline = time.monotonic() + EVENT_TIMEOUT_S
-        while len(observer.contenders()) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)  # registration is a znode write; poll it with a bound
-        assert len(observer.contenders()) == 3
+        watcher = make_client()
+        watcher.ensure_path("/election")
+        registered = threading.Event()
+        watcher.ChildrenWatch("/election", lambda children: len(children) == 3 and registered.set())
+        assert registered.wait(EVENT_TIMEOUT_S), "three contenders did not register"
+        assert len(watcher.Election("/election").contenders()) == 3
         with changed:
             assert changed.wait_for(lambda: leaders, EVENT_TIMEOUT_S)
             assert len(leaders) == 1, f"more than one leader: {leaders}"
