@@ -9,7 +9,8 @@ a restart) and its `FetchWaiters` (long-polling fetches). It calls no one: it on
 Replication comes later: for now the high watermark is the log end offset, and acks=-1
 (all in-sync replicas) means this leader alone, exactly like acks=1.
 
-- Produce: the batch is checked (header, CRC, limits), then judged by the producer state:
+- Produce: the batch is judged by the producer state, and checked (header, CRC, limits)
+  once, by the log's append or, for a duplicate, before it is answered:
   a retried duplicate gets its original base offset and appends nothing; otherwise it is
   appended under this actor's leader epoch, recorded, and parked fetches that now have
   their `min_bytes` are answered. acks=0 arrives as a cast: appended, never answered. Any
@@ -33,7 +34,7 @@ from zafka.actors.actor import DEFERRED, Actor
 from zafka.actors.fetch_waiters import FetchWaiters, PendingFetch
 from zafka.actors.producer_state import Action, ProducerStateTable
 from zafka.errors import ZafkaError
-from zafka.storage.batch import check_batch
+from zafka.storage.batch import check_batch, parse_header
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.log import PartitionLog
 from zafka.storage.records import read_batch
@@ -134,11 +135,21 @@ class PartitionActor(Actor):
         self._check_partition(request.topic, request.partition)
         if request.acks not in ACKS:
             raise ZafkaError("INVALID_REQUEST", f"acks {request.acks} is not one of {ACKS}")
-        header = check_batch(request.batch)
-        decision = self.producers.check(
-            header.producer_id, header.producer_epoch, header.base_sequence, header.record_count
-        )
+        # One full check per batch: log.append checks what it appends; a duplicate, which
+        # is answered without appending, is checked here.
+        header = parse_header(request.batch)
+        try:
+            decision = self.producers.check(
+                header.producer_id,
+                header.producer_epoch,
+                header.base_sequence,
+                header.record_count,
+            )
+        except ZafkaError:
+            check_batch(request.batch)  # a corrupt batch is reported as such, not as a gap
+            raise
         if decision.action is Action.DUPLICATE:
+            check_batch(request.batch)
             base_offset = decision.base_offset
         else:
             base_offset, last_offset = self.log.append(bytearray(request.batch), self.leader_epoch)
