@@ -157,29 +157,26 @@ def raw_rtts(endpoint: str, calls: int) -> list[float]:
     return out
 
 
-def _sent_count_reached(runtime: Runtime, count: int) -> None:
+def _wait_until_seen(runtime: Runtime, transport: ZmqTransport, count: int) -> None:
     """Ask the sink until it has seen `count` casts (bounded by DEADLINE_S)."""
     deadline = time.monotonic() + DEADLINE_S
-    seen = [0]
-
-    def on_reply(reply: object) -> None:
-        seen[0] = reply.message.sent_ms if isinstance(reply, Envelope) else seen[0]
-
     prober = runtime.spawn(lambda: Actor("prober"))
-    while seen[0] < count:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the sink saw {seen[0]} of {count} casts")
-        prober.call("server/sink", Ping(sent_ms=COUNT_QUERY), 5000, on_reply)
-        for _ in range(200):
-            runtime.step()
-            time.sleep(0.001)
-            if prober._pending == {}:
-                break
+    seen = 0
+    while seen < count:
+        replies: list[object] = []
+        prober.call("server/sink", Ping(sent_ms=COUNT_QUERY), 5000, replies.append)
+        while not replies:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the sink saw {seen} of {count} casts")
+            if not runtime.step():
+                transport.wait(10)
+        if isinstance(replies[0], Envelope):
+            seen = replies[0].message.sent_ms
 
 
 def runtime_one_way(endpoint: str, count: int, payload: bytes) -> float:
     """Seconds to cast `count` ProduceRequests carrying `payload` and have them all seen."""
-    runtime, _ = runtime_client(endpoint)
+    runtime, transport = runtime_client(endpoint)
     runtime.start()
     message = ProduceRequest(topic="t", partition=0, acks=0, timeout_ms=0, batch=payload)
     envelope = Envelope("client/driver", "server/sink", message)
@@ -187,7 +184,7 @@ def runtime_one_way(endpoint: str, count: int, payload: bytes) -> float:
     for _ in range(count):
         while not runtime.send(envelope):  # the peer's queue is full: let it drain
             time.sleep(0)
-    _sent_count_reached(runtime, count)
+    _wait_until_seen(runtime, transport, count)
     elapsed = time.perf_counter() - start
     runtime.stop()
     return elapsed

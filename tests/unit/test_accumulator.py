@@ -207,6 +207,7 @@ def test_a_retried_batch_keeps_its_sequence_and_goes_first():
     assert [b.batch_id for b in send(acc, 0)] == [b1.batch_id]
     assert b1.base_sequence == 0 and b1.attempts == 2 and len(b1.records) == 3
     acc.complete(b1, True)
+    assert (acc.delivered_records, acc.failed_records) == (3, 0)
     [again] = send(acc, 0)
     assert again is b2 and again.base_sequence == 3
     [b3] = send(acc, 0, flush=True)

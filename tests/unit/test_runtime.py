@@ -201,6 +201,7 @@ def test_a_full_mailbox_answers_busy(monkeypatch):
     errors = [r.error.name for r in caller.results if isinstance(r, ZafkaError)]
     assert errors == ["BUSY"]
     assert sum(isinstance(r, Envelope) for r in caller.results) == 2
+    assert runtime.dropped == 1  # counted, for whoever watches the node
 
 
 def test_a_crash_is_answered_restarts_the_actor_and_it_keeps_serving():
