@@ -36,6 +36,9 @@ try:
 except ImportError:  # run from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from batch_bench import fmt
+
 from zafka import limits
 from zafka.clients import accumulator as acc_mod
 from zafka.clients import partitioner as part_mod
@@ -200,10 +203,6 @@ def append_case(keys: list[bytes], value: bytes) -> Case:
                     acc.complete(batch, True)
 
     return len(keys), setup, run
-
-
-def fmt(value: float) -> str:
-    return f"{value:.3f}" if value < 100 else f"{value:.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
