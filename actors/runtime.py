@@ -30,7 +30,7 @@ from zafka.actors.actor import Actor
 from zafka.errors import ZafkaError
 from zafka.transport import codec
 from zafka.transport.control import error_reply_for
-from zafka.transport.envelope import Envelope, Transport, split_address
+from zafka.transport.envelope import ANY_NODE, Envelope, Transport, split_address
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class Runtime:
         self._correlation = itertools.count(1)
         self._started = False
         self._posted: deque[Callable[[], object]] = deque()  # from other threads
+        self._waiting = False  # run() is (about to be) blocked in the transport's wait
         self.dropped = 0  # envelopes that could not be delivered (full, unknown, unsendable)
 
     # --- actors ---------------------------------------------------------------------------
@@ -143,9 +144,12 @@ class Runtime:
 
     def post(self, fn: Callable[[], object]) -> None:
         """Run `fn` on the runtime's thread at its next step. The one thread-safe method:
-        for other threads (kazoo's watch callbacks, the SDK's user threads). An idle loop
-        picks it up within `run`'s idle wait (100 ms by default)."""
+        for other threads (kazoo's watch callbacks, the SDK's user threads). A `run` loop
+        blocked in the transport's wait is woken at once (without a transport, within its
+        idle wait)."""
         self._posted.append(fn)  # deque.append is atomic
+        if self._waiting and self._transport is not None:
+            self._transport.wake()
 
     def _run_posted(self) -> int:
         ran = 0
@@ -220,13 +224,22 @@ class Runtime:
                 if not err.reply:  # never answer a reply: two nodes must not trade errors
                     self._answer_bad_input(from_node, err.sender, err.correlation_id, err)
                 continue
-            if _node_of(envelope.sender) != from_node or _node_of(envelope.target) != self.node:
+            if not self._routed_right(from_node, envelope):
                 detail = f"{envelope.sender} -> {envelope.target} did not come from {from_node}"
                 bad = ZafkaError("INVALID_REQUEST", detail)
                 self._answer_bad_input(from_node, None, envelope.correlation_id, bad)
                 continue
             self._deliver(split_address(envelope.target)[1], envelope)
         return received
+
+    def _routed_right(self, from_node: str, envelope: Envelope) -> bool:
+        """The envelope names the node it came from as its sender's, and this node (or
+        ANY_NODE) as its target's. A reply through a link we opened as ANY_NODE (to a server
+        we knew only by endpoint) may name any sender: that is how we learn its name."""
+        target_node = _node_of(envelope.target)
+        if target_node != self.node and target_node != ANY_NODE:
+            return False
+        return from_node == ANY_NODE or _node_of(envelope.sender) == from_node
 
     def _answer_bad_input(
         self, from_node: str, sender: str | None, correlation_id: int | None, err: ZafkaError
@@ -332,12 +345,20 @@ class Runtime:
                 deadline = self.next_deadline_ms()
                 if deadline is not None:
                     wait_ms = max(0, min(wait_ms, deadline - self._clock()))
-                if self._transport is not None:
-                    self._transport.wait(wait_ms)
-                else:
-                    stop.wait(wait_ms / 1000)
+                # post() appends, then reads _waiting; we set it, then look at _posted: one
+                # of the two sees the other, so no posted work waits out the idle wait.
+                self._waiting = True
+                if not self._posted:
+                    self._idle_wait(stop, wait_ms)
+                self._waiting = False
         finally:
             self.stop()
+
+    def _idle_wait(self, stop: Event, wait_ms: int) -> None:
+        if self._transport is not None:
+            self._transport.wait(wait_ms)
+        else:
+            stop.wait(wait_ms / 1000)
 
     # --- supervision ----------------------------------------------------------------------
 

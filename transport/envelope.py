@@ -11,6 +11,9 @@ from typing import Protocol
 
 PROTOCOL_VERSION = 1
 NO_EPOCH = -1
+# A client that knows an endpoint but not the node behind it (a bootstrap server) connects
+# to it under this name and addresses `*/broker`; every node accepts `*` as its own name.
+ANY_NODE = "*"
 
 
 def address(node: str, actor: str) -> str:
@@ -71,6 +74,9 @@ class Transport(Protocol):
 
     def peers(self) -> list[str]:
         """Every node this transport can send to now."""
+
+    def wake(self) -> None:
+        """Thread-safe: make a `wait` in progress (or the next one) return at once."""
 
     def close(self) -> None:
         """Drop every socket and queued message."""

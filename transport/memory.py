@@ -184,6 +184,9 @@ class MemoryTransport:
         """Whether a message is deliverable at the network's `now_ms`; never blocks."""
         return bool(self._inbox) and self._inbox[0][0] <= self._network.now_ms
 
+    def wake(self) -> None:
+        """Nothing to do: `wait` never blocks here."""
+
     def peers(self) -> list[str]:
         """Nodes we connected to and nodes connected to an endpoint we bound."""
         return sorted(self._network._connected_to(self).union(self._links))

@@ -7,7 +7,8 @@ through our DEALER to `node` if we connected to it, else through the ROUTER to a
 connected to us as `node`.
 
 - **One thread.** ZeroMQ sockets are not thread-safe: a transport is used from the thread
-  that made it, and starts no thread of its own (libzmq's I/O thread aside).
+  that made it, and starts no thread of its own (libzmq's I/O thread aside). The exception
+  is `wake`, which any thread may call to end a `wait` (an eventfd in the same poller).
 - **Never blocks but in `wait`.** `send` is non-blocking: False when the node is unknown
   (ROUTER_MANDATORY: EHOSTUNREACH) or its queue is at the high-water mark (EAGAIN); the
   message is then dropped. A DEALER queues messages up to the mark while its link is down
@@ -28,13 +29,16 @@ connected to us as `node`.
 
 from __future__ import annotations
 
-import time
+import contextlib
+import os
+import threading
 from collections import deque
 
 import zmq
 
 from zafka import limits
 from zafka.errors import ZafkaError
+from zafka.transport.envelope import ANY_NODE
 
 # Frames of at least these sizes are sent / received without a copy (measured in
 # benchmarks/transport_bench.py: below them, copying costs less than zero-copy's bookkeeping).
@@ -63,13 +67,15 @@ def node_id(node: str) -> bytes:
 
 
 def _node_name(routing_id: bytes) -> str | None:
-    """The node name a peer connected as, or None if its routing id is not one."""
+    """The node name a peer connected as, or None if its routing id is not one (ANY_NODE is
+    a wildcard for targets, never a peer's name)."""
     if not routing_id or routing_id[0] == 0:
         return None
     try:
-        return routing_id.decode()
+        name = routing_id.decode()
     except UnicodeDecodeError:
         return None
+    return None if name == ANY_NODE else name
 
 
 def check_frames(frames: Frames) -> None:
@@ -105,6 +111,9 @@ class ZmqTransport:
         self._dealer_nodes: dict[zmq.Socket, str] = {}  # the reverse
         self._inbound: set[str] = set()  # nodes heard through the ROUTER, still reachable
         self._ready: deque[zmq.Socket] = deque()  # sockets that may hold input, round robin
+        self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # see `wake`
+        self._wake_lock = threading.Lock()  # the fd is never written after it is closed
+        self._poller.register(self._wake_fd, zmq.POLLIN)
         self._closed = False
 
     def bind(self, endpoint: str) -> str:
@@ -171,7 +180,7 @@ class ZmqTransport:
             if not self._ready:
                 if polled:
                     return None
-                self._ready.extend(sock for sock, _ in self._poller.poll(0))
+                self._ready.extend(self._polled(0))
                 polled = True
                 continue
             sock = self._ready.popleft()
@@ -186,15 +195,30 @@ class ZmqTransport:
         return None
 
     def wait(self, timeout_ms: int) -> bool:
-        """Poll every socket at once for up to `timeout_ms` (a negative value counts as 0).
-        With no socket yet it sleeps the timeout out, as zmq_poll returns at once then."""
+        """Poll every socket at once for up to `timeout_ms` (a negative value counts as 0);
+        `wake` from another thread ends the wait early. True if `recv` may return something."""
         if self._closed:
             return False
-        if not self._poller.sockets:
-            time.sleep(max(0, timeout_ms) / 1000)
-            return False
-        self._ready = deque(sock for sock, _ in self._poller.poll(max(0, timeout_ms)))
+        self._ready = deque(self._polled(max(0, timeout_ms)))
         return bool(self._ready)
+
+    def wake(self) -> None:
+        """End a `wait` in progress (or the next one) at once. The one thread-safe method:
+        another thread posted work for the thread that waits."""
+        with self._wake_lock:
+            if not self._closed:
+                os.eventfd_write(self._wake_fd, 1)
+
+    def _polled(self, timeout_ms: int) -> list[zmq.Socket]:
+        """Sockets with input after polling up to `timeout_ms`; a wake-up is consumed."""
+        ready = []
+        for sock, _ in self._poller.poll(timeout_ms):
+            if sock == self._wake_fd:
+                with contextlib.suppress(BlockingIOError):  # another poll took it
+                    os.eventfd_read(self._wake_fd)
+            else:
+                ready.append(sock)
+        return ready
 
     def peers(self) -> list[str]:
         """Nodes we connected to, and nodes that connected to us and have spoken since."""
@@ -207,7 +231,11 @@ class ZmqTransport:
             self._close_socket(self._router)
             self._router = None
         self._inbound.clear()
-        self._closed = True
+        with self._wake_lock:
+            if not self._closed:
+                self._poller.unregister(self._wake_fd)
+                os.close(self._wake_fd)
+            self._closed = True
 
     def _message(self, sock: zmq.Socket, parts: list[zmq.Frame]) -> tuple[str, Frames] | None:
         frames: Frames = [p.bytes if len(p) < RECV_ZERO_COPY_BYTES_MIN else p.buffer for p in parts]
