@@ -13,7 +13,8 @@ topics and stops those of deleted ones (their data directories are deleted too).
 
 Requests: Metadata (brokers from /brokers/ids, topics with leaders, epochs and ISR; unknown
 topics created when `auto_create_topics` is on), CreateTopics, DeleteTopics, DescribeTopics,
-each with a result code per topic.
+each with a result code per topic, and InitProducerId (a producer id unique in the cluster,
+epoch 0, from blocks claimed in ZooKeeper: coordination/producer_ids.py).
 
 Known limitation: kazoo calls are synchronous, so an admin or metadata request blocks the
 runtime's one thread for a few ZooKeeper round trips (milliseconds on a healthy ensemble, up to
@@ -39,6 +40,7 @@ from zafka.actors.actor import Actor
 from zafka.actors.partition import PartitionActor, actor_name
 from zafka.coordination import paths
 from zafka.coordination.names import check_topic_name
+from zafka.coordination.producer_ids import ProducerIdPool, claim_block
 from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
@@ -53,6 +55,7 @@ from zafka.transport.admin import (
 )
 from zafka.transport.client import (
     BrokerInfo,
+    InitProducerIdResponse,
     MetadataRequest,
     MetadataResponse,
     PartitionMetadata,
@@ -79,6 +82,7 @@ class BrokerContext:
     watching: bool = False
     topic_ids: dict[str, str] = field(default_factory=dict)  # hosted topic -> its topic_id
     hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> partitions led here
+    producer_ids: ProducerIdPool = field(default_factory=ProducerIdPool)
 
 
 def _code(name: str) -> int:
@@ -315,6 +319,21 @@ class BrokerActor(Actor):
             return TopicDescription(name, err.error.code, (), {})
         except KazooException as err:
             return TopicDescription(name, _zk_error(err).error.code, (), {})
+
+    # --- producer ids ---------------------------------------------------------------------
+
+    def on_init_producer_id_request(self, envelope: Envelope) -> InitProducerIdResponse:
+        """A producer id no broker has handed out before, epoch 0 (a block of ids is
+        claimed in ZooKeeper when the current one is used up)."""
+        pool = self.context.producer_ids
+        producer_id = pool.take()
+        if producer_id is None:
+            try:
+                pool.add_block(claim_block(self.context.client, self._id))
+            except KazooException as err:
+                raise _zk_error(err) from None
+            producer_id = pool.take()
+        return InitProducerIdResponse(error_code=0, producer_id=producer_id, producer_epoch=0)
 
 
 def _current(runtime) -> BrokerActor:

@@ -10,6 +10,8 @@ name can never reach another znode (`..`, `/`).
     /brokers/topics/<topic>/partitions/<p>         no data
     /brokers/topics/<topic>/partitions/<p>/state   leader, leader epoch, ISR (JSON; versioned)
     /config/topics/<topic>                         the topic's config overrides (JSON)
+    /latest_producer_id_block                      the last block of producer ids claimed
+                                                   (JSON; versioned: producer_ids.py)
 
 `coordination/topics.py` documents the JSON of each.
 """
@@ -21,6 +23,8 @@ from zafka.coordination.names import check_topic_name
 BROKER_IDS = "/brokers/ids"  # one ephemeral child per live broker: its endpoint
 BROKER_TOPICS = "/brokers/topics"  # one persistent child per topic: its replica assignment
 CONFIG_TOPICS = "/config/topics"  # one persistent child per topic: its config overrides
+# The last block of producer ids a broker claimed; its version fences concurrent claims.
+LATEST_PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 
 
 def broker(broker_id: int) -> str:

@@ -31,8 +31,10 @@ actor_restart_window_s = 60.0
 producers_max = 1_000  # producer ids with de-duplication state per partition (LRU beyond)
 fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition actor
 
-# Topics in ZooKeeper (coordination/topics.py).
+# ZooKeeper: topics (coordination/topics.py), producer ids (coordination/producer_ids.py).
 topic_partitions_max = 1_000  # one topic's znodes must fit one ZooKeeper transaction (1 MiB)
+producer_ids_per_block_count = 1_000  # producer ids a broker claims at once
+producer_id_claim_attempts_max = 20  # lost version races in a row before a claim gives up
 
 # The Python producer (clients/).
 key_hash_cache_keys_max = 4096  # keys whose partition hash a Partitioner remembers (~1 MB)

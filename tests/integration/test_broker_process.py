@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from zafka import limits
 from zafka.coordination.topics import TopicStore
 from zafka.errors import BY_NAME
 from zafka.storage.batch import build_batch, parse_header
@@ -36,6 +37,8 @@ from zafka.transport.admin import (
 from zafka.transport.client import (
     FetchRequest,
     FetchResponse,
+    InitProducerIdRequest,
+    InitProducerIdResponse,
     MetadataRequest,
     MetadataResponse,
     ProduceRequest,
@@ -281,6 +284,23 @@ def test_kill_9_then_restart_recovers_the_data(broker, client, zk):
     finally:
         again.close()
     assert broker.terminate() == 0, broker.log()
+
+
+def test_init_producer_id_is_unique_and_continues_past_its_block_after_a_restart(broker, client):
+    first, second = (client.call("broker", InitProducerIdRequest()) for _ in range(2))
+    assert first == InitProducerIdResponse(error_code=0, producer_id=0, producer_epoch=0)
+    assert second == InitProducerIdResponse(error_code=0, producer_id=1, producer_epoch=0)
+    client.close()
+    assert broker.terminate() == 0, broker.log()
+
+    broker.start()
+    again = RawClient(broker.endpoint)
+    try:
+        after = again.call("broker", InitProducerIdRequest())
+    finally:
+        again.close()
+    assert isinstance(after, InitProducerIdResponse) and after.producer_epoch == 0
+    assert after.producer_id == limits.producer_ids_per_block_count  # the next block's first
 
 
 def test_topics_created_or_deleted_by_others_are_hosted_or_dropped(broker, client, zk):
