@@ -1,0 +1,200 @@
+"""A client's I/O: one background thread running an actor runtime, and the client actor.
+
+Every Producer, Consumer and Admin owns one `ClientIO`: a `Runtime` on its own node
+(`<kind>-<random hex>`) with a `ZmqTransport`, hosting one `ClientActor` that does all of
+the client's networking. User threads never touch sockets: they hand work to the I/O thread
+with `ClientIO.submit` (through the thread-safe `Runtime.post`, which wakes the loop at
+once) and get a `concurrent.futures.Future` back.
+
+The client actor bootstraps from an endpoint it knows only by address: it connects to it
+under the node name `*` and asks `*/broker` for metadata; the answer names every broker
+(`broker-<id>`) with its endpoint, and from then on requests go to the broker that leads
+the partition, `broker-<id>/<topic>-<partition>`, or to any broker's `broker` actor. A
+failed metadata request moves on to the next bootstrap server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from zafka.actors.actor import Actor
+from zafka.actors.runtime import Runtime
+from zafka.clients.metadata import ClusterMetadata, broker_node, parse_bootstrap
+from zafka.errors import ZafkaError
+from zafka.transport.client import MetadataRequest, MetadataResponse
+from zafka.transport.envelope import ANY_NODE, Envelope
+from zafka.transport.zmq_transport import ZmqTransport
+
+log = logging.getLogger(__name__)
+
+CLIENT_ACTOR = "client"
+CLOSE_TIMEOUT_S = 10.0  # how long close() waits for the I/O thread to finish
+T = TypeVar("T")
+MetadataCallback = Callable[[ZafkaError | None], None]
+
+
+class ClientActor(Actor):
+    """The client's one actor: metadata, links to brokers, and calls for user threads.
+    Producer and Consumer subclass it with their own work."""
+
+    def __init__(self, bootstrap: list[str], transport: ZmqTransport, request_timeout_ms: int):
+        super().__init__(CLIENT_ACTOR)
+        self.metadata = ClusterMetadata()
+        self.request_timeout_ms = request_timeout_ms
+        self._transport = transport
+        self._bootstrap = itertools.cycle(bootstrap)
+        self._bootstrap_endpoint = ""
+        self._linked: dict[int, str] = {}  # broker id -> endpoint we connected to
+        self._topics: set[str] = set()  # topics this client asks metadata for
+        self._waiting: list[MetadataCallback] = []  # callers of the refresh in flight
+        self._refreshing = False
+        self._next_broker = itertools.count()
+
+    def on_start(self) -> None:
+        self._next_bootstrap()
+
+    def _next_bootstrap(self) -> None:
+        self._bootstrap_endpoint = next(self._bootstrap)
+        self._transport.connect(ANY_NODE, self._bootstrap_endpoint)
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def any_broker(self) -> str:
+        """A node to send cluster-wide requests to: a known broker, else the bootstrap link."""
+        ids = sorted(self._linked)
+        if not ids:
+            return ANY_NODE
+        return broker_node(ids[next(self._next_broker) % len(ids)])
+
+    def refresh_metadata(self, topics: Iterable[str], done: MetadataCallback) -> None:
+        """Ask for metadata of `topics` and of every topic asked before; `done(None)` once
+        the answer is in, `done(error)` if there was none. Refreshes in flight are shared."""
+        self._topics.update(topics)
+        self._waiting.append(done)
+        if self._refreshing:
+            return
+        self._refreshing = True
+        target = f"{self.any_broker()}/broker"
+        request = MetadataRequest(topics=tuple(sorted(self._topics)))
+        self.call(target, request, self.request_timeout_ms, self._on_metadata)
+
+    def _on_metadata(self, reply: Envelope | ZafkaError) -> None:
+        self._refreshing = False
+        waiting, self._waiting = self._waiting, []
+        error = reply if isinstance(reply, ZafkaError) else None
+        if error is None:
+            self.metadata.update(reply.message)
+            self._link_brokers()
+        else:
+            log.info("%s: metadata request failed: %s", self.address, error)
+            if not self._linked:
+                self._next_bootstrap()
+            else:  # a known broker failed to answer: ask the bootstrap list next time
+                self._linked.clear()
+        for done in waiting:
+            done(error)
+
+    def _link_brokers(self) -> None:
+        for broker_id, endpoint in self.metadata.brokers.items():
+            if self._linked.get(broker_id) != endpoint:
+                self._transport.connect(broker_node(broker_id), endpoint)
+                self._linked[broker_id] = endpoint
+
+    def fetch_cluster(self, topics: tuple[str, ...] | None, future: Future) -> None:
+        """Answer `future` with a MetadataResponse for `topics` (None: every topic)."""
+        target = f"{self.any_broker()}/broker"
+
+        def on_reply(reply: Envelope | ZafkaError) -> None:
+            if isinstance(reply, ZafkaError):
+                future.set_exception(reply)
+                return
+            response: MetadataResponse = reply.message
+            self.metadata.update(response, complete=topics is None)
+            self._link_brokers()
+            future.set_result(response)
+
+        self.call(target, MetadataRequest(topics=topics), self.request_timeout_ms, on_reply)
+
+    def request(self, target: str, message: object, future: Future, timeout_ms: int = 0) -> None:
+        """Call `target`; `future` gets the reply message or the ZafkaError."""
+
+        def on_reply(reply: Envelope | ZafkaError) -> None:
+            if isinstance(reply, ZafkaError):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply.message)
+
+        self.call(target, message, timeout_ms or self.request_timeout_ms, on_reply)
+
+
+class ClientIO:
+    """The I/O thread of one client (see the module docstring). `make_actor(bootstrap,
+    transport)` builds the client actor; it is spawned before the thread starts."""
+
+    def __init__(
+        self,
+        kind: str,
+        bootstrap_servers: str | Iterable[str],
+        make_actor: Callable[[list[str], ZmqTransport], ClientActor],
+    ) -> None:
+        bootstrap = parse_bootstrap(bootstrap_servers)
+        self.node = f"{kind}-{uuid.uuid4().hex[:12]}"
+        self.transport = ZmqTransport(self.node)
+        self.runtime = Runtime(self.node, self.transport)
+        self.actor = self.runtime.spawn(lambda: make_actor(bootstrap, self.transport))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.node, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.runtime.run(self._stop)
+        except Exception:
+            log.exception("%s: the client's I/O thread failed", self.node)
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    def submit(self, fn: Callable[[Future], Any]) -> Future:
+        """Run `fn(future)` on the I/O thread; `fn` completes `future` (now or later).
+        If `fn` raises, the future gets the exception. After `close`: STOPPED at once."""
+        future: Future = Future()
+        if self.closed:
+            future.set_exception(ZafkaError("STOPPED", f"{self.node} is closed"))
+            return future
+
+        def run() -> None:
+            try:
+                fn(future)
+            except BaseException as err:  # handed to the user's thread, never lost
+                if not future.done():
+                    future.set_exception(err)
+
+        self.runtime.post(run)
+        return future
+
+    def post(self, fn: Callable[[], Any]) -> None:
+        """Run `fn()` on the I/O thread, with no result (a nudge: "there is work")."""
+        self.runtime.post(fn)
+
+    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+        """Stop the I/O thread: calls still pending fail with STOPPED. Idempotent."""
+        self._stop.set()
+        self.transport.wake()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout_s)
+
+
+def result(future: Future[T], timeout_s: float | None) -> T:
+    """`future.result(timeout_s)`, with a timeout raised as REQUEST_TIMED_OUT from the table."""
+    try:
+        return future.result(timeout_s)
+    except TimeoutError:
+        raise ZafkaError("REQUEST_TIMED_OUT", f"no answer within {timeout_s} s") from None
