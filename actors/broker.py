@@ -31,6 +31,7 @@ import json
 import logging
 import shutil
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from kazoo.client import KazooClient
@@ -150,12 +151,16 @@ class BrokerActor(Actor):
                 continue
             directory = self._partition_dir(info.name, p)
             _claim(directory, info.topic_id)
-            config, epoch = info.log_config, state.leader_epoch
-            name, topic = actor_name(info.name, p), info.name
-
-            def factory(topic=topic, p=p, directory=directory, config=config, epoch=epoch):
-                return PartitionActor(topic, p, directory, config, epoch)
-
+            name = actor_name(info.name, p)
+            factory = partial(
+                PartitionActor,
+                info.name,
+                p,
+                directory,
+                info.log_config,
+                state.leader_epoch,
+                info.max_message_bytes,
+            )
             try:
                 self._runtime().spawn(factory)
             except Exception:

@@ -9,8 +9,10 @@ a restart) and its `FetchWaiters` (long-polling fetches). It calls no one: it on
 Replication comes later: for now the high watermark is the log end offset, and acks=-1
 (all in-sync replicas) means this leader alone, exactly like acks=1.
 
-- Produce: the batch is judged by the producer state, and checked (header, CRC, limits)
-  once, by the log's append or, for a duplicate, before it is answered:
+- Produce: a batch over the topic's `max.message.bytes` (its whole size, header included,
+  as Kafka counts it) is refused with MESSAGE_TOO_LARGE. Otherwise the batch is judged by
+  the producer state, and checked (header, CRC, limits) once, by the log's append or, for
+  a duplicate, before it is answered:
   a retried duplicate gets its original base offset and appends nothing; otherwise it is
   appended under this actor's leader epoch, recorded, and parked fetches that now have
   their `min_bytes` are answered. acks=0 arrives as a cast: appended, never answered. Any
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from zafka import limits
 from zafka.actors.actor import DEFERRED, Actor
 from zafka.actors.fetch_waiters import FetchWaiters, PendingFetch
 from zafka.actors.producer_state import Action, ProducerStateTable
@@ -70,6 +73,7 @@ class PartitionActor(Actor):
         directory: Path,
         config: LogConfig,
         leader_epoch: int = 0,
+        max_message_bytes: int = limits.batch_bytes_max,
     ) -> None:
         super().__init__(actor_name(topic, partition))
         self.topic = topic
@@ -77,6 +81,7 @@ class PartitionActor(Actor):
         self.directory = directory
         self.config = config
         self.leader_epoch = leader_epoch
+        self.max_message_bytes = max_message_bytes  # the topic's max.message.bytes
         self._log: PartitionLog | None = None
         self.producers = ProducerStateTable()
         self.waiters = FetchWaiters()
@@ -135,6 +140,11 @@ class PartitionActor(Actor):
         self._check_partition(request.topic, request.partition)
         if request.acks not in ACKS:
             raise ZafkaError("INVALID_REQUEST", f"acks {request.acks} is not one of {ACKS}")
+        if len(request.batch) > self.max_message_bytes:
+            raise ZafkaError(
+                "MESSAGE_TOO_LARGE",
+                f"batch of {len(request.batch)} bytes, max.message.bytes {self.max_message_bytes}",
+            )
         # One full check per batch: log.append checks what it appends; a duplicate, which
         # is answered without appending, is checked here.
         header = parse_header(request.batch)

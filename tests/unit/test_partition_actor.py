@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from zafka import limits
 from zafka.actors.actor import Actor
 from zafka.actors.fetch_waiters import FetchWaiters
 from zafka.actors.partition import PartitionActor, actor_name
@@ -58,10 +59,17 @@ class Client(Actor):
 class Node:
     """One runtime hosting the partition `orders-0` and a client."""
 
-    def __init__(self, directory: Path, clock: FakeClock | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        clock: FakeClock | None = None,
+        max_message_bytes: int = limits.batch_bytes_max,
+    ) -> None:
         self.clock = clock or FakeClock()
         self.runtime = Runtime("n1", clock=self.clock)
-        factory = lambda: PartitionActor(TOPIC, 0, directory, LogConfig(), leader_epoch=3)  # noqa: E731
+        factory = lambda: PartitionActor(  # noqa: E731
+            TOPIC, 0, directory, LogConfig(), leader_epoch=3, max_message_bytes=max_message_bytes
+        )
         self.partition: PartitionActor = self.runtime.spawn(factory)
         self.client: Client = self.runtime.spawn(Client)
         self.runtime.start()
@@ -170,6 +178,26 @@ def test_a_corrupt_crc_is_refused_and_appends_nothing(node: Node) -> None:
     assert error_name(node.produce(bytes(corrupt))) == "CORRUPT_MESSAGE"
     assert node.partition.log.log_end_offset == 0
     assert node.fetch(0).records == b""
+
+
+def test_a_batch_over_max_message_bytes_is_too_large_and_appends_nothing(tmp_path: Path) -> None:
+    fits = batch_of([b"x" * 10])
+    node = Node(tmp_path / "orders-0", max_message_bytes=len(fits))
+    try:
+        assert node.produce(fits) == ProduceResponse(0, 0, -1)  # exactly the limit: accepted
+        big = batch_of([b"x" * 10, b"y" * 10])
+        assert len(big) > len(fits)
+        assert error_name(node.produce(big)) == "MESSAGE_TOO_LARGE"
+        # An idempotent batch over the limit is refused before its sequence is looked at,
+        # so it leaves no producer state behind: sequence 0 is still the one expected.
+        over = batch_of([bytes(range(100))], producer_id=4, producer_epoch=0, base_sequence=0)
+        assert error_name(node.produce(over)) == "MESSAGE_TOO_LARGE"
+        assert node.partition.log.log_end_offset == 1
+        assert records_in(node.fetch(0).records) == [(0, b"x" * 10)]
+        retry = batch_of([b"z"], producer_id=4, producer_epoch=0, base_sequence=0)
+        assert node.produce(retry) == ProduceResponse(0, 1, -1)
+    finally:
+        node.runtime.stop()
 
 
 def test_another_partition_is_unknown(node: Node) -> None:
