@@ -1,0 +1,9 @@
+"""The `zafka consume` subcommand (being built)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the `consume` subcommand to `commands` (the `zafka` parser's subparsers)."""
