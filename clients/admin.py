@@ -1,0 +1,359 @@
+"""Admin: create, delete, describe and list topics; describe the cluster.
+
+    from zafka.clients.admin import Admin, NewTopic
+
+    with Admin("127.0.0.1:9092") as admin:
+        admin.create_topic("orders", partitions=3, configs={"retention.ms": "86400000"})
+        print(admin.list_topics())
+        (orders,) = admin.describe_topics(["orders"])
+        print(orders.partitions[0].leader)
+
+Every method blocks its caller until the broker answered, at most `request_timeout_ms`, and
+raises a `ZafkaError` (code and name from the error table in `zafka/errors.py`, with the
+broker's detail) in the caller's thread. An Admin is thread-safe: its I/O runs on one
+background thread (`clients/io.py`), shared by every caller.
+
+Requests go to any broker's `broker` actor (`broker-<id>/broker`); there is no controller
+yet, so any broker answers topic admin. The first request asks a bootstrap server for the
+brokers (trying each bootstrap server once, within the timeout); a request that times out
+makes the next one ask again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, TypeVar
+
+from zafka import limits
+from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
+from zafka.clients.metadata import NO_LEADER, parse_bootstrap
+from zafka.coordination.names import is_internal
+from zafka.errors import ZafkaError, from_code
+from zafka.transport import admin as wire
+from zafka.transport.client import MetadataRequest, MetadataResponse, PartitionMetadata
+from zafka.transport.envelope import ANY_NODE
+
+DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+# How much longer than the request timeout a caller waits for the I/O thread's own answer
+# (which is normally REQUEST_TIMED_OUT from the call itself, with a better detail).
+_CALLER_GRACE_S = 5.0
+_Response = TypeVar("_Response")
+
+
+@dataclass(frozen=True, slots=True)
+class NewTopic:
+    """A topic to create. `configs` are topic-level overrides by Kafka's names
+    (`retention.ms`, `retention.bytes`, `segment.bytes`, `segment.ms`, `cleanup.policy`,
+    `delete.retention.ms`, `max.message.bytes`, `flush.ms`, `zafka.fsync`); values may be
+    given as ints and are sent as strings."""
+
+    name: str
+    partitions: int = 1
+    replication_factor: int = 1
+    configs: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """One partition: its leader (None: no leader now), the leader's epoch, the brokers that
+    hold a replica (the first is the preferred leader) and those in sync."""
+
+    partition: int
+    leader: int | None
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDescription:
+    """One topic: its partitions in order and its config overrides (keys not set use the
+    broker's defaults)."""
+
+    name: str
+    partitions: tuple[PartitionInfo, ...]
+    configs: Mapping[str, str]
+
+    @property
+    def replication_factor(self) -> int:
+        """The number of replicas of each partition."""
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+    @property
+    def internal(self) -> bool:
+        """Whether this is an internal topic (a name starting with `__`)."""
+        return is_internal(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerDescription:
+    """A live broker: its id and the endpoint clients connect to."""
+
+    id: int
+    endpoint: str
+
+
+def _partition_info(p: PartitionMetadata) -> PartitionInfo:
+    leader = None if p.leader == NO_LEADER else p.leader
+    return PartitionInfo(p.partition, leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
+
+
+def _topic_error(name: str, code: int, detail: str | None) -> ZafkaError:
+    return from_code(code, f"topic {name!r}" + (f": {detail}" if detail else ""))
+
+
+def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
+    """`names` as a tuple without repeats (first occurrence kept); one str is refused, since
+    iterating it would give its characters."""
+    if isinstance(names, str):
+        raise ZafkaError("INVALID_REQUEST", f"{what} takes a list of topic names, got a str")
+    return tuple(dict.fromkeys(names))
+
+
+class Admin:
+    """Topic and cluster administration; see the module docstring.
+
+    `bootstrap_servers`: "host:port" (or "tcp://host:port"), a list of them or one
+    comma-separated string. `request_timeout_ms`: how long one method waits for the broker.
+    Close it when done (`close()` or a `with` block)."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str | Iterable[str],
+        request_timeout_ms: int = DEFAULT_REQUEST_TIMEOUT_MS,
+    ) -> None:
+        if type(request_timeout_ms) is not int or not (
+            0 < request_timeout_ms <= limits.call_timeout_ms_max
+        ):
+            raise ZafkaError(
+                "INVALID_CONFIG",
+                f"request_timeout_ms must be 1..{limits.call_timeout_ms_max}, "
+                f"got {request_timeout_ms!r}",
+            )
+        self._bootstrap = parse_bootstrap(bootstrap_servers)
+        self._timeout_ms = request_timeout_ms
+        # Each bootstrap server gets its share of the timeout on first contact.
+        attempt_ms = max(1, request_timeout_ms // len(self._bootstrap))
+        self._refresh_first = True  # I/O thread only: ask for the brokers before a request
+        self._io = ClientIO(
+            "admin",
+            self._bootstrap,
+            lambda bootstrap, transport: ClientActor(bootstrap, transport, attempt_ms),
+        )
+
+    # --- topics ---------------------------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        partitions: int = 1,
+        replication_factor: int = 1,
+        configs: Mapping[str, str | int] | None = None,
+    ) -> None:
+        """Create one topic. Raises INVALID_TOPIC, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS,
+        INVALID_REPLICATION_FACTOR (more replicas than live brokers), INVALID_CONFIG, ..."""
+        topic = NewTopic(name, partitions, replication_factor, configs or {})
+        error = self.create_topics([topic])[name]
+        if error is not None:
+            raise error
+
+    def create_topics(self, topics: Iterable[NewTopic]) -> dict[str, ZafkaError | None]:
+        """Create several topics in one request; each succeeds or fails on its own. Returns
+        each name with None (created) or its error. Raises (nothing created) when the request
+        itself fails: a name given twice, a value of the wrong type, no broker answering."""
+        requested = [_wire_topic(t) for t in topics]
+        names = [t.name for t in requested]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ZafkaError("INVALID_REQUEST", f"topics named more than once: {twice}")
+        if not requested:
+            return {}
+        response = self._call(
+            wire.CreateTopicsRequest(topics=tuple(requested)), wire.CreateTopicsResponse
+        )
+        return self._results(names, response.results)
+
+    def delete_topic(self, name: str) -> None:
+        """Delete one topic and its data. Raises UNKNOWN_TOPIC_OR_PARTITION if there is none."""
+        error = self.delete_topics([name])[name]
+        if error is not None:
+            raise error
+
+    def delete_topics(self, names: Iterable[str]) -> dict[str, ZafkaError | None]:
+        """Delete several topics in one request; returns each name with None (deleted) or its
+        error (UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC, ...)."""
+        wanted = _names(names, "delete_topics")
+        if not wanted:
+            return {}
+        response = self._call(wire.DeleteTopicsRequest(names=wanted), wire.DeleteTopicsResponse)
+        return self._results(list(wanted), response.results)
+
+    def describe_topics(self, names: Iterable[str]) -> list[TopicDescription]:
+        """Partitions (leader, replicas, in-sync replicas) and config overrides of each named
+        topic, in the order asked. Raises the first topic's error if any topic cannot be
+        described (UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC)."""
+        wanted = _names(names, "describe_topics")
+        if not wanted:
+            return []
+        response = self._call(wire.DescribeTopicsRequest(names=wanted), wire.DescribeTopicsResponse)
+        by_name = {t.name: t for t in response.topics}
+        descriptions = []
+        for name in wanted:
+            topic = by_name.get(name)
+            if topic is None:
+                raise ZafkaError("UNKNOWN_SERVER_ERROR", f"the broker did not describe {name!r}")
+            if topic.error_code != 0:
+                raise _topic_error(name, topic.error_code, None)
+            partitions = tuple(_partition_info(p) for p in topic.partitions)
+            descriptions.append(TopicDescription(name, partitions, dict(topic.configs)))
+        return descriptions
+
+    def list_topics(self, include_internal: bool = False) -> list[str]:
+        """Every topic's name, sorted; internal topics (`__...`) only if asked."""
+        response = self._call(MetadataRequest(topics=None), MetadataResponse)
+        names = {t.name for t in response.topics}
+        return sorted(n for n in names if include_internal or not is_internal(n))
+
+    # --- cluster --------------------------------------------------------------------------
+
+    def describe_cluster(self) -> list[BrokerDescription]:
+        """The live brokers (registered in ZooKeeper now), by id."""
+        response = self._call(MetadataRequest(topics=()), MetadataResponse)
+        return sorted((BrokerDescription(b.id, b.endpoint) for b in response.brokers), key=_id)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the I/O thread; requests in flight fail with STOPPED. Idempotent."""
+        self._io.close()
+
+    def __enter__(self) -> Admin:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    @staticmethod
+    def _results(
+        names: list[str], results: tuple[wire.TopicResult, ...]
+    ) -> dict[str, ZafkaError | None]:
+        by_name = {r.name: r for r in results}
+        outcome: dict[str, ZafkaError | None] = {}
+        for name in names:
+            r = by_name.get(name)
+            if r is None:
+                outcome[name] = ZafkaError("UNKNOWN_SERVER_ERROR", f"no result for {name!r}")
+            else:
+                ok = r.error_code == 0
+                outcome[name] = None if ok else _topic_error(name, r.error_code, r.error_message)
+        return outcome
+
+    def _call(self, message: object, expected: type[_Response]) -> _Response:
+        """Send `message` to a broker's `broker` actor and wait for its reply, which must be
+        an `expected`; every error is raised here, in the caller's thread."""
+        deadline = time.monotonic() + self._timeout_ms / 1000
+        future = self._io.submit(lambda f: self._start(message, deadline, f))
+        reply = result(future, self._timeout_ms / 1000 + _CALLER_GRACE_S)
+        if not isinstance(reply, expected):
+            raise ZafkaError(
+                "UNKNOWN_SERVER_ERROR",
+                f"expected a {expected.__name__}, the broker sent a {type(reply).__name__}",
+            )
+        return reply
+
+    # On the I/O thread from here on.
+
+    def _actor(self) -> ClientActor:
+        actor = self._io.runtime.actor(CLIENT_ACTOR)  # the current one, even after a restart
+        assert isinstance(actor, ClientActor)
+        return actor
+
+    def _start(self, message: object, deadline: float, future: Future[Any]) -> None:
+        if not self._refresh_first:
+            self._send(message, deadline, future)
+            return
+        attempts = [0]
+
+        def on_metadata(error: ZafkaError | None) -> None:
+            attempts[0] += 1
+            if error is None:
+                self._refresh_first = False
+                self._send(message, deadline, future)
+            elif error.retriable and attempts[0] < len(self._bootstrap):
+                self._actor().refresh_metadata((), on_metadata)  # the next bootstrap server
+            elif error.error.name == "REQUEST_TIMED_OUT":
+                servers = ", ".join(s.removeprefix("tcp://") for s in self._bootstrap)
+                future.set_exception(
+                    ZafkaError(
+                        "REQUEST_TIMED_OUT",
+                        f"no broker answered at {servers} within {self._timeout_ms} ms; "
+                        "is a broker running there?",
+                    )
+                )
+            else:
+                future.set_exception(error)
+
+        self._actor().refresh_metadata((), on_metadata)
+
+    def _send(self, message: object, deadline: float, future: Future[Any]) -> None:
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        if remaining_ms <= 0:
+            future.set_exception(
+                ZafkaError("REQUEST_TIMED_OUT", f"no answer within {self._timeout_ms} ms")
+            )
+            return
+        actor = self._actor()
+        node = actor.any_broker()
+        if node == ANY_NODE:  # the broker list was empty: ask the bootstrap server itself
+            self._refresh_first = True
+        inner: Future[Any] = Future()
+
+        def done(answer: Future[Any]) -> None:
+            error = answer.exception()
+            if error is None:
+                future.set_result(answer.result())
+                return
+            if isinstance(error, ZafkaError) and (
+                error.error.name == "REQUEST_TIMED_OUT" or error.error.refresh_metadata
+            ):
+                self._refresh_first = True  # that broker may be gone: ask again next time
+                error = ZafkaError(
+                    error.error.name,
+                    f"{node}: no answer within {remaining_ms} ms"
+                    if error.error.name == "REQUEST_TIMED_OUT"
+                    else f"{node}: {error.detail}",
+                )
+            future.set_exception(error)
+
+        inner.add_done_callback(done)
+        actor.request(f"{node}/broker", message, inner, timeout_ms=remaining_ms)
+
+
+def _id(broker: BrokerDescription) -> int:
+    return broker.id
+
+
+def _wire_topic(topic: NewTopic) -> wire.NewTopic:
+    """The wire message for `topic` (INVALID_REQUEST naming the field if a value has the
+    wrong type); config values given as ints are sent as strings."""
+    if not isinstance(topic, NewTopic):
+        raise ZafkaError("INVALID_REQUEST", f"expected a NewTopic, got {type(topic).__name__}")
+    configs = {}
+    for key, value in dict(topic.configs).items():
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ZafkaError(
+                "INVALID_CONFIG", f"topic {topic.name!r}: config {key!r} must be a str or int"
+            )
+        configs[key] = str(value)
+    return wire.NewTopic(topic.name, topic.partitions, topic.replication_factor, configs)
