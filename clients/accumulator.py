@@ -369,6 +369,19 @@ class RecordAccumulator:
             self.failed_records += len(batch.records)
         return out
 
+    def reset_sequences(self) -> None:
+        """A new producer id (or epoch) starts every partition at sequence 0: undrained batches,
+        retried ones included, are numbered again when drained. Only with nothing in flight
+        (their numbers belong to the old id)."""
+        if self._in_flight:
+            raise ValueError(f"{len(self._in_flight)} batches are in flight")
+        for part in self._partitions.values():
+            part.next_sequence = 0
+            for batch in part.queue:
+                batch.base_sequence = -1
+            if part.open is not None:
+                part.open.base_sequence = -1
+
     # --- state ---------------------------------------------------------------------------
 
     @property

@@ -91,6 +91,7 @@ class ClientActor(Actor):
         if error is None:
             self.metadata.update(reply.message)
             self._link_brokers()
+            self.on_metadata_updated()
         else:
             log.info("%s: metadata request failed: %s", self.address, error)
             if not self._linked:
@@ -99,6 +100,9 @@ class ClientActor(Actor):
                 self._linked.clear()
         for done in waiting:
             done(error)
+
+    def on_metadata_updated(self) -> None:
+        """A refresh brought new metadata: subclasses react (e.g. retry what waited)."""
 
     def _link_brokers(self) -> None:
         for broker_id, endpoint in self.metadata.brokers.items():

@@ -397,3 +397,19 @@ class AccumulatorMachine(RuleBasedStateMachine):
 
 
 test_any_interleaving_delivers_every_record_once_in_order = AccumulatorMachine.TestCase
+
+
+def test_reset_sequences_numbers_undrained_batches_again_from_zero():
+    acc = make(batch_bytes=200)
+    for _ in range(3):
+        put(acc)
+    [first] = send(acc, 0)
+    assert first.base_sequence == 0
+    with pytest.raises(ValueError):
+        acc.reset_sequences()  # its numbers belong to the old producer id
+    assert acc.requeue(first)
+    acc.reset_sequences()
+    drained = send(acc, 1)
+    assert [(b.base_sequence, len(b.records)) for b in drained] == [(0, 2)]
+    acc.complete(drained[0], True)
+    assert [b.base_sequence for b in send(acc, 2)] == [2]

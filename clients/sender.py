@@ -1,0 +1,240 @@
+"""The producer's I/O side: the actor that turns accumulated batches into Produce requests.
+
+`Producer.send` (any user thread) appends to the `RecordAccumulator` under `SendState.lock`
+and nudges this actor through `Runtime.post` when a partition has nothing in flight or a
+batch just opened; the actor then sends what `ready` says, one request in flight per
+partition (so retries can never reorder records), and sets a timer for the next linger or
+backoff deadline. A reply completes the batch's `BatchResult`, frees its bytes and sends
+the next batch of that partition at once.
+
+Failures: a retriable error (timeouts, BUSY, NOT_LEADER_OR_FOLLOWER, ...) requeues the batch
+with its sequence numbers after `retry_backoff_ms`, refreshing metadata first when the error
+says so; the broker's de-duplication turns a retry of a batch that did land into its
+original offset. A batch fails for good on a non-retriable error or after
+`delivery_timeout_ms`. With idempotence, a batch that failed after it was sent leaves a
+hole in its partition's sequence, so the producer takes a new producer id (InitProducerId)
+once nothing is in flight and numbers everything not yet sent from 0 again.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from zafka.actors.partition import actor_name
+from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
+from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
+from zafka.clients.io import ClientActor
+from zafka.clients.metadata import broker_node
+from zafka.errors import ZafkaError, from_code
+from zafka.storage.batch import build_batch
+from zafka.transport.client import InitProducerIdRequest, ProduceRequest, ProduceResponse
+from zafka.transport.envelope import Envelope
+from zafka.transport.zmq_transport import ZmqTransport
+
+NO_PRODUCER_ID = -1
+
+
+@dataclass(frozen=True)
+class SenderConfig:
+    acks: int
+    idempotent: bool
+    request_timeout_ms: int
+    delivery_timeout_ms: int
+    retry_backoff_ms: int
+
+
+@dataclass
+class SendState:
+    """What user threads and the I/O thread share; every field under `lock` unless noted."""
+
+    accumulator: RecordAccumulator
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    results: dict[int, BatchResult] = field(default_factory=dict)  # batch id -> outcome
+    in_flight: set[TopicPartition] = field(default_factory=set)
+    nudged: bool = False  # a nudge is posted and not yet run
+    flushing: int = 0  # flush() calls waiting: every open batch is ready
+    # Read without the lock (dict reads are atomic): written by the I/O thread only.
+    partition_counts: dict[str, int] = field(default_factory=dict)
+    available: dict[str, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)  # batches completed, bytes freed
+
+    def idle(self) -> bool:
+        return not self.accumulator.has_undrained() and self.accumulator.in_flight_batches == 0
+
+
+class SenderActor(ClientActor):
+    """Sends the accumulator's batches; see the module docstring."""
+
+    def __init__(
+        self,
+        bootstrap: list[str],
+        transport: ZmqTransport,
+        config: SenderConfig,
+        state: SendState,
+    ) -> None:
+        super().__init__(bootstrap, transport, config.request_timeout_ms)
+        self.config = config
+        self.state = state
+        self.producer_id = NO_PRODUCER_ID
+        self.producer_epoch = -1
+        self._needs_producer_id = config.idempotent
+        self._asking_producer_id = False
+        self._wire: dict[int, bytes] = {}  # batch id -> its encoded bytes, kept for retries
+
+    # --- the send loop --------------------------------------------------------------------
+
+    def nudge(self) -> None:
+        """Posted by `Producer.send`: there may be something to send."""
+        self.state.nudged = False
+        self.send_ready()
+
+    def on_linger_timeout(self, now_ms: int) -> None:
+        self.send_ready()
+
+    def on_metadata_updated(self) -> None:
+        for topic in list(self.metadata.topics):
+            count = self.metadata.partition_count(topic)
+            if count is not None:
+                self.state.available[topic] = self.metadata.available_partitions(topic)
+                self.state.partition_counts[topic] = count
+
+    def send_ready(self) -> None:
+        """Send every batch that is ready and can go; fail expired ones; set the next timer."""
+        state, now = self.state, self._runtime().now_ms()
+        leaderless: set[str] = set()
+        with state.lock:
+            expired = state.accumulator.expire(now, self.config.delivery_timeout_ms)
+            ready = state.accumulator.ready(now, state.in_flight, flush=state.flushing > 0)
+            sendable = []
+            for tp in ready:
+                if tp in state.in_flight:
+                    continue
+                if self.metadata.leader(*tp) is None:
+                    leaderless.add(tp[0])
+                else:
+                    sendable.append(tp)
+            if self._needs_producer_id:
+                sendable = []
+            batches = state.accumulator.drain(sendable, now)
+            state.in_flight.update((b.topic, b.partition) for b in batches)
+            deadline = state.accumulator.next_deadline_ms(now)
+        timeout = ZafkaError("REQUEST_TIMED_OUT", "delivery_timeout_ms passed before delivery")
+        for batch in expired:
+            self.finish(batch, UNKNOWN_OFFSET, timeout)
+        for batch in batches:
+            self._produce(batch)
+        if leaderless:
+            self.refresh_metadata(leaderless, self._after_refresh)
+        if deadline is not None:
+            self.set_timer("linger", max(0, deadline - now))
+        self._renew_producer_id()
+
+    def _after_refresh(self, error: ZafkaError | None) -> None:
+        if error is None:
+            self.send_ready()
+        else:  # try again after the backoff (the linger timer drives it)
+            self.set_timer("linger", self.config.retry_backoff_ms)
+
+    def _produce(self, batch: Batch) -> None:
+        data = self._wire.get(batch.batch_id)
+        if data is None:
+            data = build_batch(
+                batch.records,
+                producer_id=self.producer_id,
+                producer_epoch=self.producer_epoch,
+                base_sequence=batch.base_sequence if self.producer_id >= 0 else -1,
+            )
+            self._wire[batch.batch_id] = data
+        leader = self.metadata.leader(batch.topic, batch.partition)
+        target = f"{broker_node(leader)}/{actor_name(batch.topic, batch.partition)}"
+        config = self.config
+        request = ProduceRequest(
+            batch.topic, batch.partition, config.acks, config.request_timeout_ms, data
+        )
+        if config.acks == 0:
+            sent = self.cast(target, request)
+            error = None if sent else ZafkaError("BUSY", f"could not send to {target}")
+            self.finish(batch, UNKNOWN_OFFSET, error, in_flight=True)
+            return
+        self.call(
+            target,
+            request,
+            config.request_timeout_ms,
+            lambda reply: self._on_produced(batch, reply),
+        )
+
+    def _on_produced(self, batch: Batch, reply: Envelope | ZafkaError) -> None:
+        error = reply if isinstance(reply, ZafkaError) else None
+        response: ProduceResponse | None = None if error else reply.message
+        if response is not None and response.error_code != 0:
+            error = from_code(response.error_code, "in a ProduceResponse")
+        if error is None:
+            self.finish(batch, response.base_offset, None, in_flight=True)
+        elif self._retriable(batch, error):
+            self._retry(batch, error)
+        else:
+            self.finish(batch, UNKNOWN_OFFSET, error, in_flight=True)
+        self.send_ready()
+
+    def _retriable(self, batch: Batch, error: ZafkaError) -> bool:
+        if not (error.retriable or error.error.refresh_metadata):
+            return False
+        age = self._runtime().now_ms() - batch.created_ms
+        return age < self.config.delivery_timeout_ms
+
+    def _retry(self, batch: Batch, error: ZafkaError) -> None:
+        state, now = self.state, self._runtime().now_ms()
+        if error.error.refresh_metadata:
+            self.metadata.forget_leader(batch.topic, batch.partition)
+        with state.lock:
+            state.in_flight.discard((batch.topic, batch.partition))
+            requeued = state.accumulator.requeue(batch, now + self.config.retry_backoff_ms)
+        if not requeued:  # the producer is closing: the accumulator dropped it
+            self.finish(batch, UNKNOWN_OFFSET, error)
+
+    def finish(
+        self, batch: Batch, base_offset: int, error: ZafkaError | None, in_flight: bool = False
+    ) -> None:
+        """The batch is done (delivered, or failed for good): tell its futures. `in_flight`:
+        the accumulator still holds it as drained (else it dropped it already: expired,
+        aborted, not requeued)."""
+        state = self.state
+        with state.lock:
+            if in_flight:
+                state.in_flight.discard((batch.topic, batch.partition))
+                state.accumulator.complete(batch, error is None)
+            result = state.results.pop(batch.batch_id, None)
+            state.changed.notify_all()
+        self._wire.pop(batch.batch_id, None)
+        if error is not None and self.producer_id >= 0 and batch.base_sequence >= 0:
+            self._needs_producer_id = True  # a hole in the partition's sequence
+        if result is not None:
+            result.complete(base_offset, error)
+
+    # --- producer ids ---------------------------------------------------------------------
+
+    def _renew_producer_id(self) -> None:
+        """Ask for a producer id when one is needed and nothing is in flight."""
+        if not self._needs_producer_id or self._asking_producer_id or self.state.in_flight:
+            return
+        self._asking_producer_id = True
+        target = f"{self.any_broker()}/broker"
+        self.call(
+            target, InitProducerIdRequest(), self.config.request_timeout_ms, self._on_producer_id
+        )
+
+    def _on_producer_id(self, reply: Envelope | ZafkaError) -> None:
+        self._asking_producer_id = False
+        if isinstance(reply, ZafkaError):
+            self.set_timer("linger", self.config.retry_backoff_ms)
+            return
+        self.producer_id = reply.message.producer_id
+        self.producer_epoch = reply.message.producer_epoch
+        with self.state.lock:
+            self.state.accumulator.reset_sequences()
+        self._wire.clear()
+        self._needs_producer_id = False
+        self.send_ready()
