@@ -1,9 +1,199 @@
-"""The `zafka topics` subcommand (being built)."""
+"""`zafka topics create|list|describe|delete`: topic administration over `Admin`."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+
+from zafka.cli_common import (
+    EXIT_CODES_EPILOG,
+    EXIT_OK,
+    Bootstrap,
+    HelpFormatter,
+    add_connection_arguments,
+    key_value,
+    positive_int,
+    report,
+    resolve_bootstrap,
+)
+from zafka.clients.admin import Admin, TopicDescription
+from zafka.errors import ZafkaError
+
+CONFIG_HELP = (
+    "a topic config override, repeatable: retention.ms, retention.bytes, segment.bytes, "
+    "segment.ms, cleanup.policy (delete|compact), delete.retention.ms, max.message.bytes, "
+    "flush.ms, zafka.fsync (always|interval|never)"
+)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the `topics` subcommand to `commands` (the `zafka` parser's subparsers)."""
+    topics = commands.add_parser(
+        "topics",
+        help="create, list, describe and delete topics",
+        description="Create, list, describe and delete topics on a running cluster.",
+        epilog=EXIT_CODES_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    create = actions.add_parser(
+        "create",
+        help="create a topic",
+        description="Create a topic with its partitions, replication factor and configs.",
+        epilog="example: zafka topics create orders --partitions 3 --config retention.ms=86400000",
+    )
+    create.add_argument("name", metavar="NAME", help="topic name: letters, digits, . _ -")
+    create.add_argument(
+        "--partitions", type=positive_int, default=1, metavar="N", help="default: 1"
+    )
+    create.add_argument(
+        "--replication-factor",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="copies of each partition, at most the number of brokers (default: 1)",
+    )
+    create.add_argument(
+        "--config",
+        type=key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=CONFIG_HELP,
+    )
+    create.add_argument(
+        "--if-not-exists", action="store_true", help="succeed if the topic exists already"
+    )
+    create.set_defaults(func=_create)
+
+    listing = actions.add_parser(
+        "list",
+        help="list topic names",
+        description="Print every topic's name, one per line, sorted.",
+    )
+    listing.add_argument(
+        "--internal", action="store_true", help="include internal topics (names starting __)"
+    )
+    listing.set_defaults(func=_list)
+
+    describe = actions.add_parser(
+        "describe",
+        help="show topics' partitions, leaders, replicas and configs",
+        description="Show each topic's partitions (leader, replicas, in-sync replicas) and "
+        "config overrides.",
+    )
+    describe.add_argument("names", nargs="+", metavar="NAME", help="topic(s) to describe")
+    describe.set_defaults(func=_describe)
+
+    delete = actions.add_parser(
+        "delete",
+        help="delete topics and their data",
+        description="Delete topics and all their records. There is no undo.",
+    )
+    delete.add_argument("names", nargs="+", metavar="NAME", help="topic(s) to delete")
+    delete.add_argument(
+        "--if-exists", action="store_true", help="succeed for topics that do not exist"
+    )
+    delete.set_defaults(func=_delete)
+
+    for action in (create, listing, describe, delete):
+        add_connection_arguments(action)
+        action.epilog = "\n".join(filter(None, [action.epilog, EXIT_CODES_EPILOG]))
+        action.formatter_class = HelpFormatter
+
+
+# --- formatting (pure) ----------------------------------------------------------------------
+
+
+def _ids(ids: tuple[int, ...]) -> str:
+    return ",".join(str(i) for i in ids) or "-"
+
+
+def format_description(topic: TopicDescription) -> list[str]:
+    """Kafka-style lines: one for the topic, one per partition."""
+    configs = ",".join(f"{k}={v}" for k, v in sorted(topic.configs.items())) or "-"
+    lines = [
+        f"Topic: {topic.name}\tPartitions: {len(topic.partitions)}\t"
+        f"ReplicationFactor: {topic.replication_factor}\tConfigs: {configs}"
+    ]
+    for p in topic.partitions:
+        leader = "none" if p.leader is None else str(p.leader)
+        lines.append(
+            f"\tPartition: {p.partition}\tLeader: {leader}\tLeaderEpoch: {p.leader_epoch}\t"
+            f"Replicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}"
+        )
+    return lines
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _with_admin(args: argparse.Namespace, work: Callable[[Admin, Bootstrap], int]) -> int:
+    bootstrap = resolve_bootstrap(args)
+    try:
+        with Admin(bootstrap.servers, request_timeout_ms=args.request_timeout_ms) as admin:
+            return work(admin, bootstrap)
+    except ZafkaError as err:
+        return report(err, bootstrap)
+
+
+def _create(args: argparse.Namespace) -> int:
+    def work(admin: Admin, bootstrap: Bootstrap) -> int:
+        configs = dict(args.config)
+        try:
+            admin.create_topic(args.name, args.partitions, args.replication_factor, configs)
+        except ZafkaError as err:
+            if args.if_not_exists and err.error.name == "TOPIC_ALREADY_EXISTS":
+                print(f"topic {args.name} exists already")
+                return EXIT_OK
+            return report(err, bootstrap, f"cannot create topic {args.name!r}")
+        print(
+            f"created topic {args.name} ({args.partitions} partition"
+            f"{'s' if args.partitions != 1 else ''}, replication factor "
+            f"{args.replication_factor})"
+        )
+        return EXIT_OK
+
+    return _with_admin(args, work)
+
+
+def _list(args: argparse.Namespace) -> int:
+    def work(admin: Admin, bootstrap: Bootstrap) -> int:
+        for name in admin.list_topics(include_internal=args.internal):
+            print(name)
+        return EXIT_OK
+
+    return _with_admin(args, work)
+
+
+def _describe(args: argparse.Namespace) -> int:
+    def work(admin: Admin, bootstrap: Bootstrap) -> int:
+        status = EXIT_OK
+        for name in dict.fromkeys(args.names):
+            try:
+                (topic,) = admin.describe_topics([name])
+            except ZafkaError as err:
+                if err.error.name == "REQUEST_TIMED_OUT":
+                    raise
+                status = report(err, bootstrap, f"cannot describe topic {name!r}")
+                continue
+            print("\n".join(format_description(topic)), flush=True)
+        return status
+
+    return _with_admin(args, work)
+
+
+def _delete(args: argparse.Namespace) -> int:
+    def work(admin: Admin, bootstrap: Bootstrap) -> int:
+        status = EXIT_OK
+        for name, error in admin.delete_topics(args.names).items():
+            if error is None:
+                print(f"deleted topic {name}")
+            elif args.if_exists and error.error.name == "UNKNOWN_TOPIC_OR_PARTITION":
+                print(f"topic {name} does not exist")
+            else:
+                status = report(error, bootstrap, f"cannot delete topic {name!r}")
+        return status
+
+    return _with_admin(args, work)

@@ -1,0 +1,141 @@
+"""`zafka topics` and the client commands' shared options: parsing, help, the bootstrap
+default, hints and the describe format. No sockets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from zafka import cli, cli_common
+from zafka.cli_common import Bootstrap, default_bootstrap, launcher_brokers
+from zafka.cli_topics import format_description
+from zafka.clients.admin import PartitionInfo, TopicDescription
+from zafka.errors import ZafkaError
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["topics", "--help"],
+        ["topics", "create", "--help"],
+        ["topics", "list", "--help"],
+        ["topics", "describe", "--help"],
+        ["topics", "delete", "--help"],
+    ],
+)
+def test_help_at_every_level(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: zafka topics")
+    assert "exit codes" in out
+    if len(argv) > 2:
+        assert "--bootstrap" in out and "ZAFKA_BOOTSTRAP" in out
+
+
+def test_create_parses_its_options():
+    argv = "topics create t --partitions 3 --replication-factor 2 --config retention.ms=60000"
+    argv += " --config cleanup.policy=compact --bootstrap 127.0.0.1:1234"
+    argv += " --request-timeout-ms 500 --if-not-exists"
+    args = cli.build_parser().parse_args(argv.split())
+    assert (args.name, args.partitions, args.replication_factor) == ("t", 3, 2)
+    assert args.config == [("retention.ms", "60000"), ("cleanup.policy", "compact")]
+    assert (args.bootstrap, args.request_timeout_ms, args.if_not_exists) == (
+        "127.0.0.1:1234",
+        500,
+        True,
+    )
+
+
+def test_create_defaults():
+    args = cli.build_parser().parse_args(["topics", "create", "t"])
+    assert (args.partitions, args.replication_factor, args.config) == (1, 1, [])
+    assert args.bootstrap is None and not args.if_not_exists
+
+
+@pytest.mark.parametrize(
+    ("argv", "complaint"),
+    [
+        (["topics", "create", "t", "--partitions", "0"], "must be at least 1"),
+        (["topics", "create", "t", "--partitions", "three"], "not a whole number"),
+        (["topics", "create", "t", "--config", "retention.ms"], "expected KEY=VALUE"),
+        (["topics", "create", "t", "--config", "=1"], "expected KEY=VALUE"),
+        (["topics", "create"], "required: NAME"),
+        (["topics", "describe"], "required: NAME"),
+        (["topics", "delete"], "required: NAME"),
+        (["topics"], "required: ACTION"),
+        (["topics", "list", "--request-timeout-ms", "-1"], "must be at least 1"),
+    ],
+)
+def test_bad_command_lines_are_usage_errors(argv, complaint, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    assert complaint in capsys.readouterr().err
+
+
+def test_a_config_value_may_hold_equals_signs():
+    assert cli_common.key_value("a=b=c") == ("a", "b=c")
+    assert cli_common.key_value("a=") == ("a", "")
+
+
+def test_bootstrap_default_prefers_the_environment(tmp_path):
+    state = tmp_path / "cluster.json"
+    state.write_text(json.dumps({"broker-1": {"name": "broker-1", "port": 9100}}))
+    env = {"ZAFKA_BOOTSTRAP": " 10.0.0.1:1,10.0.0.2:2 "}
+    assert default_bootstrap(env, state) == Bootstrap("10.0.0.1:1,10.0.0.2:2", "$ZAFKA_BOOTSTRAP")
+    assert default_bootstrap({}, state) == Bootstrap("127.0.0.1:9100", str(state))
+    assert default_bootstrap({}, tmp_path / "none.json") == Bootstrap(
+        "127.0.0.1:9092", "the built-in default"
+    )
+
+
+def test_launcher_brokers_reads_only_broker_entries_with_ports(tmp_path):
+    state = tmp_path / "cluster.json"
+    state.write_text(
+        json.dumps(
+            {
+                "zookeeper": {"name": "zookeeper", "pid": 1, "port": 2181},
+                "broker-2": {"name": "broker-2", "pid": 3, "port": 9093},
+                "broker-1": {"name": "broker-1", "pid": 2, "port": 9092},
+                "broker-x": {"name": "broker-x", "port": "9094"},
+                "broker-y": "garbage",
+            }
+        )
+    )
+    assert launcher_brokers(state) == ["127.0.0.1:9092", "127.0.0.1:9093"]
+    state.write_text("{not json")
+    assert launcher_brokers(state) == []
+    state.write_text("[1, 2]")
+    assert launcher_brokers(state) == []
+
+
+def test_a_timeout_hint_says_where_the_address_came_from(capsys):
+    bootstrap = Bootstrap("127.0.0.1:9", "$ZAFKA_BOOTSTRAP")
+    status = cli_common.report(ZafkaError("REQUEST_TIMED_OUT", "x"), bootstrap, "listing")
+    assert status == cli_common.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err.startswith("zafka: error: listing: REQUEST_TIMED_OUT (7)")
+    assert "127.0.0.1:9 is from $ZAFKA_BOOTSTRAP" in err
+    assert "zafka cluster up" in err
+
+
+def test_format_description():
+    topic = TopicDescription(
+        "orders",
+        (
+            PartitionInfo(0, 1, 0, (1, 2), (1, 2)),
+            PartitionInfo(1, None, 3, (2, 1), ()),
+        ),
+        {"retention.ms": "60000", "cleanup.policy": "compact"},
+    )
+    assert format_description(topic) == [
+        "Topic: orders\tPartitions: 2\tReplicationFactor: 2\t"
+        "Configs: cleanup.policy=compact,retention.ms=60000",
+        "\tPartition: 0\tLeader: 1\tLeaderEpoch: 0\tReplicas: 1,2\tIsr: 1,2",
+        "\tPartition: 1\tLeader: none\tLeaderEpoch: 3\tReplicas: 2,1\tIsr: -",
+    ]
+    bare = TopicDescription("t", (PartitionInfo(0, 1, 0, (1,), (1,)),), {})
+    assert format_description(bare)[0].endswith("Configs: -")

@@ -1,0 +1,168 @@
+"""What the client commands (`topics`, `produce`, `consume`) share: the `--bootstrap` option
+and its default, and error messages that say what to do.
+
+The bootstrap default, first found wins:
+1. the environment variable `ZAFKA_BOOTSTRAP` (HOST:PORT, comma-separated for several);
+2. the brokers the local launcher recorded in `.zafka/cluster.json` (`zafka cluster up`,
+   run from the current directory): every entry named `broker...` with a `port`;
+3. `127.0.0.1:9092`.
+
+Exit codes: 0 done, 1 the operation failed (the message says why and what to do), 2 the
+command line is wrong (argparse's usage errors), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from zafka.errors import ZafkaError
+
+BOOTSTRAP_ENV = "ZAFKA_BOOTSTRAP"
+LAUNCHER_STATE = Path(".zafka") / "cluster.json"
+FALLBACK_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_TIMEOUT_MS = 15_000
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+BOOTSTRAP_HELP = (
+    "broker address(es), HOST:PORT[,HOST:PORT...] (default: $ZAFKA_BOOTSTRAP, else the "
+    "brokers `zafka cluster up` recorded in ./.zafka/cluster.json, else 127.0.0.1:9092)"
+)
+EXIT_CODES_EPILOG = (
+    "exit codes: 0 done, 1 failed (the message says why), 2 bad command line, 130 interrupted"
+)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps each line of a description or epilog on its own (argparse joins them)."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            super(HelpFormatter, self)._fill_text(line, width, indent) for line in text.splitlines()
+        )
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """The bootstrap servers to use and where they came from (for error messages)."""
+
+    servers: str
+    source: str
+
+
+def launcher_brokers(state_file: Path) -> list[str]:
+    """ "127.0.0.1:PORT" of each broker recorded in the launcher's state file (entries named
+    `broker...` with an int `port`), by name; [] if there is no file or it has none."""
+    try:
+        raw = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(raw, dict):
+        return []
+    found = []
+    for name, info in sorted(raw.items()):
+        port = info.get("port") if isinstance(info, dict) else None
+        if str(name).startswith("broker") and type(port) is int and 0 < port < 65536:
+            found.append(f"127.0.0.1:{port}")
+    return found
+
+
+def default_bootstrap(
+    environ: dict[str, str] | None = None, state_file: Path = LAUNCHER_STATE
+) -> Bootstrap:
+    """The default for `--bootstrap` (see the module docstring)."""
+    env = os.environ if environ is None else environ
+    value = env.get(BOOTSTRAP_ENV, "").strip()
+    if value:
+        return Bootstrap(value, f"${BOOTSTRAP_ENV}")
+    brokers = launcher_brokers(state_file)
+    if brokers:
+        return Bootstrap(",".join(brokers), str(state_file))
+    return Bootstrap(FALLBACK_BOOTSTRAP, "the built-in default")
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--bootstrap` and `--timeout-ms` (for each request to the cluster)."""
+    parser.add_argument("--bootstrap", metavar="HOST:PORT", help=BOOTSTRAP_HELP)
+    parser.add_argument(
+        "--request-timeout-ms",
+        type=positive_int,
+        default=DEFAULT_TIMEOUT_MS,
+        metavar="MS",
+        help=f"how long to wait for the cluster's answer (default: {DEFAULT_TIMEOUT_MS})",
+    )
+
+
+def resolve_bootstrap(args: argparse.Namespace) -> Bootstrap:
+    """The servers given with `--bootstrap`, else the default."""
+    if args.bootstrap:
+        return Bootstrap(args.bootstrap, "--bootstrap")
+    return default_bootstrap()
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def key_value(text: str) -> tuple[str, str]:
+    """argparse type: KEY=VALUE (the value may be empty and may contain '=')."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def hint(error: ZafkaError, bootstrap: Bootstrap) -> str:
+    """What the user can do about `error`, or ""."""
+    name = error.error.name
+    if name == "REQUEST_TIMED_OUT":
+        return (
+            f"{bootstrap.servers} is from {bootstrap.source}. Start a local cluster with "
+            f"`zafka cluster up`, or point at yours with --bootstrap HOST:PORT or "
+            f"${BOOTSTRAP_ENV}."
+        )
+    if name == "UNKNOWN_TOPIC_OR_PARTITION":
+        return (
+            "see the topics with `zafka topics list` and their partitions with "
+            "`zafka topics describe NAME`."
+        )
+    if name == "TOPIC_ALREADY_EXISTS":
+        return "see it with `zafka topics describe NAME`, or pass --if-not-exists."
+    return ""
+
+
+def report(error: ZafkaError, bootstrap: Bootstrap, what: str = "") -> int:
+    """Print `error` (with what failed and a hint) to stderr; returns EXIT_FAILED."""
+    prefix = f"{what}: " if what else ""
+    print(f"zafka: error: {prefix}{error}", file=sys.stderr)
+    advice = hint(error, bootstrap)
+    if advice:
+        print(f"  {advice}", file=sys.stderr)
+    return EXIT_FAILED
