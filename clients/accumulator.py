@@ -155,7 +155,11 @@ class RecordAccumulator:
         take the record, close it and return None instead of opening another batch here; the
         partitioner has moved on, so partition the record again and append it there.
         """
-        size = record_size(key, value, headers)
+        if headers is None:  # record_size, inlined: this is the per-record path
+            size = record_overhead_bytes + (0 if key is None else len(key))
+            size += 0 if value is None else len(value)
+        else:
+            size = record_size(key, value, headers)
         part = self._partitions.get((topic, partition))
         if part is not None:
             batch = part.open

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from time import monotonic_ns
 from typing import Any
 
 from zafka.clients import io
@@ -38,10 +39,6 @@ __all__ = ["Producer", "RecordFuture", "RecordMetadata"]
 
 ACKS = {"all": -1, -1: -1, 0: 0, 1: 1, "0": 0, "1": 1, "-1": -1}
 TOPIC_WAIT_BACKOFF_S = 0.05  # between metadata requests while a topic is being created
-
-
-def _now_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
 
 
 def _positive(name: str, value: object, low: int = 1) -> int:
@@ -140,25 +137,40 @@ class Producer:
                 f"partition {partition!r} of {topic!r}, which has partitions 0..{count - 1}",
             )
         with state.lock:
-            batch_id, index, p = self._append(topic, p, timestamp, key, value, headers, count)
+            try:
+                batch_id, index = state.accumulator.append(
+                    topic,
+                    p,
+                    timestamp,
+                    key,
+                    value,
+                    headers,
+                    monotonic_ns() // 1_000_000,
+                    key is None,
+                )
+            except (TypeError, ZafkaError):  # None: a null key's batch was full; or full
+                batch_id, index, p = self._append_slowly(topic, p, timestamp, key, value, headers)
             result = state.results.get(batch_id)
             if result is None:
                 result = state.results[batch_id] = BatchResult(topic, p)
-            if (index == 0 or (topic, p) not in state.in_flight) and not state.nudged:
+            if not state.nudged and (index == 0 or (topic, p) not in state.in_flight):
                 state.nudged = True
                 self._io.post(self._io.actor.nudge)
         return RecordFuture(result, index, timestamp)
 
-    def _append(
-        self, topic: str, p: int, timestamp: int, key: Any, value: Any, headers: Any, count: int
+    def _append_slowly(
+        self, topic: str, p: int, timestamp: int, key: Any, value: Any, headers: Any
     ) -> tuple[int, int, int]:
-        """Append under the lock: (batch id, index, partition). Waits for room if blocking."""
+        """`send`'s append when the quick one did not do: closed, full (wait for room if
+        blocking), or a null key's sticky batch full (partition again). Under the lock:
+        (batch id, index, partition)."""
         if self._closed:
             raise ZafkaError("STOPPED", "the producer is closed; make a new one")
-        accumulator, now = self._state.accumulator, _now_ms()
+        accumulator, count = self._state.accumulator, self._state.partition_counts[topic]
         while True:
             try:
-                null_key = key is None
+                now = monotonic_ns() // 1_000_000
+                null_key = key is None  # its batch full: partition it again (KIP-480)
                 where = accumulator.append(topic, p, timestamp, key, value, headers, now, null_key)
             except ZafkaError as err:
                 if err.error.name != "BUFFER_FULL" or not self._block:
@@ -167,7 +179,6 @@ class Producer:
                 continue
             if where is not None:
                 return where[0], where[1], p
-            # a null key's sticky batch was full: the partitioner moved on
             p = self._partitioner.partition(topic, None, count, self._state.available.get(topic))
 
     def _wait_for_room(self, size: int, err: ZafkaError) -> None:
