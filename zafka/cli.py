@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from zafka import broker_main, cli_consume, cli_produce, cli_topics, cluster
+from zafka import broker_main, cli_bench, cli_consume, cli_produce, cli_topics, cluster
 from zafka.version import __version__
 
 DEFAULT_CLUSTER_DIR = ".zafka"
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broker_main.add_arguments(broker_cmd)
     broker_cmd.set_defaults(func=broker_main.run)
-    for client_command in (cli_topics, cli_produce, cli_consume):
+    for client_command in (cli_topics, cli_produce, cli_consume, cli_bench):
         client_command.register(commands)
     return parser
 
