@@ -4,94 +4,100 @@ The actor is named `broker`, so on node `broker-<id>` clients reach it at `broke
 produce, fetch and list-offsets go straight to the partition actors (`broker-<id>/<topic>-<p>`,
 see partition.py), never through this actor.
 
-It owns a `TopicStore` and, for every partition whose leader (in ZooKeeper) is this broker, one
-`PartitionActor` with its log in `<data dir>/<topic>-<p>` (that directory also holds a
-`topic_id` file: data left by a deleted topic of the same name is removed, never served as
-the new topic's). On start it reads every topic and spawns what it leads; a watch on the topic
-list (kazoo's thread, handed to the runtime with `Runtime.post`) spawns partitions of created
-topics and stops those of deleted ones (their data directories are deleted too).
+For every partition whose leader (in ZooKeeper) is this broker it hosts one `PartitionActor`
+with its log in `<data dir>/<topic>-<p>` (that directory also holds a `topic_id` file: data
+left by a deleted topic of the same name is removed, never served as the new topic's).
 
 Requests: Metadata (brokers from /brokers/ids, topics with leaders, epochs and ISR; unknown
 topics created when `auto_create_topics` is on), CreateTopics, DeleteTopics, DescribeTopics,
 each with a result code per topic, and InitProducerId (a producer id unique in the cluster,
 epoch 0, from blocks claimed in ZooKeeper: coordination/producer_ids.py).
 
-Known limitation: kazoo calls are synchronous, so an admin or metadata request blocks the
-runtime's one thread for a few ZooKeeper round trips (milliseconds on a healthy ensemble, up to
-the session timeout when ZooKeeper is unreachable). Produce and fetch never touch ZooKeeper, but
-they wait behind such a request; moving ZooKeeper work to a thread of its own (replying through
-`Runtime.post`) is the next step. There is no replication and no controller yet: a partition's
-leader is what ZooKeeper says at creation, and replication factors above 1 are refused by the
-TopicStore unless more brokers are registered (their followers do nothing yet).
+ZooKeeper never runs on the runtime's thread once the broker serves. These requests are
+answered DEFERRED: their ZooKeeper part (coordination/broker_admin.py) runs on the process's
+`ZooKeeperWorker` thread, one job at a time in arrival order, and its result comes back
+through `Runtime.post`; the actor then hosts or drops the partitions the result created or
+deleted, and replies. So produce, fetch and list offsets never wait behind ZooKeeper, even
+when it is slow or unreachable; admin requests wait behind one another (a stuck ZooKeeper
+call ends with the session timeout and UNKNOWN_SERVER_ERROR). A deferred request still
+pending when the actor stops (or is restarted after a crash) gets STOPPED.
+
+Hosting: on the process's first start, before it serves anything, the actor reads every
+topic synchronously and spawns what it leads (nothing is served yet, so nothing waits). A
+watch on the topic list (kazoo's thread) posts a re-sync; the sync job reads the list again
+(never trusting the watch's list, which may be older than jobs queued before it) and the
+actor applies it: partitions of new topics spawned, those of deleted topics stopped and
+their data deleted. A sync that fails is retried after `SYNC_RETRY_MS`. A restart after a
+crash keeps the hosted partitions and the watch (they live in the `BrokerContext`).
+
+There is no replication and no controller yet: a partition's leader is what ZooKeeper says at
+creation, and replication factors above 1 are refused by the TopicStore unless more brokers
+are registered (their followers do nothing yet).
 """
 
 from __future__ import annotations
 
-import json
+import itertools
 import logging
 import shutil
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
-from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import KazooException
+from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka.actors.actor import Actor
+from zafka.actors.actor import DEFERRED, Actor
 from zafka.actors.partition import PartitionActor, actor_name
-from zafka.coordination import paths
+from zafka.coordination.broker_admin import BrokerZooKeeper, HostPlan, zk_error
 from zafka.coordination.names import check_topic_name
-from zafka.coordination.producer_ids import ProducerIdPool, claim_block
-from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
-from zafka.errors import BY_NAME, ZafkaError
+from zafka.coordination.producer_ids import ProducerIdPool
+from zafka.coordination.worker import ZooKeeperWorker
+from zafka.errors import ZafkaError
 from zafka.transport.admin import (
     CreateTopicsRequest,
-    CreateTopicsResponse,
     DeleteTopicsRequest,
-    DeleteTopicsResponse,
     DescribeTopicsRequest,
-    DescribeTopicsResponse,
-    TopicDescription,
-    TopicResult,
 )
-from zafka.transport.client import (
-    BrokerInfo,
-    InitProducerIdResponse,
-    MetadataRequest,
-    MetadataResponse,
-    PartitionMetadata,
-    TopicMetadata,
-)
+from zafka.transport.client import InitProducerIdResponse, MetadataRequest
 from zafka.transport.envelope import Envelope
 
 log = logging.getLogger(__name__)
 
 BROKER_ACTOR = "broker"
 TOPIC_ID_FILE = "topic_id"  # in each partition directory: which incarnation of the topic
+SYNC_RETRY_MS = 1000  # a topic sync that failed (ZooKeeper unreachable) is tried again
 
 
 @dataclass
 class BrokerContext:
     """What a BrokerActor needs, shared by its incarnations (a restart after a crash keeps
-    the partition actors and the one topic watch)."""
+    the partition actors, the one topic watch and the requests waiting for ZooKeeper)."""
 
-    broker_id: int
-    client: KazooClient
+    zookeeper: BrokerZooKeeper
+    worker: ZooKeeperWorker
     data_dir: Path
-    auto_create_topics: bool = False
-    default_partitions: int = 1
-    watching: bool = False
+    started: bool = False  # hosting done and watch set (once per process)
     topic_ids: dict[str, str] = field(default_factory=dict)  # hosted topic -> its topic_id
     hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> partitions led here
     producer_ids: ProducerIdPool = field(default_factory=ProducerIdPool)
+    claiming_ids: bool = False  # a producer id block claim is with the worker
+    awaiting_ids: deque[Envelope] = field(default_factory=deque)  # InitProducerId requests
+    deferred: dict[int, Envelope] = field(default_factory=dict)  # requests at the worker
+    keys: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
-def _code(name: str) -> int:
-    return BY_NAME[name].code
-
-
-def _zk_error(err: Exception) -> ZafkaError:
-    return ZafkaError("UNKNOWN_SERVER_ERROR", f"ZooKeeper: {type(err).__name__}")
+def as_error(exc: Exception) -> ZafkaError:
+    """What a failed job (or a failed step after it) answers; unexpected ones are logged."""
+    if isinstance(exc, ZafkaError):
+        return exc
+    if isinstance(exc, KazooException | KazooTimeoutError):
+        return zk_error(exc)
+    log.error("broker: unexpected error", exc_info=exc)
+    return ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__)
 
 
 class BrokerActor(Actor):
@@ -100,55 +106,119 @@ class BrokerActor(Actor):
     def __init__(self, context: BrokerContext) -> None:
         super().__init__(BROKER_ACTOR)
         self.context = context
-        self.store = TopicStore(context.client)
+        self.zk = context.zookeeper
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        self.sync_topics(self.store.names())
-        if not self.context.watching:
-            self.context.watching = True
-            runtime = self._runtime()
+        if self.context.started:
+            return  # a restart after a crash: the hosted partitions and the watch live on
+        self.context.started = True
+        self._apply_sync(self.zk.topic_plans({}))  # before serving: nothing waits on this
+        runtime = self._runtime()
 
-            def on_topics(names: list[str]) -> None:  # kazoo's thread: hand over, never block
-                runtime.post(lambda: _current(runtime).sync_topics(names))
+        def on_topics(names: list[str]) -> None:  # kazoo's thread: hand over, never block
+            runtime.post(lambda: _current(runtime).request_sync())
 
-            self.store.watch(on_topics)
+        self.zk.store.watch(on_topics)
 
     def on_stop(self) -> None:
-        """Partition actors are stopped by the runtime (they were spawned after this one)."""
+        """Requests waiting for ZooKeeper get STOPPED (partition actors are stopped by the
+        runtime: they were spawned after this one)."""
+        stopped = ZafkaError("STOPPED", f"{self.name} stopped before ZooKeeper answered")
+        waiting = [*self.context.deferred.values(), *self.context.awaiting_ids]
+        self.context.deferred.clear()
+        self.context.awaiting_ids.clear()
+        for envelope in waiting:
+            self._answer(envelope, stopped)
+
+    # --- deferring to the ZooKeeper worker ------------------------------------------------
+
+    def _defer(
+        self, envelope: Envelope, job: Callable[[], Any], finish: Callable[[BrokerActor, Any], Any]
+    ) -> object:
+        """Run `job` on the worker; then `finish(actor, result)` here makes the reply."""
+        key = next(self.context.keys)
+        self.context.deferred[key] = envelope
+        runtime = self._runtime()
+        try:
+            self.context.worker.submit(
+                job, lambda result: _current(runtime)._complete(key, result, finish)
+            )
+        except ZafkaError:  # BUSY, STOPPED: answered as an ErrorReply now
+            del self.context.deferred[key]
+            raise
+        return DEFERRED
+
+    def _complete(self, key: int, result: Any, finish: Callable[[BrokerActor, Any], Any]) -> None:
+        """A job's result is back: finish (host, unhost) even if nobody waits any more."""
+        envelope = self.context.deferred.pop(key, None)
+        if isinstance(result, Exception):
+            reply = as_error(result)
+        else:
+            try:
+                reply = finish(self, result)
+            except Exception as exc:
+                reply = as_error(exc)
+        if envelope is not None:
+            self._answer(envelope, reply)
+
+    def _answer(self, envelope: Envelope, reply: object) -> None:
+        """Reply to a deferred call (a cast gets nothing), errors as ErrorReply."""
+        if envelope.correlation_id == 0:
+            return
+        if isinstance(reply, ZafkaError):
+            self.reply_error(envelope, reply)
+            return
+        try:
+            self.reply(envelope, reply)
+        except ZafkaError as err:  # e.g. a reply too large for the wire
+            self.reply_error(envelope, err)
 
     # --- hosting partitions ---------------------------------------------------------------
 
-    def sync_topics(self, names: list[str]) -> None:
-        """Make the hosted partitions match the topic list `names` (the current one)."""
+    def request_sync(self) -> None:
+        """Read the topic list again (on the worker) and host what it says."""
+        known = dict(self.context.topic_ids)
+        runtime = self._runtime()
+        try:
+            self.context.worker.submit(
+                partial(self.zk.topic_plans, known),
+                lambda result: _current(runtime)._apply_sync(result),
+            )
+        except ZafkaError as err:
+            log.warning("broker %s: topic sync not queued (%s); retrying", self._id, err)
+            self.set_timer("sync", SYNC_RETRY_MS)
+
+    def on_sync_timeout(self, now_ms: int) -> None:
+        self.request_sync()
+
+    def _apply_sync(self, result: tuple[list[str], list[HostPlan]] | Exception) -> None:
+        if isinstance(result, Exception):
+            log.warning("broker %s: cannot read the topics: %s; retrying", self._id, result)
+            self.set_timer("sync", SYNC_RETRY_MS)
+            return
+        names, plans = result
         current = set(names)
         for name in [t for t in self.context.hosted if t not in current]:
             self._unhost(name, delete_data=True)
-        for name in sorted(current):
-            try:
-                info = self.store.get(name)
-                if info is not None:
-                    self._host(info)
-            except (ZafkaError, KazooException) as err:  # one bad topic must not stop the rest
-                log.warning("broker %s: cannot host topic %s: %s", self._id, name, err)
+        for plan in plans:
+            self._host(plan)
 
     @property
     def _id(self) -> int:
-        return self.context.broker_id
+        return self.zk.broker_id
 
-    def _host(self, info: TopicInfo) -> None:
-        """Spawn the partition actors of `info` led by this broker (once per topic id)."""
+    def _host(self, plan: HostPlan) -> None:
+        """Spawn the partition actors `plan` says this broker leads (once per topic id)."""
+        info = plan.info
         known = self.context.topic_ids.get(info.name)
         if known == info.topic_id:
             return
         if known is not None:  # deleted and created again since we looked
             self._unhost(info.name, delete_data=True)
         led = []
-        for p in range(info.partitions):
-            state, _ = self.store.partition_state(info.name, p)
-            if state.leader != self._id:
-                continue
+        for p, leader_epoch in plan.led:
             directory = self._partition_dir(info.name, p)
             _claim(directory, info.topic_id)
             name = actor_name(info.name, p)
@@ -158,7 +228,7 @@ class BrokerActor(Actor):
                 p,
                 directory,
                 info.log_config,
-                state.leader_epoch,
+                leader_epoch,
                 info.max_message_bytes,
             )
             try:
@@ -194,151 +264,84 @@ class BrokerActor(Actor):
             if path.is_dir() and not path.is_symlink() and path.resolve().parent == root:
                 shutil.rmtree(path)
 
-    # --- metadata -------------------------------------------------------------------------
+    def _host_all(self, result: tuple[object, list[HostPlan]]) -> object:
+        response, plans = result
+        for plan in plans:
+            self._host(plan)
+        return response
 
-    def _brokers(self) -> tuple[BrokerInfo, ...]:
-        client, brokers = self.context.client, []
-        try:
-            children = client.get_children(paths.BROKER_IDS)
-        except NoNodeError:
-            return ()
-        for child in sorted(children, key=lambda c: (len(c), c)):
-            if not (child.isascii() and child.isdigit()):
-                continue
-            try:
-                data, _ = client.get(paths.broker(int(child)))
-                endpoint = json.loads(data)["endpoint"]
-            except NoNodeError:
-                continue  # went away meanwhile
-            except (ValueError, KeyError, TypeError):
-                log.warning("broker %s: malformed registration of broker %s", self._id, child)
-                continue
-            brokers.append(BrokerInfo(id=int(child), endpoint=str(endpoint)))
-        return tuple(brokers)
+    def _unhost_all(self, result: tuple[object, list[str]]) -> object:
+        response, deleted = result
+        for name in deleted:
+            self._unhost(name, delete_data=True)
+        return response
 
-    def _partitions(self, info: TopicInfo) -> tuple[PartitionMetadata, ...]:
-        result = []
-        for p, replicas in enumerate(info.replicas):
-            try:
-                state, _ = self.store.partition_state(info.name, p)
-            except ZafkaError:  # deleted meanwhile, or malformed: no leader
-                state = PartitionState(leader=-1, leader_epoch=0, isr=())
-            result.append(
-                PartitionMetadata(
-                    partition=p,
-                    leader=state.leader,
-                    leader_epoch=state.leader_epoch,
-                    replicas=replicas,
-                    isr=state.isr,
-                )
-            )
-        return tuple(result)
+    # --- requests -------------------------------------------------------------------------
 
-    def _topic_metadata(self, name: str) -> TopicMetadata:
-        try:
-            check_topic_name(name)
-            info = self.store.get(name)
-            if info is None and self.context.auto_create_topics:
-                info = self._create(name, self.context.default_partitions, 1, {}, exists_ok=True)
-            if info is None:
-                return TopicMetadata(name, _code("UNKNOWN_TOPIC_OR_PARTITION"), ())
-            return TopicMetadata(name, 0, self._partitions(info))
-        except ZafkaError as err:
-            return TopicMetadata(name, err.error.code, ())
-        except KazooException as err:
-            return TopicMetadata(name, _zk_error(err).error.code, ())
-
-    def on_metadata_request(self, envelope: Envelope) -> MetadataResponse:
+    def on_metadata_request(self, envelope: Envelope) -> object:
         request: MetadataRequest = envelope.message
-        try:
-            brokers = self._brokers()
-            names = self.store.names() if request.topics is None else request.topics
-        except KazooException as err:
-            raise _zk_error(err) from None
-        topics = tuple(self._topic_metadata(name) for name in dict.fromkeys(names))
-        return MetadataResponse(brokers=brokers, topics=topics)
+        return self._defer(
+            envelope, partial(self.zk.metadata, request.topics), BrokerActor._host_all
+        )
 
-    # --- admin ----------------------------------------------------------------------------
-
-    def _create(
-        self,
-        name: str,
-        partitions: int,
-        replication_factor: int,
-        configs: dict[str, str],
-        exists_ok: bool = False,
-    ) -> TopicInfo | None:
-        """Create the topic in ZooKeeper and host what this broker leads at once (the watch
-        would do it a moment later; a client producing right away must not miss it)."""
-        live = [b.id for b in self._brokers()]
-        try:
-            info = self.store.create(name, partitions, replication_factor, configs, live)
-        except ZafkaError as err:
-            if exists_ok and err.error.name == "TOPIC_ALREADY_EXISTS":
-                return self.store.get(name)
-            raise
-        self._host(info)
-        return info
-
-    def on_create_topics_request(self, envelope: Envelope) -> CreateTopicsResponse:
+    def on_create_topics_request(self, envelope: Envelope) -> object:
         request: CreateTopicsRequest = envelope.message
-        results = []
-        for topic in request.topics:
-            try:
-                self._create(
-                    topic.name, topic.partitions, topic.replication_factor, dict(topic.configs)
-                )
-                results.append(TopicResult(topic.name, 0, None))
-            except ZafkaError as err:
-                results.append(TopicResult(topic.name, err.error.code, err.detail or None))
-            except KazooException as err:
-                results.append(TopicResult(topic.name, _zk_error(err).error.code, str(err)))
-        return CreateTopicsResponse(results=tuple(results))
+        return self._defer(
+            envelope, partial(self.zk.create_topics, request.topics), BrokerActor._host_all
+        )
 
-    def on_delete_topics_request(self, envelope: Envelope) -> DeleteTopicsResponse:
+    def on_delete_topics_request(self, envelope: Envelope) -> object:
         request: DeleteTopicsRequest = envelope.message
-        results = []
-        for name in request.names:
-            try:
-                self.store.delete(name)
-                self._unhost(name, delete_data=True)
-                results.append(TopicResult(name, 0, None))
-            except ZafkaError as err:
-                results.append(TopicResult(name, err.error.code, err.detail or None))
-            except KazooException as err:
-                results.append(TopicResult(name, _zk_error(err).error.code, str(err)))
-        return DeleteTopicsResponse(results=tuple(results))
+        return self._defer(
+            envelope, partial(self.zk.delete_topics, request.names), BrokerActor._unhost_all
+        )
 
-    def on_describe_topics_request(self, envelope: Envelope) -> DescribeTopicsResponse:
+    def on_describe_topics_request(self, envelope: Envelope) -> object:
         request: DescribeTopicsRequest = envelope.message
-        return DescribeTopicsResponse(topics=tuple(self._describe(n) for n in request.names))
-
-    def _describe(self, name: str) -> TopicDescription:
-        try:
-            check_topic_name(name)
-            info = self.store.get(name)
-            if info is None:
-                return TopicDescription(name, _code("UNKNOWN_TOPIC_OR_PARTITION"), (), {})
-            return TopicDescription(name, 0, self._partitions(info), dict(info.configs))
-        except ZafkaError as err:
-            return TopicDescription(name, err.error.code, (), {})
-        except KazooException as err:
-            return TopicDescription(name, _zk_error(err).error.code, (), {})
+        job = partial(self.zk.describe_topics, request.names)
+        return self._defer(envelope, job, lambda _actor, response: response)
 
     # --- producer ids ---------------------------------------------------------------------
 
-    def on_init_producer_id_request(self, envelope: Envelope) -> InitProducerIdResponse:
-        """A producer id no broker has handed out before, epoch 0 (a block of ids is
-        claimed in ZooKeeper when the current one is used up)."""
-        pool = self.context.producer_ids
-        producer_id = pool.take()
-        if producer_id is None:
-            try:
-                pool.add_block(claim_block(self.context.client, self._id))
-            except KazooException as err:
-                raise _zk_error(err) from None
+    def on_init_producer_id_request(self, envelope: Envelope) -> object:
+        """A producer id no broker has handed out before, epoch 0. When the current block
+        is used up, requests wait while the worker claims the next one in ZooKeeper."""
+        producer_id = self.context.producer_ids.take()
+        if producer_id is not None:  # none waits then: the waiting are answered first
+            return InitProducerIdResponse(0, producer_id, 0)
+        self.context.awaiting_ids.append(envelope)
+        if not self.context.claiming_ids:
+            self._claim_ids()
+        return DEFERRED
+
+    def _claim_ids(self) -> None:
+        runtime = self._runtime()
+        try:
+            self.context.worker.submit(
+                self.zk.claim_producer_ids, lambda result: _current(runtime)._on_id_block(result)
+            )
+        except ZafkaError as err:
+            self._fail_awaiting_ids(err)
+            return
+        self.context.claiming_ids = True
+
+    def _on_id_block(self, result: Any) -> None:
+        self.context.claiming_ids = False
+        if isinstance(result, Exception):
+            self._fail_awaiting_ids(as_error(result))
+            return
+        pool, waiting = self.context.producer_ids, self.context.awaiting_ids
+        pool.add_block(result)
+        while waiting:
             producer_id = pool.take()
-        return InitProducerIdResponse(error_code=0, producer_id=producer_id, producer_epoch=0)
+            if producer_id is None:  # more requests than one block holds
+                self._claim_ids()
+                return
+            self._answer(waiting.popleft(), InitProducerIdResponse(0, producer_id, 0))
+
+    def _fail_awaiting_ids(self, err: ZafkaError) -> None:
+        while self.context.awaiting_ids:
+            self._answer(self.context.awaiting_ids.popleft(), err)
 
 
 def _current(runtime) -> BrokerActor:

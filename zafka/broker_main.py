@@ -3,11 +3,13 @@
 
 `run(args)` connects to ZooKeeper (creating the chroot), binds the listen endpoint
 (tcp://127.0.0.1 only for now), registers `/brokers/ids/<id>` as an ephemeral znode holding
-`{"endpoint": ..., "version": 1}`, spawns the `BrokerActor` and runs the runtime loop in the
-main thread; once the actors have started it prints one line, `broker N ready at ENDPOINT`.
+`{"endpoint": ..., "version": 1}`, spawns the `BrokerActor`, starts the ZooKeeper worker
+thread (the broker's kazoo calls run there, see actors/broker.py) and runs the runtime loop in
+the main thread; once the actors have started it prints one line, `broker N ready at ENDPOINT`.
 
 SIGTERM or SIGINT stops it cleanly: the runtime stops every actor (partition logs are
-flushed and sealed), then the registration is removed and the ZooKeeper session closed;
+flushed and sealed; requests waiting for ZooKeeper get STOPPED), the ZooKeeper worker stops,
+then the registration is removed and the ZooKeeper session closed;
 the exit code is 0. After a kill -9 the old session's znode lingers until ZooKeeper
 expires it, so a restarted broker waits (bounded: twice the session timeout plus 2 s)
 for it to go.
@@ -29,10 +31,13 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
 from kazoo.handlers.threading import KazooTimeoutError
 
+from zafka import limits
 from zafka.actors.broker import BrokerActor, BrokerContext
 from zafka.actors.runtime import Runtime, SupervisionError
 from zafka.coordination import paths
+from zafka.coordination.broker_admin import BrokerZooKeeper
 from zafka.coordination.registry import EphemeralRegistration
+from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
 from zafka.transport.zmq_transport import ZmqTransport
 
@@ -176,21 +181,20 @@ def _run(args: argparse.Namespace) -> int:
 
     client = _connect(args.zookeeper, args.zk_session_timeout_ms)
     transport = ZmqTransport(node_name(args.id))
-    registration = None
+    registration = worker = None
     try:
         try:
             endpoint = transport.bind(args.listen)
         except ZafkaError as err:
             raise BrokerStartError(str(err)) from None
         runtime = Runtime(node_name(args.id), transport)
-        context = BrokerContext(
-            broker_id=args.id,
-            client=client,
-            data_dir=data_dir,
-            auto_create_topics=args.auto_create_topics,
-            default_partitions=args.default_partitions,
+        worker = ZooKeeperWorker(runtime.post)
+        zookeeper = BrokerZooKeeper(
+            client, args.id, args.auto_create_topics, args.default_partitions
         )
+        context = BrokerContext(zookeeper, worker, data_dir)
         runtime.spawn(lambda: BrokerActor(context))
+        worker.start()
         wait_s = 2 * args.zk_session_timeout_ms / 1000 + 2
         registration = _register(client, args.id, endpoint, wait_s)
         runtime.post(lambda: print(f"broker {args.id} ready at {endpoint}", flush=True))
@@ -202,6 +206,8 @@ def _run(args: argparse.Namespace) -> int:
         log.info("broker %s stopped cleanly", args.id)
         return 0
     finally:
+        if worker is not None and not worker.close(limits.zookeeper_worker_stop_s):
+            log.warning("a ZooKeeper call was still running at stop")
         if registration is not None:
             try:
                 registration.stop()

@@ -35,6 +35,8 @@ fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition
 topic_partitions_max = 1_000  # one topic's znodes must fit one ZooKeeper transaction (1 MiB)
 producer_ids_per_block_count = 1_000  # producer ids a broker claims at once
 producer_id_claim_attempts_max = 20  # lost version races in a row before a claim gives up
+zookeeper_jobs_queued_max = 10_000  # a broker's ZooKeeper requests waiting for its worker
+zookeeper_worker_stop_s = 5.0  # how long a stopping broker waits for a running ZooKeeper job
 
 # The Python producer (clients/).
 key_hash_cache_keys_max = 4096  # keys whose partition hash a Partitioner remembers (~1 MB)

@@ -5,31 +5,32 @@ and after a kill -9. Every wait is bounded."""
 
 from __future__ import annotations
 
-import itertools
 import os
-import queue
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
 
+from tests.integration.broker_helpers import (
+    BROKER_ID,
+    REPO,
+    STOP_TIMEOUT_S,
+    BrokerProcess,
+    RawClient,
+    code,
+    create,
+    fetch_values,
+    free_port,
+    produce,
+)
 from zafka import limits
 from zafka.coordination.topics import TopicStore
-from zafka.errors import BY_NAME
-from zafka.storage.batch import build_batch, parse_header
-from zafka.storage.records import read_records
-from zafka.transport import codec
 from zafka.transport.admin import (
     CreateTopicsRequest,
-    CreateTopicsResponse,
     DeleteTopicsRequest,
     DescribeTopicsRequest,
     NewTopic,
@@ -41,114 +42,12 @@ from zafka.transport.client import (
     InitProducerIdResponse,
     MetadataRequest,
     MetadataResponse,
-    ProduceRequest,
-    ProduceResponse,
 )
 from zafka.transport.control import ErrorReply
-from zafka.transport.envelope import Envelope
-from zafka.transport.zmq_transport import ZmqTransport
 
 pytestmark = pytest.mark.slow
 
-BROKER_ID = 7
-NODE = f"broker-{BROKER_ID}"
-READY_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 15.0
-REPLY_TIMEOUT_S = 10.0
-SESSION_TIMEOUT_MS = 2000  # the test ZooKeeper allows 0.4-4 s
-REPO = Path(__file__).resolve().parents[2]
 INVALID_NAMES = ["", ".", "..", "a" * 250, "a/b", "a\x00b"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def code(name: str) -> int:
-    return BY_NAME[name].code
-
-
-class BrokerProcess:
-    """One `zafka broker` subprocess: stdout is read for the ready line, stderr to a file."""
-
-    def __init__(self, zk_hosts: str, data_dir: Path, log_path: Path, port: int) -> None:
-        self.endpoint = f"tcp://127.0.0.1:{port}"
-        self.args = [
-            sys.executable,
-            "-m",
-            "zafka.cli",
-            "broker",
-            "--id",
-            str(BROKER_ID),
-            "--zookeeper",
-            zk_hosts,
-            "--listen",
-            self.endpoint,
-            "--data-dir",
-            str(data_dir),
-            "--zk-session-timeout-ms",
-            str(SESSION_TIMEOUT_MS),
-        ]
-        self.log_path = log_path
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> None:
-        with open(self.log_path, "a") as log:
-            self.proc = subprocess.Popen(
-                self.args, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True
-            )
-        lines: queue.Queue[str] = queue.Queue()
-        stdout = self.proc.stdout
-        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
-        try:
-            line = lines.get(timeout=READY_TIMEOUT_S)
-        except queue.Empty:
-            line = ""
-        expected = f"broker {BROKER_ID} ready at {self.endpoint}"
-        assert line.strip() == expected, f"no ready line ({line!r}); log:\n{self.log()}"
-
-    def log(self) -> str:
-        return self.log_path.read_text()[-4000:]
-
-    def terminate(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(STOP_TIMEOUT_S)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(STOP_TIMEOUT_S)
-
-
-class RawClient:
-    """A ZmqTransport and the codec: one call at a time, each with a bounded wait."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.node = f"client-{uuid.uuid4().hex[:8]}"
-        self.transport = ZmqTransport(self.node)
-        self.transport.connect(NODE, endpoint)
-        self._ids = itertools.count(1)
-
-    def call(self, actor: str, message: object) -> object:
-        correlation_id = next(self._ids)
-        envelope = Envelope(f"{self.node}/c", f"{NODE}/{actor}", message, correlation_id)
-        assert self.transport.send(NODE, codec.encode(envelope))
-        deadline = time.monotonic() + REPLY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            self.transport.wait(100)
-            item = self.transport.recv()
-            while item is not None:
-                reply = codec.decode(item[1])
-                if reply.reply and reply.correlation_id == correlation_id:
-                    return reply.message
-                item = self.transport.recv()
-        raise AssertionError(f"no reply to {type(message).__name__} within {REPLY_TIMEOUT_S}s")
-
-    def close(self) -> None:
-        self.transport.close()
 
 
 @pytest.fixture
@@ -173,28 +72,6 @@ def client(broker: BrokerProcess) -> Iterator[RawClient]:
     raw = RawClient(broker.endpoint)
     yield raw
     raw.close()
-
-
-def create(client: RawClient, name: str, partitions: int = 2) -> CreateTopicsResponse:
-    return client.call("broker", CreateTopicsRequest((NewTopic(name, partitions, 1, {}),)))
-
-
-def produce(client: RawClient, topic: str, partition: int, values: list[bytes]) -> int:
-    batch = build_batch([(1000 + i, None, v, None) for i, v in enumerate(values)])
-    reply = client.call(f"{topic}-{partition}", ProduceRequest(topic, partition, 1, 5000, batch))
-    assert isinstance(reply, ProduceResponse), reply
-    return reply.base_offset
-
-
-def fetch_values(client: RawClient, topic: str, partition: int) -> list[bytes | None]:
-    reply = client.call(f"{topic}-{partition}", FetchRequest(topic, partition, 0, 1 << 20, 0, 0))
-    assert isinstance(reply, FetchResponse), reply
-    data, position, values = bytes(reply.records), 0, []
-    while position < len(data):  # whole batches, one after another
-        size = parse_header(data, position).size
-        values += [r.value for r in read_records(data[position : position + size])]
-        position += size
-    return values
 
 
 def wait_until(predicate, timeout_s: float) -> bool:
@@ -352,3 +229,22 @@ def test_a_listen_host_other_than_loopback_is_refused(zk_hosts, tmp_path):
     )
     assert result.returncode == 2
     assert "127.0.0.1 only" in result.stderr
+
+
+def test_produce_and_fetch_do_not_wait_behind_a_stuck_zookeeper(broker, client, zk_server):
+    assert create(client, "busy", 1).results[0].error_code == 0
+    zk_server.pause()  # ZooKeeper answers nothing: a metadata request is stuck in kazoo
+    try:
+        stuck = client.send("broker", MetadataRequest(None))
+        # Produce and fetch are answered while the metadata request is still waiting.
+        started = time.monotonic()
+        assert produce(client, "busy", 0, [b"during"]) == 0
+        assert fetch_values(client, "busy", 0) == [b"during"]
+        served_s = time.monotonic() - started
+        assert not client.replied(stuck)
+    finally:
+        zk_server.unpause()
+    assert served_s < 1.0, f"produce and fetch took {served_s:.2f}s"
+    # The stuck request is answered once ZooKeeper is back (or its connection was lost).
+    late = client.receive(stuck)
+    assert isinstance(late, MetadataResponse) or late.code == code("UNKNOWN_SERVER_ERROR")

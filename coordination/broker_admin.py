@@ -1,0 +1,237 @@
+"""The broker's ZooKeeper side: metadata, topic admin, producer id blocks, what to host.
+
+Every method here is synchronous (kazoo) and is meant for the `ZooKeeperWorker`'s thread,
+never the runtime's. `BrokerZooKeeper` holds only its settings and the kazoo client (which
+is thread-safe), so it can run there; it returns plain values: the response message to
+send and, when topics appeared, the `HostPlan`s that the broker actor applies on its own
+thread (spawning partition actors is the actor's job, not this module's).
+
+Per-topic errors become per-topic codes in the response (INVALID_TOPIC, TOPIC_ALREADY_EXISTS,
+UNKNOWN_TOPIC_OR_PARTITION, ...; a kazoo error: UNKNOWN_SERVER_ERROR naming it); an error
+that spoils the whole request (the broker list cannot be read) is raised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException, NoNodeError
+
+from zafka.coordination import paths
+from zafka.coordination.names import check_topic_name
+from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
+from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
+from zafka.errors import BY_NAME, ZafkaError
+from zafka.transport.admin import (
+    CreateTopicsResponse,
+    DeleteTopicsResponse,
+    DescribeTopicsResponse,
+    NewTopic,
+    TopicDescription,
+    TopicResult,
+)
+from zafka.transport.client import (
+    BrokerInfo,
+    MetadataResponse,
+    PartitionMetadata,
+    TopicMetadata,
+)
+
+log = logging.getLogger(__name__)
+
+NO_LEADER = PartitionState(leader=-1, leader_epoch=0, isr=())
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    """A topic as ZooKeeper has it and the partitions this broker leads (with their epochs)."""
+
+    info: TopicInfo
+    led: tuple[tuple[int, int], ...]  # (partition, leader epoch)
+
+
+def zk_error(err: Exception) -> ZafkaError:
+    """A kazoo error as the code a client gets (the broker log has the details)."""
+    return ZafkaError("UNKNOWN_SERVER_ERROR", f"ZooKeeper: {type(err).__name__}")
+
+
+def _code(name: str) -> int:
+    return BY_NAME[name].code
+
+
+class BrokerZooKeeper:
+    """What broker `broker_id` reads and writes in ZooKeeper to answer its requests."""
+
+    def __init__(
+        self,
+        client: KazooClient,
+        broker_id: int,
+        auto_create_topics: bool = False,
+        default_partitions: int = 1,
+    ) -> None:
+        self.client = client
+        self.broker_id = broker_id
+        self.auto_create_topics = auto_create_topics
+        self.default_partitions = default_partitions
+        self.store = TopicStore(client)
+
+    # --- hosting --------------------------------------------------------------------------
+
+    def plan(self, info: TopicInfo) -> HostPlan:
+        """Which of `info`'s partitions this broker leads, from their state znodes."""
+        led = []
+        for p in range(info.partitions):
+            state, _ = self.store.partition_state(info.name, p)
+            if state.leader == self.broker_id:
+                led.append((p, state.leader_epoch))
+        return HostPlan(info, tuple(led))
+
+    def topic_plans(self, known: Mapping[str, str]) -> tuple[list[str], list[HostPlan]]:
+        """The topic list now, and plans for the topics whose id is not in `known` (topic ->
+        topic id the broker hosts). A topic that cannot be read is logged and skipped."""
+        names = self.store.names()
+        plans = []
+        for name in names:
+            try:
+                info = self.store.get(name)
+                if info is not None and known.get(name) != info.topic_id:
+                    plans.append(self.plan(info))
+            except (ZafkaError, KazooException) as err:  # one bad topic must not stop the rest
+                log.warning("broker %s: cannot host topic %s: %s", self.broker_id, name, err)
+        return names, plans
+
+    # --- metadata -------------------------------------------------------------------------
+
+    def brokers(self) -> tuple[BrokerInfo, ...]:
+        """The registered brokers, by id."""
+        try:
+            children = self.client.get_children(paths.BROKER_IDS)
+        except NoNodeError:
+            return ()
+        brokers = []
+        for child in sorted(children, key=lambda c: (len(c), c)):
+            if not (child.isascii() and child.isdigit()):
+                continue
+            try:
+                data, _ = self.client.get(paths.broker(int(child)))
+                endpoint = json.loads(data)["endpoint"]
+            except NoNodeError:
+                continue  # went away meanwhile
+            except (ValueError, KeyError, TypeError):
+                log.warning("broker %s: malformed registration of %s", self.broker_id, child)
+                continue
+            brokers.append(BrokerInfo(id=int(child), endpoint=str(endpoint)))
+        return tuple(brokers)
+
+    def _partitions(self, info: TopicInfo) -> tuple[PartitionMetadata, ...]:
+        result = []
+        for p, replicas in enumerate(info.replicas):
+            try:
+                state, _ = self.store.partition_state(info.name, p)
+            except ZafkaError:  # deleted meanwhile, or malformed: no leader
+                state = NO_LEADER
+            result.append(
+                PartitionMetadata(p, state.leader, state.leader_epoch, replicas, state.isr)
+            )
+        return tuple(result)
+
+    def _topic_metadata(self, name: str, plans: list[HostPlan]) -> TopicMetadata:
+        try:
+            check_topic_name(name)
+            info = self.store.get(name)
+            if info is None and self.auto_create_topics:
+                info = self._create(name, self.default_partitions, 1, {}, plans, exists_ok=True)
+            if info is None:
+                return TopicMetadata(name, _code("UNKNOWN_TOPIC_OR_PARTITION"), ())
+            return TopicMetadata(name, 0, self._partitions(info))
+        except ZafkaError as err:
+            return TopicMetadata(name, err.error.code, ())
+        except KazooException as err:
+            return TopicMetadata(name, zk_error(err).error.code, ())
+
+    def metadata(self, topics: tuple[str, ...] | None) -> tuple[MetadataResponse, list[HostPlan]]:
+        """Brokers and the named topics (None: all); plans for the topics it auto-created."""
+        try:
+            brokers = self.brokers()
+            names = self.store.names() if topics is None else topics
+        except KazooException as err:
+            raise zk_error(err) from None
+        plans: list[HostPlan] = []
+        described = tuple(self._topic_metadata(name, plans) for name in dict.fromkeys(names))
+        return MetadataResponse(brokers=brokers, topics=described), plans
+
+    # --- admin ----------------------------------------------------------------------------
+
+    def _create(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        configs: dict[str, str],
+        plans: list[HostPlan],
+        exists_ok: bool = False,
+    ) -> TopicInfo | None:
+        """Create the topic and add its plan to `plans`: the broker hosts it before it answers
+        (the watch would a moment later; a client producing right away must not miss it)."""
+        live = [b.id for b in self.brokers()]
+        try:
+            info = self.store.create(name, partitions, replication_factor, configs, live)
+        except ZafkaError as err:
+            if exists_ok and err.error.name == "TOPIC_ALREADY_EXISTS":
+                return self.store.get(name)
+            raise
+        plans.append(self.plan(info))
+        return info
+
+    def create_topics(
+        self, topics: tuple[NewTopic, ...]
+    ) -> tuple[CreateTopicsResponse, list[HostPlan]]:
+        results, plans = [], []
+        for topic in topics:
+            try:
+                configs = dict(topic.configs)
+                self._create(topic.name, topic.partitions, topic.replication_factor, configs, plans)
+                results.append(TopicResult(topic.name, 0, None))
+            except ZafkaError as err:
+                results.append(TopicResult(topic.name, err.error.code, err.detail or None))
+            except KazooException as err:
+                results.append(TopicResult(topic.name, zk_error(err).error.code, str(err)))
+        return CreateTopicsResponse(results=tuple(results)), plans
+
+    def delete_topics(self, names: tuple[str, ...]) -> tuple[DeleteTopicsResponse, list[str]]:
+        """Delete the topics; returns the response and the names actually deleted."""
+        results, deleted = [], []
+        for name in names:
+            try:
+                self.store.delete(name)
+                deleted.append(name)
+                results.append(TopicResult(name, 0, None))
+            except ZafkaError as err:
+                results.append(TopicResult(name, err.error.code, err.detail or None))
+            except KazooException as err:
+                results.append(TopicResult(name, zk_error(err).error.code, str(err)))
+        return DeleteTopicsResponse(results=tuple(results)), deleted
+
+    def describe_topics(self, names: tuple[str, ...]) -> DescribeTopicsResponse:
+        return DescribeTopicsResponse(topics=tuple(self._describe(n) for n in names))
+
+    def _describe(self, name: str) -> TopicDescription:
+        try:
+            check_topic_name(name)
+            info = self.store.get(name)
+            if info is None:
+                return TopicDescription(name, _code("UNKNOWN_TOPIC_OR_PARTITION"), (), {})
+            return TopicDescription(name, 0, self._partitions(info), dict(info.configs))
+        except ZafkaError as err:
+            return TopicDescription(name, err.error.code, (), {})
+        except KazooException as err:
+            return TopicDescription(name, zk_error(err).error.code, (), {})
+
+    # --- producer ids ---------------------------------------------------------------------
+
+    def claim_producer_ids(self) -> ProducerIdBlock:
+        return claim_block(self.client, self.broker_id)

@@ -1,0 +1,184 @@
+"""Helpers for tests against a real broker process: start and stop one, and a raw ZeroMQ
+client that speaks the codec (calls, casts, hand-made frames). Every wait is bounded."""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from zafka.errors import BY_NAME
+from zafka.storage.batch import build_batch, parse_header
+from zafka.storage.records import read_records
+from zafka.transport import codec
+from zafka.transport.admin import CreateTopicsRequest, CreateTopicsResponse, NewTopic
+from zafka.transport.client import FetchRequest, FetchResponse, ProduceRequest, ProduceResponse
+from zafka.transport.envelope import Envelope
+from zafka.transport.zmq_transport import ZmqTransport
+
+BROKER_ID = 7
+NODE = f"broker-{BROKER_ID}"
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 15.0
+REPLY_TIMEOUT_S = 10.0
+SESSION_TIMEOUT_MS = 2000  # the test ZooKeeper allows 0.4-4 s
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def code(name: str) -> int:
+    return BY_NAME[name].code
+
+
+class BrokerProcess:
+    """One `zafka broker` subprocess: stdout is read for the ready line, stderr to a file."""
+
+    def __init__(self, zk_hosts: str, data_dir: Path, log_path: Path, port: int) -> None:
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self.data_dir = data_dir
+        self.args = [
+            sys.executable,
+            "-m",
+            "zafka.cli",
+            "broker",
+            "--id",
+            str(BROKER_ID),
+            "--zookeeper",
+            zk_hosts,
+            "--listen",
+            self.endpoint,
+            "--data-dir",
+            str(data_dir),
+            "--zk-session-timeout-ms",
+            str(SESSION_TIMEOUT_MS),
+        ]
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "a") as log:
+            self.proc = subprocess.Popen(
+                self.args, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True
+            )
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.proc.stdout
+        threading.Thread(target=lambda: [lines.put(x) for x in stdout], daemon=True).start()
+        try:
+            line = lines.get(timeout=READY_TIMEOUT_S)
+        except queue.Empty:
+            line = ""
+        expected = f"broker {BROKER_ID} ready at {self.endpoint}"
+        assert line.strip() == expected, f"no ready line ({line!r}); log:\n{self.log()}"
+
+    def log(self) -> str:
+        return self.log_path.read_text()[-4000:]
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def terminate(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(STOP_TIMEOUT_S)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT_S)
+
+
+class RawClient:
+    """A ZmqTransport and the codec. `call` = `send` + `receive`; replies to other calls
+    that arrive meanwhile are kept for their own `receive`."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.node = f"client-{uuid.uuid4().hex[:8]}"
+        self.transport = ZmqTransport(self.node)
+        self.transport.connect(NODE, endpoint)
+        self._ids = itertools.count(1)
+        self._replies: dict[int, object] = {}
+        self.casts: list[Envelope] = []  # what came in that was no reply (e.g. to `peer`)
+
+    def send(self, actor: str, message: object, cast: bool = False) -> int:
+        """Send a call (or a cast); returns its correlation id (0 for a cast)."""
+        correlation_id = 0 if cast else next(self._ids)
+        envelope = Envelope(f"{self.node}/c", f"{NODE}/{actor}", message, correlation_id)
+        self.send_frames(codec.encode(envelope))
+        return correlation_id
+
+    def send_frames(self, frames: list[bytes]) -> None:
+        """Send hand-made frames as they are."""
+        assert self.transport.send(NODE, frames)
+
+    def receive(self, correlation_id: int, timeout_s: float = REPLY_TIMEOUT_S) -> object:
+        """The reply to call `correlation_id` (its message), waiting at most `timeout_s`."""
+        if not self.wait_for(lambda: correlation_id in self._replies, timeout_s):
+            raise AssertionError(f"no reply to call {correlation_id} within {timeout_s}s")
+        return self._replies.pop(correlation_id)
+
+    def wait_for(self, predicate, timeout_s: float = REPLY_TIMEOUT_S) -> bool:
+        """Take what arrives until `predicate()` holds; False after `timeout_s`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self._take_arrived()
+            if predicate():
+                return True
+            remaining_ms = int((deadline - time.monotonic()) * 1000)
+            if remaining_ms <= 0:
+                return False
+            self.transport.wait(min(remaining_ms, 100))
+
+    def replied(self, correlation_id: int) -> bool:
+        """Whether call `correlation_id`'s reply is here (takes what arrived; no wait)."""
+        return self.wait_for(lambda: correlation_id in self._replies, timeout_s=0)
+
+    def _take_arrived(self) -> None:
+        item = self.transport.recv()
+        while item is not None:
+            envelope = codec.decode(item[1])
+            if envelope.reply:
+                self._replies[envelope.correlation_id] = envelope.message
+            else:
+                self.casts.append(envelope)
+            item = self.transport.recv()
+
+    def call(self, actor: str, message: object, timeout_s: float = REPLY_TIMEOUT_S) -> object:
+        return self.receive(self.send(actor, message), timeout_s)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def create(client: RawClient, name: str, partitions: int = 2, configs=None) -> CreateTopicsResponse:
+    topic = NewTopic(name, partitions, 1, dict(configs or {}))
+    return client.call("broker", CreateTopicsRequest((topic,)))
+
+
+def produce(client: RawClient, topic: str, partition: int, values: list[bytes]) -> int:
+    batch = build_batch([(1000 + i, None, v, None) for i, v in enumerate(values)])
+    reply = client.call(f"{topic}-{partition}", ProduceRequest(topic, partition, 1, 5000, batch))
+    assert isinstance(reply, ProduceResponse), reply
+    return reply.base_offset
+
+
+def fetch_values(client: RawClient, topic: str, partition: int) -> list[bytes | None]:
+    reply = client.call(f"{topic}-{partition}", FetchRequest(topic, partition, 0, 1 << 20, 0, 0))
+    assert isinstance(reply, FetchResponse), reply
+    data, position, values = bytes(reply.records), 0, []
+    while position < len(data):  # whole batches, one after another
+        size = parse_header(data, position).size
+        values += [r.value for r in read_records(data[position : position + size])]
+        position += size
+    return values
