@@ -42,12 +42,15 @@ EXIT_CODES_EPILOG = (
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Wraps each line of a description or epilog on its own (argparse joins them)."""
+    """Wraps each line of a description or epilog on its own, keeping its indentation
+    (argparse would join the lines into one paragraph)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return "\n".join(
-            super(HelpFormatter, self)._fill_text(line, width, indent) for line in text.splitlines()
-        )
+        lines = []
+        for line in text.splitlines():
+            body = line.lstrip()
+            lines.append(super()._fill_text(body, width, indent + line[: len(line) - len(body)]))
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -144,7 +147,7 @@ def hint(error: ZafkaError, bootstrap: Bootstrap) -> str:
     name = error.error.name
     if name == "REQUEST_TIMED_OUT":
         return (
-            f"{bootstrap.servers} is from {bootstrap.source}. Start a local cluster with "
+            f"{bootstrap.servers} came from {bootstrap.source}. Start a local cluster with "
             f"`zafka cluster up`, or point at yours with --bootstrap HOST:PORT or "
             f"${BOOTSTRAP_ENV}."
         )

@@ -118,7 +118,7 @@ def test_a_timeout_hint_says_where_the_address_came_from(capsys):
     assert status == cli_common.EXIT_FAILED
     err = capsys.readouterr().err
     assert err.startswith("zafka: error: listing: REQUEST_TIMED_OUT (7)")
-    assert "127.0.0.1:9 is from $ZAFKA_BOOTSTRAP" in err
+    assert "127.0.0.1:9 came from $ZAFKA_BOOTSTRAP" in err
     assert "zafka cluster up" in err
 
 

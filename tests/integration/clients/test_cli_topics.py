@@ -5,31 +5,12 @@ in an empty directory (no launcher state) unless the test writes one; every run 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.integration.clients.conftest import REPO, free_port
-
-RUN_TIMEOUT_S = 60.0
-
-
-def zafka(
-    *argv: str, cwd: Path, bootstrap: str | None = None, env_bootstrap: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "ZAFKA_BOOTSTRAP"}
-    env["PYTHONPATH"] = str(REPO)
-    if env_bootstrap is not None:
-        env["ZAFKA_BOOTSTRAP"] = env_bootstrap
-    args = [sys.executable, "-m", "zafka.cli", *argv]
-    if bootstrap is not None:
-        args += ["--bootstrap", bootstrap]
-    return subprocess.run(
-        args, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S
-    )
+from tests.integration.clients.cli_helpers import zafka
+from tests.integration.clients.conftest import free_port
 
 
 @pytest.fixture
@@ -122,7 +103,7 @@ def test_no_broker_is_a_bounded_failure_with_advice(workdir: Path) -> None:
     )
     assert failed.returncode == 1
     assert "REQUEST_TIMED_OUT" in failed.stderr
-    assert f"{address} is from $ZAFKA_BOOTSTRAP" in failed.stderr
+    assert f"{address} came from $ZAFKA_BOOTSTRAP" in failed.stderr
     assert "zafka cluster up" in failed.stderr and "--bootstrap" in failed.stderr
 
 
