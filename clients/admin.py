@@ -103,6 +103,9 @@ def _partition_info(p: PartitionMetadata) -> PartitionInfo:
 
 
 def _topic_error(name: str, code: int, detail: str | None) -> ZafkaError:
+    """The error for one topic, its detail naming the topic (once)."""
+    if detail and repr(name) in detail:
+        return from_code(code, detail)
     return from_code(code, f"topic {name!r}" + (f": {detail}" if detail else ""))
 
 
