@@ -42,14 +42,14 @@ EXIT_CODES_EPILOG = (
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Wraps each line of a description or epilog on its own, keeping its indentation
-    (argparse would join the lines into one paragraph)."""
+    """Wraps each line of a description or epilog on its own (argparse would join them into
+    one paragraph); indented lines, such as examples, are kept as they are."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         lines = []
         for line in text.splitlines():
-            body = line.lstrip()
-            lines.append(super()._fill_text(body, width, indent + line[: len(line) - len(body)]))
+            literal = line[:1].isspace()
+            lines.append(indent + line if literal else super()._fill_text(line, width, indent))
         return "\n".join(lines)
 
 
