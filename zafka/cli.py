@@ -27,12 +27,20 @@ def _invocation() -> str:
 
 
 def _cluster_up(args: argparse.Namespace) -> int:
+    cluster.check_broker_count(args.brokers)  # before anything starts
     root = Path(args.dir).resolve()
     print(f"starting ZooKeeper on 127.0.0.1:{args.zk_port} (state in {root}) ...", flush=True)
-    info = cluster.start_zookeeper(root, args.zk_port)
+    zk = cluster.start_zookeeper(root, args.zk_port)
+    print(f"ZooKeeper is ready: 127.0.0.1:{zk.port} answers ruok (pid {zk.pid})")
+    print(f"  log:   {zk.log}")
+    plural = "s" if args.brokers > 1 else ""
+    print(f"starting {args.brokers} broker{plural} ...", flush=True)
+    brokers = cluster.start_brokers(root, args.brokers)
+    for info in brokers:
+        print(f"{info.name} is ready: tcp://127.0.0.1:{info.port} answers (pid {info.pid})")
+        print(f"  log:   {info.log}")
     dir_option = "" if args.dir == DEFAULT_CLUSTER_DIR else f" --dir {args.dir}"
-    print(f"ZooKeeper is ready: 127.0.0.1:{info.port} answers ruok (pid {info.pid})")
-    print(f"  log:   {info.log}")
+    print(f"bootstrap: {cluster.bootstrap(brokers)}")
     print(f"  check: {_invocation()} cluster status{dir_option}")
     print(f"  stop:  {_invocation()} cluster down{dir_option}")
     return 0
@@ -72,15 +80,42 @@ def build_parser() -> argparse.ArgumentParser:
         "cluster",
         help="run a local cluster on this machine (127.0.0.1 only)",
         description="Start, check and stop a local cluster: ZooKeeper (Debian's package) "
-        "as a separate process with its own data directory and log.",
+        "and N brokers, each a separate process with its own data directory and log under "
+        "the cluster directory. Everything binds 127.0.0.1 only.",
     )
     actions = cluster_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
-    up = actions.add_parser("up", help="start the cluster and wait until it answers")
+    up = actions.add_parser(
+        "up",
+        help="start ZooKeeper and the brokers, wait until they answer",
+        description="Start ZooKeeper, then brokers 1..N (`zafka broker` processes with topic "
+        "auto-creation on, each on a free 127.0.0.1 port), and wait until each broker has "
+        "registered in ZooKeeper and answers a metadata request. Prints the bootstrap "
+        "address for clients (bootstrap: 127.0.0.1:PORT[,...]) and how to stop the cluster. "
+        "Processes already running are kept, so running it again is harmless.",
+    )
     up.add_argument("--zk-port", type=int, default=DEFAULT_ZK_PORT, help="ZooKeeper client port")
+    up.add_argument(
+        "--brokers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="number of brokers, ids 1..N (default: 1)",
+    )
     up.set_defaults(func=_cluster_up)
-    down = actions.add_parser("down", help="stop every process the cluster started")
+    down = actions.add_parser(
+        "down",
+        help="stop every process the cluster started",
+        description="Stop the brokers (SIGTERM, then SIGKILL if one has not stopped within "
+        "a grace period), then ZooKeeper. Data and logs stay in the cluster directory.",
+    )
     down.set_defaults(func=_cluster_down)
-    status = actions.add_parser("status", help="show each process and whether it answers")
+    status = actions.add_parser(
+        "status",
+        help="show each process and whether it answers",
+        description="List each process of the cluster: ready (it answers: ruok for ZooKeeper, "
+        "a metadata request for a broker), running but not answering, or stopped. Exit code "
+        "0 only when all are ready.",
+    )
     status.set_defaults(func=_cluster_status)
     for action in (up, down, status):
         action.add_argument(

@@ -1,27 +1,58 @@
 """The local cluster launcher: starts, checks and stops zafka's processes on this machine.
 
 State lives in one directory (default `.zafka/`): each process gets a subdirectory with its
-config, data and log, and `cluster.json` records what was started (PID, port) so that
-`down` and `status` work from another shell. Only 127.0.0.1 is ever bound.
-This issue's cluster is ZooKeeper alone; brokers join it when they exist.
+config, data and log, and `cluster.json` records what was started (name, PID, port, log, a
+command-line marker) so that `down` and `status` work from another shell and never signal an
+unrelated process that reused a PID. Only 127.0.0.1 is ever bound.
+
+    <dir>/cluster.json                    {"zookeeper": {...}, "broker-1": {...}, ...}
+    <dir>/zookeeper/{zoo.cfg,data,zookeeper.log}
+    <dir>/broker-<id>/{data,broker.log}   one per broker, ids 1..N
+
+`start_zookeeper` starts Debian's ZooKeeper and waits until it answers `ruok`.
+`start_brokers` starts brokers 1..N (`zafka broker` subprocesses, topic auto-creation on,
+each on a free 127.0.0.1 port) and waits, bounded by `limits.broker_start_timeout_s`, until
+each has registered in ZooKeeper with its endpoint AND answers a MetadataRequest over ZeroMQ.
+`stop_all` stops brokers first (SIGTERM to all, then SIGKILL after
+`limits.process_stop_grace_s`), then ZooKeeper. Process exits are awaited on pidfds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import logging
 import os
+import select
 import shutil
 import signal
+import socket
 import subprocess
+import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from kazoo.client import KazooClient
+from kazoo.handlers.threading import KazooTimeoutError
+
 from zafka import limits, zookeeper
+from zafka.coordination import paths
+from zafka.transport import codec
+from zafka.transport.client import MetadataRequest, MetadataResponse
+from zafka.transport.envelope import Envelope
+from zafka.transport.zmq_transport import ZmqTransport
 
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 # Debian's `zookeeper` package puts its jars in /usr/share/java and its logging config here.
 DEFAULT_ZK_CLASSPATH = "/usr/share/java/*:/etc/zookeeper/conf"
+BROKER_PREFIX = "broker-"
+WAIT_SLICE_S = 0.2  # how often a wait on ZooKeeper also checks that the broker still runs
+_KAZOO_LOG = logging.getLogger("zafka.cluster.kazoo")  # its connection chatter stays quiet
+_KAZOO_LOG.setLevel(logging.ERROR)
 
 
 class LauncherError(Exception):
@@ -50,9 +81,16 @@ def _load_state(root: Path) -> dict[str, ProcessInfo]:
 
 
 def _save_state(root: Path, state: dict[str, ProcessInfo]) -> None:
+    root.mkdir(parents=True, exist_ok=True)
     tmp = _state_file(root).with_suffix(".tmp")
     tmp.write_text(json.dumps({n: vars(p) for n, p in state.items()}, indent=2))
     tmp.replace(_state_file(root))
+
+
+def _record(root: Path, info: ProcessInfo) -> None:
+    state = _load_state(root)
+    state[info.name] = info
+    _save_state(root, state)
 
 
 def is_running(pid: int, marker: str) -> bool:
@@ -69,6 +107,9 @@ def is_running(pid: int, marker: str) -> bool:
     return state != "Z" and marker in cmdline
 
 
+# --- ZooKeeper --------------------------------------------------------------------------------
+
+
 def _zookeeper_command(config: Path, log_dir: Path) -> list[str]:
     java = shutil.which("java")
     classpath = os.environ.get("ZAFKA_ZK_CLASSPATH", DEFAULT_ZK_CLASSPATH)
@@ -81,10 +122,21 @@ def _zookeeper_command(config: Path, log_dir: Path) -> list[str]:
     return [java, f"-Dzookeeper.log.dir={log_dir}", "-cp", classpath, ZOOKEEPER_MAIN, str(config)]
 
 
+def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """Start `command` in a session of its own (it outlives this shell), output to `log`."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # `cluster down` stops it by PID
+        )
+
+
 def start_zookeeper(root: Path, port: int) -> ProcessInfo:
     """Start ZooKeeper on 127.0.0.1:port under `root`, wait until it answers `ruok`."""
-    state = _load_state(root)
-    current = state.get("zookeeper")
+    current = _load_state(root).get("zookeeper")
     if current and is_running(current.pid, current.marker):
         return current
     if zookeeper.four_letter_word(port, "srvr"):
@@ -97,49 +149,252 @@ def start_zookeeper(root: Path, port: int) -> ProcessInfo:
     config = zk_dir / "zoo.cfg"
     config.write_text(zookeeper.render_config(client_port=port, data_dir=str(zk_dir / "data")))
     log = zk_dir / "zookeeper.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            _zookeeper_command(config, zk_dir),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # survives this shell; `cluster down` stops it by PID
-        )
+    proc = _spawn(_zookeeper_command(config, zk_dir), log)
     info = ProcessInfo("zookeeper", proc.pid, port, str(log), ZOOKEEPER_MAIN)
-    state["zookeeper"] = info
-    _save_state(root, state)
+    _record(root, info)
     ready = zookeeper.wait_until_ok(
         port, limits.zookeeper_start_timeout_s, still_starting=lambda: proc.poll() is None
     )
     if not ready:
-        stop_process(info)
+        stop_processes([info])
         raise LauncherError(f"ZooKeeper did not become ready; see its log: {log}")
     return info
 
 
-def stop_process(info: ProcessInfo) -> bool:
-    """SIGTERM, then SIGKILL after the grace period. Returns False if it was not running."""
-    if not is_running(info.pid, info.marker):
+# --- brokers ----------------------------------------------------------------------------------
+
+
+def broker_name(broker_id: int) -> str:
+    return f"{BROKER_PREFIX}{broker_id}"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _broker_command(broker_id: int, zk_port: int, port: int, data_dir: Path) -> list[str]:
+    """`zafka broker ...`; the data dir (absolute, under the cluster dir) is also the
+    command-line marker."""
+    return [
+        *(sys.executable, "-m", "zafka.cli", "broker", "--id", str(broker_id)),
+        *("--zookeeper", f"127.0.0.1:{zk_port}", "--listen", f"tcp://127.0.0.1:{port}"),
+        *("--data-dir", str(data_dir), "--auto-create-topics"),
+    ]
+
+
+def check_broker_count(count: int) -> None:
+    if not 1 <= count <= limits.cluster_brokers_max:
+        raise LauncherError(f"--brokers must be 1..{limits.cluster_brokers_max}, got {count}")
+
+
+def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
+    """Start brokers 1..count (those not running yet) against the cluster's ZooKeeper and
+    wait until each is registered and answers; LauncherError naming its log if one is not."""
+    check_broker_count(count)
+    state = _load_state(root)
+    zk = state.get("zookeeper")
+    if zk is None or not is_running(zk.pid, zk.marker):
+        raise LauncherError("ZooKeeper is not running: start the cluster with `zafka cluster up`")
+    client = KazooClient(hosts=f"127.0.0.1:{zk.port}", logger=_KAZOO_LOG)
+    try:
+        client.start(timeout=limits.zookeeper_probe_timeout_s)
+    except KazooTimeoutError:
+        raise LauncherError(f"ZooKeeper at 127.0.0.1:{zk.port} does not answer") from None
+    try:
+        started = {}  # broker id -> (info, process) of those started now
+        for broker_id in range(1, count + 1):
+            current = state.get(broker_name(broker_id))
+            if not (current and is_running(current.pid, current.marker)):
+                started[broker_id] = _start_broker(root, zk.port, broker_id)
+        deadline = time.monotonic() + limits.broker_start_timeout_s
+        for broker_id, (info, proc) in started.items():
+            _wait_ready(client, broker_id, info, proc, deadline)
+    finally:
+        client.stop()
+        client.close()
+    state = _load_state(root)
+    return [state[broker_name(broker_id)] for broker_id in range(1, count + 1)]
+
+
+def _start_broker(
+    root: Path, zk_port: int, broker_id: int
+) -> tuple[ProcessInfo, subprocess.Popen[bytes]]:
+    name = broker_name(broker_id)
+    data_dir = root / name / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log, port = root / name / "broker.log", _free_port()
+    proc = _spawn(_broker_command(broker_id, zk_port, port, data_dir), log)
+    info = ProcessInfo(name, proc.pid, port, str(log), str(data_dir))
+    _record(root, info)
+    return info, proc
+
+
+def _wait_ready(
+    client: KazooClient,
+    broker_id: int,
+    info: ProcessInfo,
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+) -> None:
+    """Registered in ZooKeeper with its endpoint, then answering; else stopped and a
+    LauncherError naming its log."""
+    problem = _wait_registered(client, broker_id, _endpoint(info), proc, deadline)
+    if problem is None:
+        problem = _wait_answering(broker_id, info, proc, deadline)
+    if problem is not None:
+        stop_processes([info])
+        raise LauncherError(f"{info.name} did not become ready: {problem}; see its log: {info.log}")
+
+
+def _endpoint(info: ProcessInfo) -> str:
+    return f"tcp://127.0.0.1:{info.port}"
+
+
+def _wait_registered(
+    client: KazooClient,
+    broker_id: int,
+    endpoint: str,
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+) -> str | None:
+    """Wait on ZooKeeper watches until /brokers/ids/<id> holds `endpoint` (an older
+    registration, left by a killed broker, holds another one until it expires). None when
+    it does, else what went wrong."""
+    path = paths.broker(broker_id)
+    while True:
+        changed = threading.Event()
+        stat = client.exists(path, watch=lambda _event, changed=changed: changed.set())
+        if stat is not None and _registered_endpoint(client, path) == endpoint:
+            return None
+        while not changed.wait(WAIT_SLICE_S):
+            if proc.poll() is not None:
+                return f"it exited with code {proc.returncode}"
+            if time.monotonic() > deadline:
+                return f"not registered in ZooKeeper within {limits.broker_start_timeout_s:.0f}s"
+
+
+def _registered_endpoint(client: KazooClient, path: str) -> str | None:
+    try:
+        data, _ = client.get(path)
+        return str(json.loads(data)["endpoint"])
+    except Exception:  # gone meanwhile, or not ours to read: not the registration awaited
+        return None
+
+
+_probe_ids = itertools.count(1)
+
+
+def probe_broker(broker_id: int, endpoint: str, timeout_s: float) -> bool:
+    """True if the broker at `endpoint` answers a MetadataRequest within `timeout_s`."""
+    node = f"launcher-{os.getpid()}-{next(_probe_ids)}"
+    target = broker_name(broker_id)
+    transport = ZmqTransport(node)
+    try:
+        transport.connect(target, endpoint)
+        envelope = Envelope(f"{node}/probe", f"{target}/broker", MetadataRequest(()), 1)
+        if not transport.send(target, codec.encode(envelope)):
+            return False
+        deadline = time.monotonic() + timeout_s
+        while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+            transport.wait(remaining_ms)
+            item = transport.recv()
+            if item is not None:
+                reply = codec.decode(item[1])
+                return reply.correlation_id == 1 and isinstance(reply.message, MetadataResponse)
         return False
-    os.kill(info.pid, signal.SIGTERM)
+    finally:
+        transport.close()
+
+
+def _wait_answering(
+    broker_id: int, info: ProcessInfo, proc: subprocess.Popen[bytes], deadline: float
+) -> str | None:
+    """Probe until the broker answers (None), exits or the deadline passes (what happened)."""
+    while proc.poll() is None:
+        if probe_broker(broker_id, _endpoint(info), limits.broker_probe_timeout_s):
+            return None
+        if time.monotonic() > deadline:
+            return "it registered in ZooKeeper but does not answer a MetadataRequest"
+    return f"it exited with code {proc.returncode}"
+
+
+# --- stopping and status ----------------------------------------------------------------------
+
+
+def _open(info: ProcessInfo) -> int | None:
+    """A pidfd for `info`'s process if it is (still) the one we started, else None."""
+    try:
+        fd = os.pidfd_open(info.pid)
+    except OSError:
+        return None
+    if not is_running(info.pid, info.marker):  # checked after opening: no PID-reuse race
+        os.close(fd)
+        return None
+    return fd
+
+
+def _signal(fd: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        signal.pidfd_send_signal(fd, signum)
+
+
+def _exited(fd: int, timeout_s: float) -> bool:
+    """Wait up to `timeout_s` for the process behind `fd` to exit."""
+    readable, _, _ = select.select([fd], [], [], max(timeout_s, 0.0))
+    return bool(readable)
+
+
+def stop_processes(infos: list[ProcessInfo]) -> list[bool]:
+    """SIGTERM to all at once, SIGKILL to those still running after the grace period.
+    Returns, for each, whether it was running."""
+    fds = [_open(info) for info in infos]
+    for fd in fds:
+        if fd is not None:
+            _signal(fd, signal.SIGTERM)
     deadline = time.monotonic() + limits.process_stop_grace_s
-    while time.monotonic() < deadline and is_running(info.pid, info.marker):
-        time.sleep(0.05)
-    if is_running(info.pid, info.marker):
-        os.kill(info.pid, signal.SIGKILL)
-    return True
+    try:
+        for fd in fds:
+            if fd is not None and not _exited(fd, deadline - time.monotonic()):
+                _signal(fd, signal.SIGKILL)
+                _exited(fd, limits.process_stop_grace_s)
+    finally:
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
+    return [fd is not None for fd in fds]
 
 
 def stop_all(root: Path) -> list[tuple[ProcessInfo, bool]]:
-    """Stop every process recorded under `root`; returns each with whether it was running."""
-    results = [(info, stop_process(info)) for info in _load_state(root).values()]
+    """Stop every process recorded under `root`, brokers before ZooKeeper (they deregister
+    through it); returns each with whether it was running."""
+    state = _load_state(root)
+    brokers = [info for name, info in state.items() if name.startswith(BROKER_PREFIX)]
+    others = [info for name, info in state.items() if not name.startswith(BROKER_PREFIX)]
+    results = list(zip(brokers, stop_processes(brokers), strict=True))
+    results += list(zip(others, stop_processes(others), strict=True))
     _save_state(root, {})
     return results
 
 
+def _health_probe(info: ProcessInfo) -> Callable[[], bool]:
+    if info.name.startswith(BROKER_PREFIX):
+        broker_id = int(info.name.removeprefix(BROKER_PREFIX))
+        return lambda: probe_broker(broker_id, _endpoint(info), limits.broker_probe_timeout_s)
+    return lambda: zookeeper.is_ok(info.port)
+
+
 def describe(root: Path) -> list[tuple[ProcessInfo, bool, bool]]:
-    """Each recorded process with (running, answering its health probe)."""
-    return [
-        (info, is_running(info.pid, info.marker), zookeeper.is_ok(info.port))
-        for info in _load_state(root).values()
-    ]
+    """Each recorded process with (running, answering its health probe: `ruok` for
+    ZooKeeper, a MetadataRequest for a broker)."""
+    rows = []
+    for info in _load_state(root).values():
+        running = is_running(info.pid, info.marker)
+        rows.append((info, running, running and _health_probe(info)()))
+    return rows
+
+
+def bootstrap(infos: list[ProcessInfo]) -> str:
+    """What clients bootstrap from: `127.0.0.1:PORT` of each broker, comma-separated."""
+    return ",".join(f"127.0.0.1:{i.port}" for i in infos if i.name.startswith(BROKER_PREFIX))

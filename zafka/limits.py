@@ -5,6 +5,9 @@ zookeeper_start_timeout_s = 60.0  # a JVM on a busy 2-core machine can take a wh
 zookeeper_probe_timeout_s = 2.0  # one four-letter-word round trip
 four_letter_reply_bytes_max = 64 * 1024
 process_stop_grace_s = 10.0  # SIGTERM first, SIGKILL after this
+broker_start_timeout_s = 60.0  # until every started broker is registered and answers
+broker_probe_timeout_s = 2.0  # one MetadataRequest round trip to a broker
+cluster_brokers_max = 32  # brokers one `zafka cluster up` starts
 
 # Record batches (storage/batch.py, storage/records.py).
 batch_bytes_max = 1_048_576  # one whole batch, header included: Kafka's default message.max.bytes

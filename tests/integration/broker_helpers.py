@@ -103,10 +103,11 @@ class RawClient:
     """A ZmqTransport and the codec. `call` = `send` + `receive`; replies to other calls
     that arrive meanwhile are kept for their own `receive`."""
 
-    def __init__(self, endpoint: str) -> None:
+    def __init__(self, endpoint: str, broker_node: str = NODE) -> None:
         self.node = f"client-{uuid.uuid4().hex[:8]}"
+        self.broker_node = broker_node
         self.transport = ZmqTransport(self.node)
-        self.transport.connect(NODE, endpoint)
+        self.transport.connect(broker_node, endpoint)
         self._ids = itertools.count(1)
         self._replies: dict[int, object] = {}
         self.casts: list[Envelope] = []  # what came in that was no reply (e.g. to `peer`)
@@ -114,13 +115,14 @@ class RawClient:
     def send(self, actor: str, message: object, cast: bool = False) -> int:
         """Send a call (or a cast); returns its correlation id (0 for a cast)."""
         correlation_id = 0 if cast else next(self._ids)
-        envelope = Envelope(f"{self.node}/c", f"{NODE}/{actor}", message, correlation_id)
+        target = f"{self.broker_node}/{actor}"
+        envelope = Envelope(f"{self.node}/c", target, message, correlation_id)
         self.send_frames(codec.encode(envelope))
         return correlation_id
 
     def send_frames(self, frames: list[bytes]) -> None:
         """Send hand-made frames as they are."""
-        assert self.transport.send(NODE, frames)
+        assert self.transport.send(self.broker_node, frames)
 
     def receive(self, correlation_id: int, timeout_s: float = REPLY_TIMEOUT_S) -> object:
         """The reply to call `correlation_id` (its message), waiting at most `timeout_s`."""
