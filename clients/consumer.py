@@ -44,6 +44,7 @@ from zafka.clients.fetch_state import (
     ConsumerRecord,
     FetchState,
     TopicPartition,
+    fresh,
 )
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
 from zafka.clients.io import ClientIO
@@ -216,7 +217,7 @@ class Consumer:
                 if self._state.settle(ps):
                     self._actor.kick()
                 if ps.error is not None:
-                    raise ps.error
+                    raise fresh(ps.error)
                 if ps.position is not None:
                     return ps.position
                 self._actor.kick()
@@ -280,12 +281,14 @@ class Consumer:
         """Stop returning and fetching records of `partitions` (what was prefetched is
         dropped and fetched again after `resume`); positions stay."""
         with self._cond:
+            self._check_open()
             for tp in _tps(partitions, "pause"):
                 self._state.pause(tp)
 
     def resume(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Fetch and return records of paused `partitions` again, from their positions."""
         with self._cond:
+            self._check_open()
             for tp in _tps(partitions, "resume"):
                 self._state.resume(tp)
             self._actor.kick()

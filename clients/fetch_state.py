@@ -72,6 +72,12 @@ class ConsumerRecord(NamedTuple):
 _tuple_new = tuple.__new__
 
 
+def fresh(err: ZafkaError) -> ZafkaError:
+    """A new exception like `err`: an error raised again and again (until a seek) must not
+    grow one traceback chain for ever."""
+    return ZafkaError(err.error.name, err.detail)
+
+
 def split_batches(data: Buffer) -> tuple[list[memoryview], int]:
     """The whole batches of a fetch response, uncopied, and the offset just past the last one
     (-1 when there is none). A partial batch at the end is left out, as Kafka clients do."""
@@ -325,7 +331,7 @@ class FetchState:
         for ps in parts:
             kick |= self.settle(ps)
             if ps.error is not None:
-                raise ps.error
+                raise fresh(ps.error)  # raised again each poll: a new traceback each time
             if ps.notice is not None:
                 err, ps.notice = ps.notice, None
                 raise err

@@ -131,10 +131,13 @@ def test_seek_to_end_is_lazy_and_a_seek_cancels_it() -> None:
 def test_policy_none_raises_until_a_seek() -> None:
     state = FetchState(None)
     state.assign([TP])
+    raised_errors = []
     for _ in range(2):
         with pytest.raises(ZafkaError) as raised:
             state.claim()
         assert raised.value.error.name == "OFFSET_OUT_OF_RANGE"
+        raised_errors.append(raised.value)
+    assert raised_errors[0] is not raised_errors[1]  # no traceback chain grows poll by poll
     assert state.actions(0, leader_1).resets == []
     state.seek(TP, 0)
     assert state.claim() == ([], False)
