@@ -10,7 +10,7 @@ Workload (both tools use the same, so their figures compare):
 - values: `value_pool(size)`, distinct values of random uppercase letters (as Kafka's perf
   tool makes them), taken in turn; the pool is larger than the records a 256 KiB batch holds
   at 100 bytes, so zstd finds no repeated value inside a batch, only the letters' entropy
-  (about 1.6:1).
+  (zstd level 1: about 1.7:1, 1.8:1 with the keys).
 """
 
 from __future__ import annotations
