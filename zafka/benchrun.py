@@ -34,6 +34,9 @@ CHECK_WINDOW_CHUNKS = 16  # chunks sent before the oldest one's deliveries are c
 DEFAULT_LATENCY_EVERY = 16  # produce: the send-to-ack latency of every 16th record
 DEFAULT_IDLE_TIMEOUT_MS = 10_000
 POLL_MS = 100
+# A flush waits at most this long: the producer's delivery timeout (120 s by default) is
+# over by then for every record, so what is not done by then will not be.
+FLUSH_TIMEOUT_S = 130.0
 SEND_TIME = struct.Struct("<q")  # e2e: the send time (monotonic ns) in a value's first bytes
 
 Progress = Callable[[int], object]
@@ -155,10 +158,15 @@ class _Outcomes:
                 pending.appendleft(late)
                 break
 
-    def finish(self) -> None:
-        """Check everything left (after a flush: all done)."""
+    def finish(self, flush_error: ZafkaError | None) -> None:
+        """Check everything left after the flush; what is still not done failed with
+        `flush_error` (the flush timed out)."""
+        out = self.out
         while self.pending:
-            self.check(self.pending.popleft())
+            late = self.check(self.pending.popleft())
+            if late:
+                out.errors += len(late)
+                out.first_error = out.first_error or flush_error
 
 
 def run_produce(
@@ -170,7 +178,7 @@ def run_produce(
     *,
     latency_every: int | None = DEFAULT_LATENCY_EVERY,
     progress: Progress | None = None,
-    flush_timeout_s: float | None = None,
+    flush_timeout_s: float = FLUSH_TIMEOUT_S,
 ) -> ProduceResult:
     """Send `records` records (values and keys taken in turn from the pools) as fast as
     `send` takes them, then flush; the clock stops when the flush returned.
@@ -206,12 +214,21 @@ def run_produce(
             if progress is not None:
                 progress(end - base)
     finally:
-        producer.flush(flush_timeout_s)
+        flush_error = _flush(producer, flush_timeout_s)
         out.seconds = time.perf_counter() - start
     out.payload_bytes = pool_bytes(values, out.sent) + pool_bytes(keys, out.sent)
-    outcomes.finish()
+    outcomes.finish(flush_error)
     out.delivered = out.sent - out.errors if latency_every else None
     return out
+
+
+def _flush(producer: Producer, timeout_s: float) -> ZafkaError | None:
+    """Flush, bounded; the error if it did not finish in time."""
+    try:
+        producer.flush(timeout_s)
+    except ZafkaError as err:
+        return err
+    return None
 
 
 def _send_sampled(
@@ -389,6 +406,7 @@ def run_e2e(
     *,
     idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS,
     progress: Progress | None = None,
+    flush_timeout_s: float = FLUSH_TIMEOUT_S,
 ) -> E2EResult:
     """Send `records` records at `rate` per second while a consumer thread reads them from
     where the log ended before; per-record latency from just before send() to poll()."""
@@ -411,12 +429,12 @@ def run_e2e(
             outcomes.add([send(topic, bytes(value), keys[i % nk] if nk else None)])  # type: ignore[index]
             out.sent = i + 1
         out.send_seconds = time.perf_counter() - start
-        producer.flush()
+        flush_error = _flush(producer, flush_timeout_s)
         out.timed_out = not reader.wait_idle(idle_timeout_ms)
     finally:
         reader.stop.set()
         reader.join(5 * POLL_MS / 1000 + 1)
-    outcomes.finish()
+    outcomes.finish(flush_error)
     if reader.error is not None:
         raise reader.error
     out.seconds = (reader.last or time.perf_counter()) - start

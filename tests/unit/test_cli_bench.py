@@ -249,8 +249,11 @@ class FakeProducer:
     """send() as the Producer's: a RecordFuture per record on a BatchResult per `batch`
     records; flush() completes the open batches, failing those whose number is in `fail`."""
 
-    def __init__(self, batch: int, fail: frozenset[int] = frozenset()) -> None:
-        self.batch, self.fail = batch, fail
+    def __init__(
+        self, batch: int, fail: frozenset[int] = frozenset(), stuck: frozenset[int] = frozenset()
+    ) -> None:
+        self.batch, self.fail, self.stuck = batch, fail, stuck
+        self.flush_timeouts: list[float | None] = []
         self.sent: list[tuple[str, bytes, bytes | None]] = []
         self.batches: list[BatchResult] = []
 
@@ -262,10 +265,15 @@ class FakeProducer:
         return RecordFuture(self.batches[-1], index, 0)
 
     def flush(self, timeout=None):
+        """Completes the open batches but the `stuck` ones (then raises, as a flush that
+        timed out does)."""
+        self.flush_timeouts.append(timeout)
         for number, batch in enumerate(self.batches):
-            if not batch.done():
+            if not batch.done() and number not in self.stuck:
                 error = ZafkaError("REQUEST_TIMED_OUT") if number in self.fail else None
                 batch.complete(-1 if error else number * self.batch, error)
+        if any(not batch.done() for batch in self.batches):
+            raise ZafkaError("REQUEST_TIMED_OUT", f"flush did not finish in {timeout} s")
 
 
 @pytest.mark.parametrize("latency_every", [1, 16])
@@ -298,3 +306,11 @@ def test_run_produce_without_latency_drops_the_futures():
     result = benchrun.run_produce(producer, "t", 3000, [b"v"], None, latency_every=None)
     assert (result.sent, result.errors, result.delivered) == (3000, 0, None)
     assert len(result.latencies_ns) == 0 and producer.sent[0] == ("t", b"v", None)
+
+
+def test_run_produce_bounds_the_flush_and_fails_what_it_did_not_deliver():
+    producer = FakeProducer(batch=1000, stuck=frozenset({1}))
+    result = benchrun.run_produce(producer, "t", 3000, [b"v"], None)
+    assert producer.flush_timeouts == [benchrun.FLUSH_TIMEOUT_S]
+    assert (result.sent, result.errors, result.delivered) == (3000, 1000, 2000)
+    assert "flush did not finish" in str(result.first_error)
