@@ -55,11 +55,18 @@ class ClientActor(Actor):
         self._waiting: list[MetadataCallback] = []  # callers of the refresh in flight
         self._refreshing = False
         self._next_broker = itertools.count()
+        self._failures = 0  # metadata requests failed in a row
 
     def on_start(self) -> None:
         self._next_bootstrap()
 
     def _next_bootstrap(self) -> None:
+        """Forget the brokers we knew; ask the next bootstrap server. (Never a bootstrap link
+        and a broker link at once: two connections with one routing id to one broker would
+        take the id from each other at every reconnect, losing replies.)"""
+        for broker_id in self._linked:
+            self._transport.disconnect(broker_node(broker_id))
+        self._linked.clear()
         self._bootstrap_endpoint = next(self._bootstrap)
         self._transport.connect(ANY_NODE, self._bootstrap_endpoint)
 
@@ -82,22 +89,23 @@ class ClientActor(Actor):
         self._refreshing = True
         target = f"{self.any_broker()}/broker"
         request = MetadataRequest(topics=tuple(sorted(self._topics)))
-        self.call(target, request, self.request_timeout_ms, self._on_metadata)
+        self.call(target, request, self.request_timeout_ms, self._on_metadata_reply)
 
-    def _on_metadata(self, reply: Envelope | ZafkaError) -> None:
+    def _on_metadata_reply(self, reply: Envelope | ZafkaError) -> None:
         self._refreshing = False
         waiting, self._waiting = self._waiting, []
         error = reply if isinstance(reply, ZafkaError) else None
         if error is None:
+            self._failures = 0
             self.metadata.update(reply.message)
             self._link_brokers()
             self.on_metadata_updated()
         else:
             log.info("%s: metadata request failed: %s", self.address, error)
-            if not self._linked:
+            self._failures += 1
+            if self._failures > len(self._linked):  # every known broker failed: start over
+                self._failures = 0
                 self._next_bootstrap()
-            else:  # a known broker failed to answer: ask the bootstrap list next time
-                self._linked.clear()
         for done in waiting:
             done(error)
 
@@ -109,6 +117,8 @@ class ClientActor(Actor):
             if self._linked.get(broker_id) != endpoint:
                 self._transport.connect(broker_node(broker_id), endpoint)
                 self._linked[broker_id] = endpoint
+        if self._linked:
+            self._transport.disconnect(ANY_NODE)  # see _next_bootstrap
 
     def fetch_cluster(self, topics: tuple[str, ...] | None, future: Future) -> None:
         """Answer `future` with a MetadataResponse for `topics` (None: every topic)."""

@@ -26,9 +26,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_broker(zk_hosts: str, directory: Path, broker_id: int = 1) -> subprocess.Popen[str]:
-    """A `zafka broker` subprocess, once it printed its ready line (stderr to broker.log)."""
-    port = free_port()
+def start_broker(
+    zk_hosts: str, directory: Path, broker_id: int = 1, port: int = 0
+) -> subprocess.Popen[str]:
+    """A `zafka broker` subprocess, once it printed its ready line (stderr to broker.log);
+    on `port`, or a free one."""
+    port = port or free_port()
     args = [sys.executable, "-m", "zafka.cli", "broker", "--id", str(broker_id)]
     args += ["--zookeeper", zk_hosts, "--listen", f"tcp://127.0.0.1:{port}"]
     args += ["--data-dir", str(directory / "data"), "--auto-create-topics"]

@@ -22,6 +22,8 @@ from zafka.storage.records import Record, read_records
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
 from zafka.transport.client import FetchRequest
 
+from .conftest import start_broker, stop_broker
+
 WAIT_S = 15.0
 
 
@@ -174,3 +176,28 @@ def test_close_fails_what_cannot_be_delivered(bootstrap: str, broker: subprocess
             producer.send("closing", b"after close")
     finally:
         os.kill(broker.pid, signal.SIGCONT)
+
+
+def test_a_broker_killed_mid_stream_loses_and_duplicates_nothing(
+    zk_hosts: str, tmp_path, reader: ClientIO, broker: subprocess.Popen
+) -> None:
+    """kill -9 while records flow, restart on the same port and data: every future succeeds,
+    each record is stored once, in send order (retries keep their sequence numbers and the
+    restarted broker rebuilds its de-duplication state from the log)."""
+    port = broker.port  # type: ignore[attr-defined]
+    values = [b"%d" % i for i in range(3000)]
+    restarted = []
+    with Producer(f"127.0.0.1:{port}", request_timeout_ms=2_000, linger_ms=1) as producer:
+        futures = [producer.send("survive", v, partition=0) for v in values[:1000]]
+        futures[-1].result(WAIT_S)
+        broker.kill()
+        broker.wait(WAIT_S)
+        futures += [producer.send("survive", v, partition=0) for v in values[1000:2000]]
+        restarted.append(start_broker(zk_hosts, tmp_path, port=port))
+        futures += [producer.send("survive", v, partition=0) for v in values[2000:]]
+        offsets = [f.result(60) for f in futures]
+    try:
+        assert [m.offset for m in offsets] == list(range(len(values)))
+        assert [r.value for r in stored(reader, "survive", 0)] == values
+    finally:
+        stop_broker(restarted[0])
