@@ -126,6 +126,8 @@ class SenderActor(ClientActor):
             self.finish(batch, UNKNOWN_OFFSET, timeout)
         for batch in batches:
             self._produce(batch)
+        if batches and self.config.acks == 0:  # done already: their partitions' next batches
+            deadline = now
         if leaderless:
             self.refresh_metadata(leaderless, self._after_refresh)
         if deadline is not None:

@@ -201,3 +201,13 @@ def test_a_broker_killed_mid_stream_loses_and_duplicates_nothing(
         assert [r.value for r in stored(reader, "survive", 0)] == values
     finally:
         stop_broker(restarted[0])
+
+
+def test_acks_0_delivers_everything_under_load(bootstrap: str, reader: ClientIO) -> None:
+    """acks=0: nothing is answered, so each batch is done when sent; the next batches of its
+    partition must follow without waiting for a reply that never comes."""
+    with Producer(bootstrap, acks=0, enable_idempotence=False, batch_bytes=4096) as producer:
+        futures = [producer.send("fire", b"%d" % i, partition=0) for i in range(20_000)]
+        producer.flush(WAIT_S)
+        assert all(f.result(0).offset == -1 for f in futures)  # acks=0: offset unknown
+    assert [r.value for r in stored(reader, "fire", 0)] == [b"%d" % i for i in range(20_000)]
