@@ -80,7 +80,12 @@ def test_three_contenders_elect_one_leader_and_a_new_one_after_expiry(make_clien
         watcher = make_client()
         watcher.ensure_path("/election")
         registered = threading.Event()
-        watcher.ChildrenWatch("/election", lambda children: len(children) == 3 and registered.set())
+
+        def on_children(children: list[str]) -> None:  # None: keep watching (False would stop)
+            if len(children) == 3:
+                registered.set()
+
+        watcher.ChildrenWatch("/election", on_children)
         assert registered.wait(EVENT_TIMEOUT_S), "three contenders did not register"
         assert len(watcher.Election("/election").contenders()) == 3
         with changed:
