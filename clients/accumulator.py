@@ -238,13 +238,20 @@ class RecordAccumulator:
     # --- the sender's path ---------------------------------------------------------------
 
     def ready(
-        self, now_ms: int, in_flight: Container[TopicPartition], flush: bool = False
+        self,
+        now_ms: int,
+        busy: Container[TopicPartition],
+        flush: bool = False,
+        in_flight: Container[TopicPartition] | None = None,
     ) -> list[TopicPartition]:
         """Partitions whose first batch should be sent now (see the module docstring).
 
-        `in_flight`: partitions with a produce request in flight. `flush`: every open batch
-        is ready, linger or not (a retried batch still waits for its backoff). The Producer
-        may drain fewer (leader unknown, too many requests in flight)."""
+        `busy`: partitions that cannot take another request now (their records gather);
+        `in_flight`: partitions with any request in flight (a retried batch waits for them;
+        default: `busy`). `flush`: every open batch is ready, linger or not (a retried batch
+        still waits for its backoff). The Producer may drain fewer (leader unknown, busy)."""
+        if in_flight is None:
+            in_flight = busy
         out = []
         linger = self.linger_ms
         for tp, part in self._pending.items():
@@ -253,7 +260,7 @@ class RecordAccumulator:
                 head = queue[0]  # a retry waits for its backoff and for its partition's requests
                 if head.ready_at_ms <= now_ms and (not head.attempts or tp not in in_flight):
                     out.append(tp)
-            elif flush or tp not in in_flight or now_ms - part.open.created_ms >= linger:
+            elif flush or tp not in busy or now_ms - part.open.created_ms >= linger:
                 out.append(tp)
         return out
 
@@ -316,6 +323,18 @@ class RecordAccumulator:
         queue.insert(i, batch)
         self._pending[tp] = part
         return True
+
+    def sent_before_and_not_done(self, batch: Batch) -> bool:
+        """Whether a batch of the same partition, sent before `batch`, is in flight or waits
+        for its retry: then a sequence gap reported for `batch` is that batch's doing."""
+        tp = (batch.topic, batch.partition)
+        for other in self._in_flight.values():
+            if other.batch_id < batch.batch_id and (other.topic, other.partition) == tp:
+                return True
+        part = self._partitions.get(tp)
+        return part is not None and any(
+            b.attempts and b.batch_id < batch.batch_id for b in part.queue
+        )
 
     def _take_in_flight(self, batch: Batch) -> None:
         if self._in_flight.pop(batch.batch_id, None) is not batch:

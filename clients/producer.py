@@ -32,7 +32,13 @@ from zafka.clients.accumulator import RecordAccumulator, record_size
 from zafka.clients.delivery import BatchResult, RecordFuture, RecordMetadata
 from zafka.clients.io import ClientIO
 from zafka.clients.partitioner import Partitioner
-from zafka.clients.sender import SenderActor, SenderConfig, SendState
+from zafka.clients.sender import (
+    IN_FLIGHT_IDEMPOTENT,
+    IN_FLIGHT_PLAIN,
+    SenderActor,
+    SenderConfig,
+    SendState,
+)
 from zafka.errors import ZafkaError, from_code
 
 __all__ = ["Producer", "RecordFuture", "RecordMetadata"]
@@ -89,6 +95,7 @@ class Producer:
             on_batch_closed=self._partitioner.batch_closed,
         )
         self._state = state = SendState(accumulator)
+        state.max_in_flight = IN_FLIGHT_IDEMPOTENT if enable_idempotence else IN_FLIGHT_PLAIN
         self._block = block
         self._closed = False
         self._io = ClientIO(
@@ -153,7 +160,7 @@ class Producer:
             result = state.results.get(batch_id)
             if result is None:
                 result = state.results[batch_id] = BatchResult(topic, p)
-            if not state.nudged and (index == 0 or (topic, p) not in state.in_flight):
+            if not state.nudged and (index == 0 or (topic, p) not in state.busy):
                 state.nudged = True
                 self._io.post(self._io.actor.nudge)
         return RecordFuture(result, index, timestamp)

@@ -33,6 +33,11 @@ from zafka.transport.envelope import Envelope
 from zafka.transport.zmq_transport import ZmqTransport
 
 NO_PRODUCER_ID = -1
+# Requests in flight per partition: Kafka's max.in.flight.requests.per.connection with
+# idempotence (the broker keeps this many batches per producer for de-duplication). Without
+# idempotence a retry could overtake, so one at a time.
+IN_FLIGHT_IDEMPOTENT = 5
+IN_FLIGHT_PLAIN = 1
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class SendState:
     accumulator: RecordAccumulator
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: dict[int, BatchResult] = field(default_factory=dict)  # batch id -> outcome
-    in_flight: set[TopicPartition] = field(default_factory=set)
+    in_flight: dict[TopicPartition, int] = field(default_factory=dict)  # requests, if any
+    busy: set[TopicPartition] = field(default_factory=set)  # at max_in_flight: records gather
+    max_in_flight: int = IN_FLIGHT_PLAIN
     nudged: bool = False  # a nudge is posted and not yet run
     flushing: int = 0  # flush() calls waiting: every open batch is ready
     # Read without the lock (dict reads are atomic): written by the I/O thread only.
@@ -63,6 +70,17 @@ class SendState:
 
     def idle(self) -> bool:
         return not self.accumulator.has_undrained() and self.accumulator.in_flight_batches == 0
+
+    def sent(self, tp: TopicPartition) -> None:
+        count = self.in_flight[tp] = self.in_flight.get(tp, 0) + 1
+        if count >= self.max_in_flight:
+            self.busy.add(tp)
+
+    def answered(self, tp: TopicPartition) -> None:
+        count = self.in_flight.pop(tp) - 1
+        if count:
+            self.in_flight[tp] = count
+        self.busy.discard(tp)
 
 
 class SenderActor(ClientActor):
@@ -107,19 +125,7 @@ class SenderActor(ClientActor):
         leaderless: set[str] = set()
         with state.lock:
             expired = state.accumulator.expire(now, self.config.delivery_timeout_ms)
-            ready = state.accumulator.ready(now, state.in_flight, flush=state.flushing > 0)
-            sendable = []
-            for tp in ready:
-                if tp in state.in_flight:
-                    continue
-                if self.metadata.leader(*tp) is None:
-                    leaderless.add(tp[0])
-                else:
-                    sendable.append(tp)
-            if self._needs_producer_id:
-                sendable = []
-            batches = state.accumulator.drain(sendable, now)
-            state.in_flight.update((b.topic, b.partition) for b in batches)
+            batches = [] if self._needs_producer_id else self._drain(now, leaderless)
             deadline = state.accumulator.next_deadline_ms(now)
         timeout = ZafkaError("REQUEST_TIMED_OUT", "delivery_timeout_ms passed before delivery")
         for batch in expired:
@@ -133,6 +139,27 @@ class SenderActor(ClientActor):
         if deadline is not None:
             self.set_timer("linger", max(0, deadline - now))
         self._renew_producer_id()
+
+    def _drain(self, now: int, leaderless: set[str]) -> list[Batch]:
+        """Under the lock: take every batch that can go now, marking its partition."""
+        state, out = self.state, []
+        flush = state.flushing > 0
+        while True:
+            ready = state.accumulator.ready(now, state.busy, flush, state.in_flight)
+            sendable = []
+            for tp in ready:
+                if tp in state.busy:
+                    continue
+                if self.metadata.leader(*tp) is None:
+                    leaderless.add(tp[0])
+                else:
+                    sendable.append(tp)
+            batches = state.accumulator.drain(sendable, now)
+            if not batches:
+                return out
+            for batch in batches:
+                state.sent((batch.topic, batch.partition))
+            out += batches
 
     def _after_refresh(self, error: ZafkaError | None) -> None:
         if error is None:
@@ -182,7 +209,11 @@ class SenderActor(ClientActor):
         self.send_ready()
 
     def _retriable(self, batch: Batch, error: ZafkaError) -> bool:
-        if not (error.retriable or error.error.refresh_metadata):
+        if error.error.name == "OUT_OF_ORDER_SEQUENCE":
+            with self.state.lock:  # a gap left by an earlier batch that is being retried
+                if not self.state.accumulator.sent_before_and_not_done(batch):
+                    return False
+        elif not (error.retriable or error.error.refresh_metadata):
             return False
         age = self._runtime().now_ms() - batch.created_ms
         return age < self.config.delivery_timeout_ms
@@ -192,7 +223,7 @@ class SenderActor(ClientActor):
         if error.error.refresh_metadata:
             self.metadata.forget_leader(batch.topic, batch.partition)
         with state.lock:
-            state.in_flight.discard((batch.topic, batch.partition))
+            state.answered((batch.topic, batch.partition))
             requeued = state.accumulator.requeue(batch, now + self.config.retry_backoff_ms)
         if not requeued:  # the producer is closing: the accumulator dropped it
             self.finish(batch, UNKNOWN_OFFSET, error)
@@ -206,7 +237,7 @@ class SenderActor(ClientActor):
         state = self.state
         with state.lock:
             if in_flight:
-                state.in_flight.discard((batch.topic, batch.partition))
+                state.answered((batch.topic, batch.partition))
                 state.accumulator.complete(batch, error is None)
             result = state.results.pop(batch.batch_id, None)
             state.changed.notify_all()

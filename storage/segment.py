@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import crc32c
@@ -20,6 +20,9 @@ from zafka.storage.batch import CRC_START, HEADER_SIZE, BatchHeader, check_batch
 from zafka.storage.index import OFFSET_ENTRY, TIME_ENTRY, SegmentSeal, SparseIndex
 
 _VERIFY = struct.Struct(">qiibIhi")  # base_offset .. last_offset_delta: a header's first 27 bytes
+# Batch headers are walked in chunks of this many bytes (one pread each, not one per batch):
+# twice the default index interval, so a walk from an index entry mostly takes one read.
+WALK_CHUNK_BYTES = 8192
 _EMPTY = memoryview(b"")
 
 
@@ -202,7 +205,29 @@ class LogSegment:
         """Position of the first batch whose last offset is >= `offset` (or the file size)."""
         entry = self.offset_index.floor(offset - self.base_offset)
         start = self.offset_index.values[entry] if entry >= 0 else 0
-        return self._first_from(start, lambda header: header.last_offset >= offset)
+        for position, _, last_offset in self._walk(start):
+            if last_offset >= offset:
+                return position
+        return self.size
+
+    def _walk(self, position: int) -> Iterator[tuple[int, int, int]]:
+        """(position, size, last offset) of each batch from `position` to the end, reading
+        WALK_CHUNK_BYTES at a time. CORRUPT_MESSAGE where a length cannot be right (as
+        `header_at`), so a walk over a damaged file never loops or runs past the end."""
+        end = self.size
+        while position < end:
+            chunk = os.pread(self._fd, min(WALK_CHUNK_BYTES, end - position), position)
+            at = 0
+            while at + HEADER_SIZE <= len(chunk):
+                base, length, _, _, _, _, delta = _VERIFY.unpack_from(chunk, at)
+                size = 12 + length
+                if not HEADER_SIZE <= size <= end - position - at:
+                    break  # header_at below says what is wrong
+                yield position + at, size, base + delta
+                at += size
+            if at == 0:
+                self.header_at(position)  # raises: no whole header, or a bad length, here
+            position += at
 
     def position_for_timestamp(self, timestamp: int) -> int:
         """Position of the first batch with max timestamp >= `timestamp` (or the file size)."""
@@ -244,14 +269,12 @@ class LogSegment:
         if max_offset is not None:
             below = self.offset_index.floor(max_offset - self.base_offset)
             end = min(end, max(position, positions[below])) if below >= 0 else position
-        while end < self.size:
-            header = self.header_at(end)
-            if (end > position and end + header.size > limit) or (
-                max_offset is not None and header.last_offset >= max_offset
+        for at, size, last_offset in self._walk(end):
+            if (at > position and at + size > limit) or (
+                max_offset is not None and last_offset >= max_offset
             ):
-                break
-            end += header.size
-        return end
+                return at
+        return self.size
 
     def _verify(self, data: memoryview, position: int) -> None:
         """Check the batches of `data` not checked yet: CRC, and offsets that increase and

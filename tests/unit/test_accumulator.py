@@ -413,3 +413,20 @@ def test_reset_sequences_numbers_undrained_batches_again_from_zero():
     assert [(b.base_sequence, len(b.records)) for b in drained] == [(0, 2)]
     acc.complete(drained[0], True)
     assert [b.base_sequence for b in send(acc, 2)] == [2]
+
+
+def test_busy_partitions_gather_and_retries_wait_for_every_request_in_flight():
+    acc = make(batch_bytes=200)
+    put(acc)
+    assert acc.ready(0, busy=set(), in_flight={TP}) == [TP]  # not busy: sent at once
+    assert acc.ready(0, busy={TP}, in_flight={TP}) == []  # busy: gathers (linger 10)
+    [first] = send(acc, 0)
+    put(acc)
+    [second] = acc.drain([TP], 1)
+    assert acc.sent_before_and_not_done(second)  # `first` is still in flight
+    assert not acc.sent_before_and_not_done(first)
+    assert acc.requeue(first, ready_at_ms=5)
+    assert acc.ready(5, busy=set(), in_flight={TP}) == []  # `second` is still in flight
+    assert acc.requeue(second)
+    assert acc.ready(5, busy=set(), in_flight=set()) == [TP]
+    assert acc.sent_before_and_not_done(second)  # `first` waits for its retry
