@@ -1,11 +1,13 @@
 """The producer's I/O side: the actor that turns accumulated batches into Produce requests.
 
 `Producer.send` (any user thread) appends to the `RecordAccumulator` under `SendState.lock`
-and nudges this actor through `Runtime.post` when a partition has nothing in flight or a
-batch just opened; the actor then sends what `ready` says, one request in flight per
-partition (so retries can never reorder records), and sets a timer for the next linger or
-backoff deadline. A reply completes the batch's `BatchResult`, frees its bytes and sends
-the next batch of that partition at once.
+and nudges this actor through `Runtime.post` when a partition is not busy or a batch just
+opened; the actor then sends what `ready` says, up to `max_in_flight` requests per partition
+(five with idempotence, one without), and sets a timer for the next linger or backoff
+deadline. A reply completes the batch's `BatchResult`, frees its bytes and sends the next
+batch of that partition at once. Retries keep their order: a retried batch waits until its
+partition has nothing in flight, and a sequence gap reported for a later batch while an
+earlier one awaits its retry is retried too.
 
 Failures: a retriable error (timeouts, BUSY, NOT_LEADER_OR_FOLLOWER, ...) requeues the batch
 with its sequence numbers after `retry_backoff_ms`, refreshing metadata first when the error
