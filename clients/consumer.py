@@ -37,15 +37,8 @@ from typing import NamedTuple
 
 from zafka import limits
 from zafka.clients import io
-from zafka.clients.fetch_state import (
-    EARLIEST,
-    LATEST,
-    RESET_POLICIES,
-    ConsumerRecord,
-    FetchState,
-    TopicPartition,
-    fresh,
-)
+from zafka.clients.drain import ConsumerRecord, TopicPartition, fresh
+from zafka.clients.fetch_state import EARLIEST, LATEST, RESET_POLICIES, FetchState
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
 from zafka.clients.io import ClientIO
 from zafka.coordination.names import check_topic_name

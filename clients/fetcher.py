@@ -20,7 +20,8 @@ from typing import NamedTuple
 
 from zafka import limits
 from zafka.actors.partition import actor_name
-from zafka.clients.fetch_state import FetchState, Plan, Request, TopicPartition
+from zafka.clients.drain import TopicPartition
+from zafka.clients.fetch_state import FetchState, Plan, Request
 from zafka.clients.io import ClientActor
 from zafka.clients.metadata import broker_node
 from zafka.errors import ZafkaError, from_code

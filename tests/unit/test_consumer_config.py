@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from zafka.clients.consumer import Consumer, _tps
-from zafka.clients.fetch_state import TopicPartition
+from zafka.clients.drain import TopicPartition
 from zafka.errors import ZafkaError
 
 BOOTSTRAP = "127.0.0.1:9"

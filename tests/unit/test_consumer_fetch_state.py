@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import pytest
 
+from zafka.clients.drain import ConsumerRecord, Drain, TopicPartition, split_batches
 from zafka.clients.fetch_state import (
     EARLIEST,
     LATEST,
     STALE_CALLS_MAX,
-    ConsumerRecord,
-    Drain,
     FetchState,
     PartitionState,
     Request,
-    TopicPartition,
-    split_batches,
 )
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch

@@ -12,13 +12,8 @@ import pytest
 
 from zafka.actors.actor import DEFERRED, Actor
 from zafka.actors.runtime import Runtime
-from zafka.clients.fetch_state import (
-    EARLIEST,
-    RESET_POLICIES,
-    ConsumerRecord,
-    FetchState,
-    TopicPartition,
-)
+from zafka.clients.drain import ConsumerRecord, TopicPartition
+from zafka.clients.fetch_state import EARLIEST, RESET_POLICIES, FetchState
 from zafka.clients.fetcher import FetcherActor, FetcherConfig
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
