@@ -66,7 +66,7 @@ except ImportError:  # run from a checkout without an install
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batch_bench import fmt
 
-from zafka import benchrun, benchstats, cluster
+from zafka import bench_e2e, benchrun, benchstats, cluster
 from zafka.clients.consumer import Consumer
 from zafka.clients.producer import Producer
 
@@ -247,7 +247,7 @@ def zafka_e2e(
     """Producer (defaults, acks=1) at `rate` and a consumer thread; e2e latency lines."""
     benchrun.ensure_topic(bootstrap, E2E_TOPIC, 1)
     with Producer(bootstrap, acks=1) as producer, Consumer(bootstrap) as consumer:
-        result = benchrun.run_e2e(
+        result = bench_e2e.run_e2e(
             producer,
             consumer,
             E2E_TOPIC,

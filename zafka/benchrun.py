@@ -1,5 +1,6 @@
 """The measurements behind `zafka bench` (zafka/cli_bench.py) and benchmarks/vs_redis.py:
-produce as fast as possible, consume from the beginning, and end to end at a fixed rate.
+produce as fast as possible and consume from the beginning (end to end at a fixed rate is in
+zafka/bench_e2e.py).
 
 Each `run_*` function takes clients made by the caller, runs one workload with the keys and
 values of zafka/benchstats.py and returns a result with counts, seconds and latencies (ns);
@@ -9,10 +10,7 @@ except `ensure_topic`'s note on stderr.
 
 from __future__ import annotations
 
-import math
-import struct
 import sys
-import threading
 import time
 from array import array
 from collections import deque
@@ -21,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
 from time import monotonic_ns
+from typing import Protocol
 
 from zafka import benchstats
 from zafka.clients.admin import Admin
@@ -37,7 +36,6 @@ POLL_MS = 100
 # A flush waits at most this long: the producer's delivery timeout (120 s by default) is
 # over by then for every record, so what is not done by then will not be.
 FLUSH_TIMEOUT_S = 130.0
-SEND_TIME = struct.Struct("<q")  # e2e: the send time (monotonic ns) in a value's first bytes
 
 Progress = Callable[[int], object]
 Pairs = list[tuple[str, float | int]]
@@ -61,19 +59,6 @@ class ConsumeResult:
     seconds: float = 0.0  # first poll to the last record
     expected: int = 0
     timed_out: bool = False
-
-
-@dataclass
-class E2EResult:
-    sent: int = 0
-    received: int = 0
-    payload_bytes: int = 0
-    seconds: float = 0.0  # first send to the last record received
-    send_seconds: float = 0.0  # first send to the last send
-    timed_out: bool = False
-    errors: int = 0
-    first_error: ZafkaError | None = None
-    latencies_ns: array = field(default_factory=lambda: array("q"))
 
 
 # --- clients and topics ---------------------------------------------------------------------
@@ -128,10 +113,17 @@ def topic_partitions(bootstrap: str, topic: str, request_timeout_ms: int = 30_00
 # --- produce --------------------------------------------------------------------------------
 
 
-class _Outcomes:
+class DeliveryCounts(Protocol):
+    """What `Outcomes` counts into: a produce or an e2e result."""
+
+    errors: int
+    first_error: ZafkaError | None
+
+
+class Outcomes:
     """Counts delivery outcomes of futures checked in the sending thread."""
 
-    def __init__(self, out: ProduceResult | E2EResult) -> None:
+    def __init__(self, out: DeliveryCounts) -> None:
         self.out = out
         self.pending: deque[list[RecordFuture]] = deque()  # chunks not checked yet
 
@@ -191,7 +183,7 @@ def run_produce(
     if latency_every is not None and latency_every < 1:
         raise ValueError(f"latency_every={latency_every}: expected >= 1 or None")
     out = ProduceResult()
-    outcomes = _Outcomes(out)
+    outcomes = Outcomes(out)
     append = out.latencies_ns.append
 
     def acked(start: int, future: RecordFuture) -> None:  # on the producer's I/O thread
@@ -214,7 +206,7 @@ def run_produce(
             if progress is not None:
                 progress(end - base)
     finally:
-        flush_error = _flush(producer, flush_timeout_s)
+        flush_error = bounded_flush(producer, flush_timeout_s)
         out.seconds = time.perf_counter() - start
     out.payload_bytes = pool_bytes(values, out.sent) + pool_bytes(keys, out.sent)
     outcomes.finish(flush_error)
@@ -222,7 +214,7 @@ def run_produce(
     return out
 
 
-def _flush(producer: Producer, timeout_s: float) -> ZafkaError | None:
+def bounded_flush(producer: Producer, timeout_s: float) -> ZafkaError | None:
     """Flush, bounded; the error if it did not finish in time."""
     try:
         producer.flush(timeout_s)
@@ -353,94 +345,6 @@ def run_consume(
 # --- end to end -----------------------------------------------------------------------------
 
 
-class _Reader(threading.Thread):
-    """The e2e consumer thread: polls until `records` arrived or `stop`; per record, the
-    latency from the send time in its value to the return of the poll that brought it."""
-
-    def __init__(self, consumer: Consumer, records: int, out: E2EResult, progress) -> None:
-        super().__init__(name="bench-e2e-consumer", daemon=True)
-        self.consumer, self.records, self.out, self.progress = consumer, records, out, progress
-        self.stop = threading.Event()
-        self.last = 0.0  # perf_counter of the last record's arrival
-        self.error: ZafkaError | None = None
-
-    def run(self) -> None:
-        unpack, out, extend = SEND_TIME.unpack_from, self.out, self.out.latencies_ns.extend
-        try:
-            while out.received < self.records and not self.stop.is_set():
-                batch = self.consumer.poll(POLL_MS)
-                if not batch:
-                    continue
-                now = monotonic_ns()
-                self.last = time.perf_counter()
-                extend([now - unpack(r.value)[0] for r in batch])
-                out.received += len(batch)
-                out.payload_bytes += payload(batch)
-                if self.progress is not None:
-                    self.progress(len(batch))
-        except ZafkaError as err:
-            if not self.stop.is_set():
-                self.error = err
-
-    def wait_idle(self, idle_timeout_ms: int) -> bool:
-        """Wait until done or no record came for `idle_timeout_ms`; False if the latter."""
-        count, idle_since = -1, time.monotonic()
-        while self.is_alive():
-            self.join(POLL_MS / 1000)
-            if self.out.received != count:
-                count, idle_since = self.out.received, time.monotonic()
-            elif time.monotonic() - idle_since > idle_timeout_ms / 1000:
-                return False
-        return True
-
-
-def run_e2e(
-    producer: Producer,
-    consumer: Consumer,
-    topic: str,
-    partitions: int,
-    records: int,
-    rate: float,
-    values: list[bytes],
-    keys: list[bytes] | None,
-    *,
-    idle_timeout_ms: int = DEFAULT_IDLE_TIMEOUT_MS,
-    progress: Progress | None = None,
-    flush_timeout_s: float = FLUSH_TIMEOUT_S,
-) -> E2EResult:
-    """Send `records` records at `rate` per second while a consumer thread reads them from
-    where the log ended before; per-record latency from just before send() to poll()."""
-    if min(map(len, values)) < SEND_TIME.size:
-        raise ValueError(f"e2e values need at least {SEND_TIME.size} bytes (the send time)")
-    pin_positions(consumer, topic, partitions, end=True)
-    out = E2EResult()
-    outcomes = _Outcomes(out)
-    reader = _Reader(consumer, records, out, progress)
-    reader.start()
-    send, pack = producer.send, SEND_TIME.pack_into
-    nv, nk = len(values), len(keys) if keys else 0
-    pacer = benchstats.Pacer(rate)
-    start = time.perf_counter()
-    try:
-        for i in range(records):
-            pacer.wait(i)
-            value = bytearray(values[i % nv])
-            pack(value, 0, monotonic_ns())
-            outcomes.add([send(topic, bytes(value), keys[i % nk] if nk else None)])  # type: ignore[index]
-            out.sent = i + 1
-        out.send_seconds = time.perf_counter() - start
-        flush_error = _flush(producer, flush_timeout_s)
-        out.timed_out = not reader.wait_idle(idle_timeout_ms)
-    finally:
-        reader.stop.set()
-        reader.join(5 * POLL_MS / 1000 + 1)
-    outcomes.finish(flush_error)
-    if reader.error is not None:
-        raise reader.error
-    out.seconds = (reader.last or time.perf_counter()) - start
-    return out
-
-
 # --- summaries (pure) -----------------------------------------------------------------------
 
 
@@ -454,15 +358,3 @@ def produce_summary(result: ProduceResult) -> Pairs:
 
 def consume_summary(result: ConsumeResult) -> Pairs:
     return benchstats.throughput_lines(result.records, result.payload_bytes, result.seconds)
-
-
-def e2e_summary(result: E2EResult, rate: float) -> Pairs:
-    send_rate = result.sent / result.send_seconds if result.send_seconds > 0 else math.nan
-    pairs: Pairs = [
-        ("sent", result.sent),
-        ("received", result.received),
-        ("errors", result.errors),
-        ("target_records_per_s", rate),
-        ("send_records_per_s", send_rate),
-    ]
-    return pairs + benchstats.latency_lines("e2e_latency", result.latencies_ns)

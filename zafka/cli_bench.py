@@ -31,19 +31,17 @@ import sys
 from collections.abc import Callable
 
 from zafka import benchstats
+from zafka.bench_e2e import SEND_TIME, e2e_summary, run_e2e
 from zafka.benchrun import (
     DEFAULT_IDLE_TIMEOUT_MS,
     DEFAULT_LATENCY_EVERY,
-    SEND_TIME,
     Pairs,
     Progress,
     consume_summary,
-    e2e_summary,
     ensure_topic,
     produce_summary,
     producer_for,
     run_consume,
-    run_e2e,
     run_produce,
     topic_partitions,
 )

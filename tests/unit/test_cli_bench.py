@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from zafka import benchrun, benchstats, cli, cli_bench
+from zafka import bench_e2e, benchrun, benchstats, cli, cli_bench
 from zafka.benchstats import Pacer, fmt, format_lines, percentiles, quantile_name
 from zafka.clients.delivery import BatchResult, RecordFuture
 from zafka.errors import ZafkaError
@@ -240,7 +240,7 @@ def test_summaries_name_their_figures():
         "latency_p999_ms",
         "latency_max_ms",
     ]
-    e2e = dict(benchrun.e2e_summary(benchrun.E2EResult(sent=10, send_seconds=2.0), 5.0))
+    e2e = dict(bench_e2e.e2e_summary(bench_e2e.E2EResult(sent=10, send_seconds=2.0), 5.0))
     assert (e2e["sent"], e2e["send_records_per_s"], e2e["target_records_per_s"]) == (10, 5.0, 5.0)
     assert math.isnan(e2e["e2e_latency_p50_ms"])
 
