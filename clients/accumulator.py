@@ -9,11 +9,12 @@ a drained batch that must be retried is requeued and drained again.
   `batch_bytes` closes it and opens the next (a record larger than `batch_bytes` travels
   alone). Sizes are `record_size` estimates, upper bounds of the packed bytes, so a batch
   never needs more than `batch_bytes + limits.batch_overhead_bytes` on the wire.
-- `ready(now_ms, in_flight)`: a partition with no request in flight sends its open batch at
-  once; while one is in flight, records gather until the batch is full or `linger_ms` old.
-  So a producer sends at once when idle and batches under load, with no fixed delay. Full
-  batches are always ready; a retried one after its backoff, when its partition has no
-  request in flight (so it cannot race the requests that went before it).
+- `ready(now_ms, busy, in_flight=busy)`: a partition that is not busy (below its limit of
+  requests in flight) sends its open batch at once; a busy one gathers records until the
+  batch is full or `linger_ms` old. So a producer sends at once when idle and batches under
+  load, with no fixed delay. Full batches are always ready; a retried one after its backoff,
+  when its partition has no request in flight (so it cannot race the requests that went
+  before it).
 - `drain(partitions, now_ms)` takes the first batch of each partition and numbers its records
   (producer sequence: per partition, from 0, wrapping after 2**31-1 as Kafka's do) the first
   time; a retried batch keeps its numbers and goes back first (`requeue`), so order holds.

@@ -15,12 +15,13 @@ failed metadata request moves on to the next bootstrap server.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
 from zafka.actors.actor import Actor
@@ -89,7 +90,10 @@ class ClientActor(Actor):
         self._refreshing = True
         target = f"{self.any_broker()}/broker"
         request = MetadataRequest(topics=tuple(sorted(self._topics)))
-        self.call(target, request, self.request_timeout_ms, self._on_metadata_reply)
+        try:
+            self.call(target, request, self.request_timeout_ms, self._on_metadata_reply)
+        except ZafkaError as err:  # BUSY, or a request that cannot be encoded
+            self._on_metadata_reply(err)
 
     def _on_metadata_reply(self, reply: Envelope | ZafkaError) -> None:
         self._refreshing = False
@@ -113,12 +117,18 @@ class ClientActor(Actor):
         """A refresh brought new metadata: subclasses react (e.g. retry what waited)."""
 
     def _link_brokers(self) -> None:
+        """Links to the brokers of the last metadata answer, and to no other."""
+        for broker_id in [b for b in self._linked if b not in self.metadata.brokers]:
+            self._transport.disconnect(broker_node(broker_id))
+            del self._linked[broker_id]
         for broker_id, endpoint in self.metadata.brokers.items():
             if self._linked.get(broker_id) != endpoint:
                 self._transport.connect(broker_node(broker_id), endpoint)
                 self._linked[broker_id] = endpoint
-        if self._linked:
-            self._transport.disconnect(ANY_NODE)  # see _next_bootstrap
+        # Drop the bootstrap link (see _next_bootstrap), once no reply is due on it.
+        awaited = any(target.startswith(f"{ANY_NODE}/") for _, target in self._pending.values())
+        if self._linked and not awaited:
+            self._transport.disconnect(ANY_NODE)
 
     def fetch_cluster(self, topics: tuple[str, ...] | None, future: Future) -> None:
         """Answer `future` with a MetadataResponse for `topics` (None: every topic)."""
@@ -149,28 +159,48 @@ class ClientActor(Actor):
 
 class ClientIO:
     """The I/O thread of one client (see the module docstring). `make_actor(bootstrap,
-    transport)` builds the client actor; it is spawned before the thread starts."""
+    transport)` builds the client actor; it is spawned before the thread starts. `on_exit()`
+    runs on the I/O thread when it ends (closed, or failed), after its runtime stopped."""
 
     def __init__(
         self,
         kind: str,
         bootstrap_servers: str | Iterable[str],
         make_actor: Callable[[list[str], ZmqTransport], ClientActor],
+        on_exit: Callable[[], object] | None = None,
     ) -> None:
         bootstrap = parse_bootstrap(bootstrap_servers)
         self.node = f"{kind}-{uuid.uuid4().hex[:12]}"
         self.transport = ZmqTransport(self.node)
         self.runtime = Runtime(self.node, self.transport)
-        self.actor = self.runtime.spawn(lambda: make_actor(bootstrap, self.transport))
+        self.runtime.spawn(lambda: make_actor(bootstrap, self.transport))
+        self._on_exit = on_exit
+        self._submitted: set[Future] = set()  # submitted, not done: failed if the thread ends
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.node, daemon=True)
         self._thread.start()
+
+    @property
+    def actor(self) -> ClientActor:
+        """The client actor now hosted (a restart after a crash replaces the instance)."""
+        return self.runtime.actor(CLIENT_ACTOR)  # type: ignore[return-value]
 
     def _run(self) -> None:
         try:
             self.runtime.run(self._stop)
         except Exception:
             log.exception("%s: the client's I/O thread failed", self.node)
+        finally:
+            self._stop.set()
+            self._fail_submitted()
+            if self._on_exit is not None:
+                self._on_exit()
+
+    def _fail_submitted(self) -> None:
+        """Work handed over that will never run now: STOPPED, not a wait for a timeout."""
+        for future in list(self._submitted):
+            with contextlib.suppress(InvalidStateError):  # done meanwhile
+                future.set_exception(ZafkaError("STOPPED", f"{self.node} is closed"))
 
     @property
     def closed(self) -> bool:
@@ -178,11 +208,14 @@ class ClientIO:
 
     def submit(self, fn: Callable[[Future], Any]) -> Future:
         """Run `fn(future)` on the I/O thread; `fn` completes `future` (now or later).
-        If `fn` raises, the future gets the exception. After `close`: STOPPED at once."""
+        If `fn` raises, the future gets the exception. Once the thread ends (`close`), work
+        not run yet gets STOPPED."""
         future: Future = Future()
         if self.closed:
             future.set_exception(ZafkaError("STOPPED", f"{self.node} is closed"))
             return future
+        self._submitted.add(future)
+        future.add_done_callback(self._submitted.discard)
 
         def run() -> None:
             try:
@@ -192,6 +225,8 @@ class ClientIO:
                     future.set_exception(err)
 
         self.runtime.post(run)
+        if self._stop.is_set():  # the thread may have ended before it could see this
+            self._fail_submitted()
         return future
 
     def post(self, fn: Callable[[], Any]) -> None:

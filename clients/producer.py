@@ -7,9 +7,9 @@
 
 `send` is thread-safe and cheap: it checks the record, picks the partition (Kafka's murmur2
 for keys, sticky partitions for null keys) and appends it to the accumulator; the I/O thread
-(clients/sender.py) does the rest. A partition with nothing in flight is sent at once;
-while a request is in flight, records gather into the next batch until it is full
-(`batch_bytes`) or `linger_ms` old. So the producer is quick when idle and batches under
+(clients/sender.py) does the rest. A partition with fewer than five requests in flight (one
+without idempotence) sends at once; at that limit, records gather into the next batch until
+it is full (`batch_bytes`) or `linger_ms` old. So the producer is quick when idle and batches under
 load, with no fixed delay. Batches are zstd-compressed on the I/O thread.
 
 Defaults follow Kafka's where they exist: acks=all ("all in-sync replicas"; the leader
@@ -33,8 +33,8 @@ from zafka.clients.delivery import BatchResult, RecordFuture, RecordMetadata
 from zafka.clients.io import ClientIO
 from zafka.clients.partitioner import Partitioner
 from zafka.clients.sender import (
-    IN_FLIGHT_IDEMPOTENT,
-    IN_FLIGHT_PLAIN,
+    IDEMPOTENT_IN_FLIGHT_REQUESTS,
+    PLAIN_IN_FLIGHT_REQUESTS,
     SenderActor,
     SenderConfig,
     SendState,
@@ -95,13 +95,16 @@ class Producer:
             on_batch_closed=self._partitioner.batch_closed,
         )
         self._state = state = SendState(accumulator)
-        state.max_in_flight = IN_FLIGHT_IDEMPOTENT if enable_idempotence else IN_FLIGHT_PLAIN
+        state.max_in_flight_requests = (
+            IDEMPOTENT_IN_FLIGHT_REQUESTS if enable_idempotence else PLAIN_IN_FLIGHT_REQUESTS
+        )
         self._block = block
         self._closed = False
         self._io = ClientIO(
             "producer",
             bootstrap_servers,
             lambda bootstrap, transport: SenderActor(bootstrap, transport, config, state),
+            on_exit=self._abort,
         )
 
     # --- sending --------------------------------------------------------------------------
@@ -162,7 +165,7 @@ class Producer:
                 result = state.results[batch_id] = BatchResult(topic, p)
             if not state.nudged and (index == 0 or (topic, p) not in state.busy):
                 state.nudged = True
-                self._io.post(self._io.actor.nudge)
+                self._io.post(self._nudge)
         return RecordFuture(result, index, timestamp)
 
     def _append_slowly(
@@ -226,7 +229,7 @@ class Producer:
         with state.lock:
             state.flushing += 1
         try:
-            self._io.post(self._io.actor.send_ready)
+            self._io.post(self._send_ready)
             with state.lock:
                 if not state.changed.wait_for(state.idle, timeout):
                     raise ZafkaError("REQUEST_TIMED_OUT", f"flush did not finish in {timeout} s")
@@ -242,23 +245,27 @@ class Producer:
         try:
             self.flush(timeout)
         except ZafkaError:
-            pass  # what is left fails below
+            pass  # what is left fails as the I/O thread ends (_abort)
         finally:
             self._closed = True
-            stopped = ZafkaError("STOPPED", "the producer was closed before delivery")
-            actor = self._io.actor
+            self._io.close()
 
-            def abort(future: Any) -> None:
-                with self._state.lock:
-                    batches = self._state.accumulator.abort_all(stopped)
-                for batch in batches:
-                    actor.finish(batch, -1, stopped)
-                future.set_result(None)
+    def _nudge(self) -> None:  # on the I/O thread: the actor now hosted
+        self._io.actor.nudge()  # type: ignore[attr-defined]
 
-            try:
-                io.result(self._io.submit(abort), io.CLOSE_TIMEOUT_S)
-            finally:
-                self._io.close()
+    def _send_ready(self) -> None:
+        self._io.actor.send_ready()  # type: ignore[attr-defined]
+
+    def _abort(self) -> None:
+        """On the I/O thread as it ends (closed, or failed): every batch not delivered fails
+        with STOPPED, so no future, flush or blocked send waits for ever."""
+        stopped = ZafkaError("STOPPED", "the producer was closed before delivery")
+        self._closed = True
+        with self._state.lock:
+            batches = self._state.accumulator.abort_all(stopped)
+        actor: SenderActor = self._io.actor  # type: ignore[assignment]
+        for batch in batches:
+            actor.finish(batch, -1, stopped)
 
     def __enter__(self) -> Producer:
         return self

@@ -38,8 +38,9 @@ NO_PRODUCER_ID = -1
 # Requests in flight per partition: Kafka's max.in.flight.requests.per.connection with
 # idempotence (the broker keeps this many batches per producer for de-duplication). Without
 # idempotence a retry could overtake, so one at a time.
-IN_FLIGHT_IDEMPOTENT = 5
-IN_FLIGHT_PLAIN = 1
+IDEMPOTENT_IN_FLIGHT_REQUESTS = 5
+PLAIN_IN_FLIGHT_REQUESTS = 1
+METADATA_BACKOFF_MAX_MS = 1_000  # backoff between refreshes for leaderless partitions doubles
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,8 @@ class SendState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     results: dict[int, BatchResult] = field(default_factory=dict)  # batch id -> outcome
     in_flight: dict[TopicPartition, int] = field(default_factory=dict)  # requests, if any
-    busy: set[TopicPartition] = field(default_factory=set)  # at max_in_flight: records gather
-    max_in_flight: int = IN_FLIGHT_PLAIN
+    busy: set[TopicPartition] = field(default_factory=set)  # at the limit: records gather
+    max_in_flight_requests: int = PLAIN_IN_FLIGHT_REQUESTS
     nudged: bool = False  # a nudge is posted and not yet run
     flushing: int = 0  # flush() calls waiting: every open batch is ready
     # Read without the lock (dict reads are atomic): written by the I/O thread only.
@@ -75,7 +76,7 @@ class SendState:
 
     def sent(self, tp: TopicPartition) -> None:
         count = self.in_flight[tp] = self.in_flight.get(tp, 0) + 1
-        if count >= self.max_in_flight:
+        if count >= self.max_in_flight_requests:
             self.busy.add(tp)
 
     def answered(self, tp: TopicPartition) -> None:
@@ -103,8 +104,22 @@ class SenderActor(ClientActor):
         self._needs_producer_id = config.idempotent
         self._asking_producer_id = False
         self._wire: dict[int, bytes] = {}  # batch id -> its encoded bytes, kept for retries
+        self._holes: set[TopicPartition] = set()  # a sent batch failed: later ones see a gap
+        self._metadata_failures = 0  # refreshes in a row that left some partition leaderless
+        self._metadata_waiting = False  # a refresh for leaderless partitions, or its backoff
+        self._retired = False  # crashed or stopped: a successor (if any) sends from now on
 
     # --- the send loop --------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.send_ready()  # a successor after a crash: what its predecessor left is queued
+
+    def fail_all_calls(self, err: ZafkaError) -> None:
+        """On stop or before a restart: the replies that fail now requeue or fail their
+        batches in the shared state; this instance sends nothing more."""
+        self._retired = True
+        super().fail_all_calls(err)
 
     def nudge(self) -> None:
         """Posted by `Producer.send`: there may be something to send."""
@@ -137,7 +152,9 @@ class SenderActor(ClientActor):
         if batches and self.config.acks == 0:  # done already: their partitions' next batches
             deadline = now
         if leaderless:
-            self.refresh_metadata(leaderless, self._after_refresh)
+            self._refresh_for(leaderless)
+        elif not self._metadata_waiting:
+            self._metadata_failures = 0
         if deadline is not None:
             self.set_timer("linger", max(0, deadline - now))
         self._renew_producer_id()
@@ -163,11 +180,25 @@ class SenderActor(ClientActor):
                 state.sent((batch.topic, batch.partition))
             out += batches
 
+    def _refresh_for(self, topics: set[str]) -> None:
+        """Ask for the leaders of `topics`: one refresh at a time, and after one that left
+        some partition leaderless, not before a backoff that doubles (a dead leader must
+        not make the producer flood the cluster with metadata requests)."""
+        if self._metadata_waiting:
+            return
+        self._metadata_waiting = True
+        self.refresh_metadata(topics, self._after_refresh)
+
     def _after_refresh(self, error: ZafkaError | None) -> None:
+        self._metadata_failures += 1
+        backoff = self.config.retry_backoff_ms * 2 ** min(self._metadata_failures - 1, 10)
+        self.set_timer("metadata", min(backoff, METADATA_BACKOFF_MAX_MS))
         if error is None:
-            self.send_ready()
-        else:  # try again after the backoff (the linger timer drives it)
-            self.set_timer("linger", self.config.retry_backoff_ms)
+            self.send_ready()  # what found its leader goes now
+
+    def on_metadata_timeout(self, now_ms: int) -> None:
+        self._metadata_waiting = False
+        self.send_ready()
 
     def _produce(self, batch: Batch) -> None:
         data = self._wire.get(batch.batch_id)
@@ -208,13 +239,24 @@ class SenderActor(ClientActor):
             self._retry(batch, error)
         else:
             self.finish(batch, UNKNOWN_OFFSET, error, in_flight=True)
-        self.send_ready()
+        if not self._retired:
+            self.send_ready()
 
     def _retriable(self, batch: Batch, error: ZafkaError) -> bool:
-        if error.error.name == "OUT_OF_ORDER_SEQUENCE":
-            with self.state.lock:  # a gap left by an earlier batch that is being retried
-                if not self.state.accumulator.sent_before_and_not_done(batch):
-                    return False
+        """Whether to send `batch` again. A sequence gap is retriable when an earlier batch
+        of its partition caused it: one awaiting its retry, or one that failed for good (a
+        hole: the next producer id numbers everything again). UNKNOWN_PRODUCER_ID (the
+        broker forgot us) is mended the same way, as Kafka does."""
+        tp = (batch.topic, batch.partition)
+        name = error.error.name
+        if name == "UNKNOWN_PRODUCER_ID" and self.producer_id >= 0:
+            self._needs_producer_id = True
+            self._holes.add(tp)
+        elif name == "OUT_OF_ORDER_SEQUENCE":
+            with self.state.lock:
+                caused = self.state.accumulator.sent_before_and_not_done(batch)
+            if not (caused or tp in self._holes):
+                return False
         elif not (error.retriable or error.error.refresh_metadata):
             return False
         age = self._runtime().now_ms() - batch.created_ms
@@ -246,6 +288,7 @@ class SenderActor(ClientActor):
         self._wire.pop(batch.batch_id, None)
         if error is not None and self.producer_id >= 0 and batch.base_sequence >= 0:
             self._needs_producer_id = True  # a hole in the partition's sequence
+            self._holes.add((batch.topic, batch.partition))
         if result is not None:
             result.complete(base_offset, error)
 
@@ -271,5 +314,6 @@ class SenderActor(ClientActor):
         with self.state.lock:
             self.state.accumulator.reset_sequences()
         self._wire.clear()
+        self._holes.clear()
         self._needs_producer_id = False
         self.send_ready()

@@ -227,6 +227,9 @@ class LogSegment:
                 at += size
             if at == 0:
                 self.header_at(position)  # raises: no whole header, or a bad length, here
+                raise ZafkaError(
+                    "CORRUPT_MESSAGE", f"no batch at byte {position} of {self.log_path}"
+                )
             position += at
 
     def position_for_timestamp(self, timestamp: int) -> int:

@@ -45,7 +45,17 @@ def code(name: str) -> int:
 class BrokerProcess:
     """One `zafka broker` subprocess: stdout is read for the ready line, stderr to a file."""
 
-    def __init__(self, zk_hosts: str, data_dir: Path, log_path: Path, port: int) -> None:
+    def __init__(
+        self,
+        zk_hosts: str,
+        data_dir: Path,
+        log_path: Path,
+        port: int,
+        broker_id: int = BROKER_ID,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.port = port
+        self.broker_id = broker_id
         self.endpoint = f"tcp://127.0.0.1:{port}"
         self.data_dir = data_dir
         self.args = [
@@ -54,7 +64,7 @@ class BrokerProcess:
             "zafka.cli",
             "broker",
             "--id",
-            str(BROKER_ID),
+            str(broker_id),
             "--zookeeper",
             zk_hosts,
             "--listen",
@@ -63,6 +73,7 @@ class BrokerProcess:
             str(data_dir),
             "--zk-session-timeout-ms",
             str(SESSION_TIMEOUT_MS),
+            *extra_args,
         ]
         self.log_path = log_path
         self.proc: subprocess.Popen[str] | None = None
@@ -79,11 +90,16 @@ class BrokerProcess:
             line = lines.get(timeout=READY_TIMEOUT_S)
         except queue.Empty:
             line = ""
-        expected = f"broker {BROKER_ID} ready at {self.endpoint}"
+        expected = f"broker {self.broker_id} ready at {self.endpoint}"
         assert line.strip() == expected, f"no ready line ({line!r}); log:\n{self.log()}"
 
     def log(self) -> str:
         return self.log_path.read_text()[-4000:]
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

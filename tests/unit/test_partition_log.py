@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from tests.unit.storage_helpers import SMALL, all_records, batch, crash, open_log
 from zafka.errors import ZafkaError
-from zafka.storage.batch import parse_header
+from zafka.storage import segment as segment_module
+from zafka.storage.batch import build_batch, parse_header
 from zafka.storage.config import Fsync, LogConfig
+from zafka.storage.log import PartitionLog
 
 
 def test_append_assigns_consecutive_offsets_and_rolls_segments(tmp_path):
@@ -229,3 +233,27 @@ def test_checkpoints_ahead_of_the_data_are_clamped_on_open(tmp_path):
     assert (log.log_start_offset, log.recovery_point, log.log_end_offset) == (2, 2, 2)
     assert log.append(batch(1), 0) == (2, 2)
     assert log.read(2, 100)
+
+
+def test_walks_cross_chunk_boundaries_and_batches_larger_than_a_chunk(tmp_path):
+    """Offsets are found by walking batch headers in chunks (segment.WALK_CHUNK_BYTES): a
+    header split across two chunks, and a batch larger than a chunk, are walked over."""
+    rng = random.Random(7)
+    config = LogConfig(fsync=Fsync.NEVER, index_interval_bytes=1 << 30)  # no index: walk all
+    log = PartitionLog.open(tmp_path, config)
+    sizes = [10, 5000, 3, 20_000, 7, 8000, 1, 300, 8100, 50]  # incompressible values
+    batches = [build_batch([(i, None, rng.randbytes(n), None)]) for i, n in enumerate(sizes)]
+    for data in batches:
+        log.append(bytearray(data), 0)
+    assert max(map(len, batches)) > segment_module.WALK_CHUNK_BYTES
+    unstamped = [b[16:] for b in batches]  # bytes 12-15: the leader epoch, stamped on append
+    for offset in range(len(sizes)):
+        first = bytes(log.read(offset, 1, max_offset=None))
+        assert first[16:] == unstamped[offset]  # exactly one batch, the one asked for
+        rest, position, found = bytes(log.read(offset, 1 << 20, max_offset=None)), 0, []
+        while position < len(rest):
+            size = parse_header(rest, position).size
+            found.append(rest[position + 16 : position + size])
+            position += size
+        assert found == unstamped[offset:]
+    log.close()

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.integration.clients.conftest import REPO
+from tests.integration.broker_helpers import REPO
 from zafka.actors.partition import actor_name
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import broker_node

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.clients.conftest import free_port
+from tests.integration.broker_helpers import free_port
 from zafka.clients.admin import Admin, BrokerDescription, NewTopic, PartitionInfo
 from zafka.errors import ZafkaError
 

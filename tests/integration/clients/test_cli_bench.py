@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.clients.conftest import REPO
+from tests.integration.broker_helpers import REPO
 
 RUN_TIMEOUT_S = 60.0
 LATENCY_LINES = ("_p50_ms", "_p99_ms", "_p999_ms", "_max_ms")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.broker_helpers import REPO
 from tests.integration.clients.cli_helpers import zafka
-from tests.integration.clients.conftest import REPO
 from zafka.clients.admin import Admin
 from zafka.clients.producer import Producer
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.broker_helpers import free_port
 from tests.integration.clients.cli_helpers import zafka
-from tests.integration.clients.conftest import free_port
 
 
 @pytest.fixture

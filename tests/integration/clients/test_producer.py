@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.integration.broker_helpers import BrokerProcess
 from zafka.clients import io
 from zafka.clients.io import ClientActor, ClientIO
 from zafka.clients.partitioner import key_partition
@@ -21,8 +21,6 @@ from zafka.storage.batch import parse_header
 from zafka.storage.records import Record, read_records
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
 from zafka.transport.client import FetchRequest
-
-from .conftest import start_broker, stop_broker
 
 WAIT_S = 15.0
 
@@ -122,7 +120,7 @@ def test_bad_records_are_refused_at_send(bootstrap: str) -> None:
 
 
 def test_a_full_buffer_raises_or_blocks_and_loses_nothing(
-    bootstrap: str, broker: subprocess.Popen, reader: ClientIO
+    bootstrap: str, broker: BrokerProcess, reader: ClientIO
 ) -> None:
     value = b"x" * 1000
     with Producer(bootstrap, buffer_bytes_max=20_000, batch_bytes=4_000, block=False) as fast:
@@ -145,7 +143,7 @@ def test_a_full_buffer_raises_or_blocks_and_loses_nothing(
 
 
 def test_send_blocks_while_full_then_fails_after_max_block(
-    bootstrap: str, broker: subprocess.Popen
+    bootstrap: str, broker: BrokerProcess
 ) -> None:
     value = b"x" * 1000
     with Producer(bootstrap, buffer_bytes_max=8_000, batch_bytes=4_000, max_block_ms=300) as slow:
@@ -162,7 +160,7 @@ def test_send_blocks_while_full_then_fails_after_max_block(
         assert [f.result(WAIT_S).offset for f in futures] == list(range(1, len(futures) + 1))
 
 
-def test_close_fails_what_cannot_be_delivered(bootstrap: str, broker: subprocess.Popen) -> None:
+def test_close_fails_what_cannot_be_delivered(bootstrap: str, broker: BrokerProcess) -> None:
     producer = Producer(bootstrap, delivery_timeout_ms=60_000)
     producer.send("closing", b"first").result(WAIT_S)
     os.kill(broker.pid, signal.SIGSTOP)
@@ -179,28 +177,22 @@ def test_close_fails_what_cannot_be_delivered(bootstrap: str, broker: subprocess
 
 
 def test_a_broker_killed_mid_stream_loses_and_duplicates_nothing(
-    zk_hosts: str, tmp_path, reader: ClientIO, broker: subprocess.Popen
+    reader: ClientIO, broker: BrokerProcess
 ) -> None:
     """kill -9 while records flow, restart on the same port and data: every future succeeds,
     each record is stored once, in send order (retries keep their sequence numbers and the
     restarted broker rebuilds its de-duplication state from the log)."""
-    port = broker.port  # type: ignore[attr-defined]
     values = [b"%d" % i for i in range(3000)]
-    restarted = []
-    with Producer(f"127.0.0.1:{port}", request_timeout_ms=2_000, linger_ms=1) as producer:
+    with Producer(f"127.0.0.1:{broker.port}", request_timeout_ms=2_000, linger_ms=1) as producer:
         futures = [producer.send("survive", v, partition=0) for v in values[:1000]]
         futures[-1].result(WAIT_S)
         broker.kill()
-        broker.wait(WAIT_S)
         futures += [producer.send("survive", v, partition=0) for v in values[1000:2000]]
-        restarted.append(start_broker(zk_hosts, tmp_path, port=port))
+        broker.start()  # the same broker: same id, port and data
         futures += [producer.send("survive", v, partition=0) for v in values[2000:]]
         offsets = [f.result(60) for f in futures]
-    try:
-        assert [m.offset for m in offsets] == list(range(len(values)))
-        assert [r.value for r in stored(reader, "survive", 0)] == values
-    finally:
-        stop_broker(restarted[0])
+    assert [m.offset for m in offsets] == list(range(len(values)))
+    assert [r.value for r in stored(reader, "survive", 0)] == values
 
 
 def test_acks_0_delivers_everything_under_load(bootstrap: str, reader: ClientIO) -> None:
