@@ -5,6 +5,7 @@ ANY_NODE name, learning the server's node from the reply. Every wait is bounded.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 
@@ -40,6 +41,17 @@ class Caller(Actor):
         future: Future = Future()
         self.call(target, message, 5_000, future.set_result)
         return future
+
+
+def blocked(runtime: Runtime) -> bool:
+    """Wait (bounded) until the runtime's loop is in its idle wait. The runtime has no event
+    for that, so its flag is polled: the wait is the test's precondition, not its proof."""
+    deadline = time.monotonic() + WAIT_S
+    while not runtime._waiting:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def call_from_thread(runtime: Runtime, caller: Caller, target: str, message: object) -> Future:
@@ -85,6 +97,7 @@ def pair() -> Iterator[tuple[Runtime, Caller, str]]:
 def test_posted_work_wakes_a_blocked_loop(pair: tuple[Runtime, Caller, str]) -> None:
     client_rt, _, _ = pair
     for _ in range(5):  # each time the loop is blocked in its 60 s idle wait
+        assert blocked(client_rt), "the loop never went idle"
         ran = threading.Event()
         client_rt.post(ran.set)
         assert ran.wait(WAIT_S), "posted work waited for the idle wait to end"
