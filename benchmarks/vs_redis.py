@@ -73,7 +73,7 @@ from zafka.clients.producer import Producer
 STREAM = "bench"
 TOPIC = "bench"
 E2E_TOPIC = "bench-e2e"
-REDIS_BATCH = 1000
+REDIS_BATCH_RECORDS = 1000
 VALUE_BYTES = 100
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
@@ -167,16 +167,16 @@ def note(text: str) -> None:
 
 
 def redis_produce(port: int, records: int, keys: list[bytes], values: list[bytes]) -> float:
-    """Pipelined XADD in batches of REDIS_BATCH; records/s."""
+    """Pipelined XADD in batches of REDIS_BATCH_RECORDS; records/s."""
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=REDIS_SOCKET_TIMEOUT_S)
     nk, nv = len(keys), len(values)
     start = time.perf_counter()
-    for base in range(0, records, REDIS_BATCH):
+    for base in range(0, records, REDIS_BATCH_RECORDS):
         pipe = client.pipeline(transaction=False)
         xadd = pipe.xadd
-        for i in range(base, min(base + REDIS_BATCH, records)):
+        for i in range(base, min(base + REDIS_BATCH_RECORDS, records)):
             xadd(STREAM, {"k": keys[i % nk], "v": values[i % nv]})
         pipe.execute()
     seconds = time.perf_counter() - start
@@ -188,7 +188,7 @@ def redis_produce(port: int, records: int, keys: list[bytes], values: list[bytes
 
 
 def redis_consume(port: int, records: int) -> float:
-    """XRANGE over the stream in batches of REDIS_BATCH; records/s."""
+    """XRANGE over the stream in batches of REDIS_BATCH_RECORDS; records/s."""
     import redis
 
     client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=REDIS_SOCKET_TIMEOUT_S)
@@ -197,7 +197,7 @@ def redis_consume(port: int, records: int) -> float:
     low = "-"
     start = time.perf_counter()
     while True:
-        entries = xrange(STREAM, min=low, max="+", count=REDIS_BATCH)
+        entries = xrange(STREAM, min=low, max="+", count=REDIS_BATCH_RECORDS)
         if not entries:
             break
         count += len(entries)

@@ -28,9 +28,9 @@ from zafka.clients.delivery import RecordFuture
 from zafka.clients.producer import Producer
 from zafka.errors import ZafkaError
 
-CHUNK = 1024  # records per chunk of sends: progress updates, delivery checks
+CHUNK_RECORDS = 1024  # records per chunk of sends: progress updates, delivery checks
 CHECK_WINDOW_CHUNKS = 16  # chunks sent before the oldest one's deliveries are checked
-DEFAULT_LATENCY_EVERY = 16  # produce: the send-to-ack latency of every 16th record
+DEFAULT_LATENCY_EVERY_RECORDS = 16  # produce: the send-to-ack latency of every 16th record
 DEFAULT_IDLE_TIMEOUT_MS = 10_000
 POLL_MS = 100
 # A flush waits at most this long: the producer's delivery timeout (120 s by default) is
@@ -168,7 +168,7 @@ def run_produce(
     values: list[bytes],
     keys: list[bytes] | None,
     *,
-    latency_every: int | None = DEFAULT_LATENCY_EVERY,
+    latency_every: int | None = DEFAULT_LATENCY_EVERY_RECORDS,
     progress: Progress | None = None,
     flush_timeout_s: float = FLUSH_TIMEOUT_S,
 ) -> ProduceResult:
@@ -193,8 +193,8 @@ def run_produce(
 
     start = time.perf_counter()
     try:
-        for base in range(0, records, CHUNK):
-            end = min(base + CHUNK, records)
+        for base in range(0, records, CHUNK_RECORDS):
+            end = min(base + CHUNK_RECORDS, records)
             if latency_every:
                 chunk = _send_sampled(
                     producer, topic, base, end, values, keys, latency_every, acked

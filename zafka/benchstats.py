@@ -3,7 +3,7 @@ keys and values, percentiles, pacing at a fixed rate and the summary's `name=val
 
 Workload (both tools use the same, so their figures compare):
 
-- keys: `key_pool()`, KEY_POOL distinct 16-byte keys (`key-000000000042`), taken in turn.
+- keys: `key_pool()`, KEY_POOL_KEYS distinct 16-byte keys (`key-000000000042`), taken in turn.
   The pool is larger than the producer partitioner's key-hash cache
   (`limits.key_hash_cache_keys_max`, 4096, cleared when full), so the cache never hits and
   every keyed send hashes its key: the producer's worst case.
@@ -21,15 +21,15 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 KEY_BYTES = 16
-KEY_POOL = 100_000
-VALUE_POOL = 8192
+KEY_POOL_KEYS = 100_000
+VALUE_POOL_VALUES = 8192
 VALUE_POOL_BYTES_MAX = 16 * 1024 * 1024  # large values: fewer of them
 LETTERS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _TO_LETTERS = bytes(LETTERS[b % len(LETTERS)] for b in range(256))  # random bytes -> letters
 QUANTILES = (50.0, 99.0, 99.9)
 
 
-def key_pool(count: int = KEY_POOL) -> list[bytes]:
+def key_pool(count: int = KEY_POOL_KEYS) -> list[bytes]:
     """`count` distinct 16-byte keys: b"key-" and 12 digits."""
     if not 1 <= count <= 10**12:
         raise ValueError(f"key pool of {count}: expected 1..10**12")
@@ -38,12 +38,12 @@ def key_pool(count: int = KEY_POOL) -> list[bytes]:
 
 def value_pool(size: int, seed: int = 1) -> list[bytes]:
     """Distinct `size`-byte values of random uppercase letters, the same every run:
-    VALUE_POOL of them, fewer when that would pass VALUE_POOL_BYTES_MAX (at least 1)."""
+    VALUE_POOL_VALUES of them, fewer when that would pass VALUE_POOL_BYTES_MAX (at least 1)."""
     if size < 0:
         raise ValueError(f"value size {size}: expected >= 0")
     if size == 0:
         return [b""]
-    count = max(1, min(VALUE_POOL, VALUE_POOL_BYTES_MAX // size))
+    count = max(1, min(VALUE_POOL_VALUES, VALUE_POOL_BYTES_MAX // size))
     rng = random.Random(seed)
     return [rng.randbytes(size).translate(_TO_LETTERS) for _ in range(count)]
 

@@ -34,7 +34,7 @@ from zafka import benchstats
 from zafka.bench_e2e import SEND_TIME, e2e_summary, run_e2e
 from zafka.benchrun import (
     DEFAULT_IDLE_TIMEOUT_MS,
-    DEFAULT_LATENCY_EVERY,
+    DEFAULT_LATENCY_EVERY_RECORDS,
     Pairs,
     Progress,
     consume_summary,
@@ -63,8 +63,8 @@ from zafka.errors import ZafkaError
 DEFAULT_TOPIC = "zafka-bench"
 DEFAULT_RECORDS = 1_000_000
 DEFAULT_E2E_RECORDS = 50_000
-DEFAULT_RECORD_SIZE = 100
-DEFAULT_RATE = 5000.0
+DEFAULT_RECORD_BYTES = 100
+DEFAULT_RATE_PER_S = 5000.0
 
 EXAMPLES = """examples:
   zafka bench produce --records 1000000 --record-size 100 --keys --acks 1
@@ -171,9 +171,9 @@ def _add_producer_options(action: argparse.ArgumentParser, min_size: int) -> Non
     action.add_argument(
         "--record-size",
         type=record_size,
-        default=DEFAULT_RECORD_SIZE,
+        default=DEFAULT_RECORD_BYTES,
         metavar="BYTES",
-        help=f"bytes in each value (default: {DEFAULT_RECORD_SIZE}"
+        help=f"bytes in each value (default: {DEFAULT_RECORD_BYTES}"
         + (f"; at least {min_size})" if min_size else ")"),
     )
     action.add_argument(
@@ -205,17 +205,18 @@ def _add_specific_options(
     produce.add_argument(
         "--latency-every",
         type=positive_int,
-        default=DEFAULT_LATENCY_EVERY,
+        default=DEFAULT_LATENCY_EVERY_RECORDS,
         metavar="N",
-        help=f"measure the latency of every Nth record (default: {DEFAULT_LATENCY_EVERY}; 1: "
-        "all, at the cost of a callback per record on the producer's I/O thread)",
+        help="measure the latency of every Nth record (default: "
+        f"{DEFAULT_LATENCY_EVERY_RECORDS}; 1: all, at the cost of a callback per record on the "
+        "producer's I/O thread)",
     )
     e2e.add_argument(
         "--rate",
         type=positive_float,
-        default=DEFAULT_RATE,
+        default=DEFAULT_RATE_PER_S,
         metavar="RECORDS_PER_S",
-        help=f"records sent per second (default: {DEFAULT_RATE:g})",
+        help=f"records sent per second (default: {DEFAULT_RATE_PER_S:g})",
     )
     for action in (consume, e2e):
         action.add_argument(

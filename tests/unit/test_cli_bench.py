@@ -83,14 +83,14 @@ def test_keys_are_distinct_16_byte_and_outnumber_the_partitioner_cache():
     from zafka import limits
 
     keys = benchstats.key_pool()
-    assert len(set(keys)) == len(keys) == benchstats.KEY_POOL
+    assert len(set(keys)) == len(keys) == benchstats.KEY_POOL_KEYS
     assert {len(k) for k in keys} == {benchstats.KEY_BYTES}
     assert len(keys) > limits.key_hash_cache_keys_max
 
 
 def test_values_are_distinct_letters_of_the_size_asked():
     values = benchstats.value_pool(100)
-    assert len(set(values)) == len(values) == benchstats.VALUE_POOL
+    assert len(set(values)) == len(values) == benchstats.VALUE_POOL_VALUES
     assert {len(v) for v in values} == {100}
     assert set(b"".join(values)) <= set(benchstats.LETTERS)
     assert benchstats.value_pool(100) == values  # the same every run
@@ -162,7 +162,7 @@ def test_help_at_every_level(argv, capsys):
 def test_produce_defaults():
     args = cli.build_parser().parse_args(["bench", "produce"])
     assert (args.topic, args.records, args.record_size) == ("zafka-bench", 1_000_000, 100)
-    assert args.latency_every == benchrun.DEFAULT_LATENCY_EVERY
+    assert args.latency_every == benchrun.DEFAULT_LATENCY_EVERY_RECORDS
     assert (args.keys, args.acks, args.partitions) == (False, "all", None)
     assert args.bootstrap is None and args.progress is None
     assert args.func is cli_bench._produce
