@@ -47,15 +47,18 @@ from zafka.benchrun import (
 )
 from zafka.cli_common import (
     EXIT_CODES_EPILOG,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
     HelpFormatter,
+    add_acks_argument,
     add_connection_arguments,
+    add_progress_argument,
+    fail,
     positive_int,
     report,
     resolve_bootstrap,
+    show_progress,
 )
 from zafka.clients.consumer import Consumer
 from zafka.errors import ZafkaError
@@ -141,12 +144,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         _add_producer_options(action, min_size=SEND_TIME.size if action is e2e else 0)
     _add_specific_options(produce, consume, e2e)
     for action in (produce, consume, e2e):
-        action.add_argument(
-            "--progress",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="show a progress bar on stderr (default: when stderr is a terminal)",
-        )
+        add_progress_argument(action, "on stderr")
         add_connection_arguments(action)
         action.epilog = f"{EXAMPLES}\n{EXIT_CODES_EPILOG}"
         action.formatter_class = HelpFormatter
@@ -183,13 +181,7 @@ def _add_producer_options(action: argparse.ArgumentParser, min_size: int) -> Non
         help="give each record a 16-byte key from a pool of 100,000, taken in turn "
         "(default: no keys)",
     )
-    action.add_argument(
-        "--acks",
-        choices=("0", "1", "all"),
-        default="all",
-        help="0: do not wait for the broker; 1: the leader stored it; all: every in-sync "
-        "replica did (default: all, the producer's default)",
-    )
+    add_acks_argument(action)
     action.add_argument(
         "--partitions",
         type=positive_int,
@@ -248,9 +240,8 @@ class _Bar:
     """A tqdm bar on stderr, or nothing."""
 
     def __init__(self, args: argparse.Namespace, total: int | None) -> None:
-        show = args.progress if args.progress is not None else sys.stderr.isatty()
         self.bar = None
-        if show:
+        if show_progress(args):
             from tqdm import tqdm
 
             self.bar = tqdm(
@@ -319,12 +310,9 @@ def _produce(args: argparse.Namespace) -> int:
             producer.close(args.request_timeout_ms / 1000)
         _print(settings_lines(args, partitions) + produce_summary(result))
         if result.errors:
-            print(
-                f"zafka: error: {result.errors} of {result.sent} records failed; the first: "
-                f"{result.first_error}",
-                file=sys.stderr,
+            return fail(
+                f"{result.errors} of {result.sent} records failed; the first: {result.first_error}"
             )
-            return EXIT_FAILED
         return EXIT_OK
 
     return _run(args, work, args.records)
@@ -350,19 +338,15 @@ def _consume(args: argparse.Namespace) -> int:
             consumer.close()
         _print(settings_lines(args, partitions) + consume_summary(result))
         if result.expected == 0:
-            print(
-                f"zafka: error: topic {args.topic} is empty; fill it first: "
-                f"zafka bench produce --topic {args.topic}",
-                file=sys.stderr,
+            return fail(
+                f"topic {args.topic} is empty; fill it first: "
+                f"zafka bench produce --topic {args.topic}"
             )
-            return EXIT_FAILED
         if result.timed_out:
-            print(
-                f"zafka: error: only {result.records} of {result.expected} records arrived; "
-                f"none for {args.timeout_ms} ms (--timeout-ms)",
-                file=sys.stderr,
+            return fail(
+                f"only {result.records} of {result.expected} records arrived; "
+                f"none for {args.timeout_ms} ms (--timeout-ms)"
             )
-            return EXIT_FAILED
         return EXIT_OK
 
     return _run(args, work, args.records)
@@ -370,12 +354,11 @@ def _consume(args: argparse.Namespace) -> int:
 
 def _e2e(args: argparse.Namespace) -> int:
     if args.record_size < SEND_TIME.size:
-        print(
-            f"zafka: error: --record-size must be at least {SEND_TIME.size} for e2e "
+        return fail(
+            f"--record-size must be at least {SEND_TIME.size} for e2e "
             "(the send time travels in the value)",
-            file=sys.stderr,
+            EXIT_USAGE,
         )
-        return EXIT_USAGE
 
     def work(servers: str, bar: _Bar) -> int:
         partitions = ensure_topic(servers, args.topic, args.partitions, args.request_timeout_ms)
@@ -402,13 +385,11 @@ def _e2e(args: argparse.Namespace) -> int:
             consumer.close()
         _print(settings_lines(args, partitions) + e2e_summary(result, args.rate))
         if result.errors or result.timed_out or result.received < result.sent:
-            print(
-                f"zafka: error: {result.received} of {result.sent} records arrived, "
+            return fail(
+                f"{result.received} of {result.sent} records arrived, "
                 f"{result.errors} failed to send"
-                + (f" (the first: {result.first_error})" if result.first_error else ""),
-                file=sys.stderr,
+                + (f" (the first: {result.first_error})" if result.first_error else "")
             )
-            return EXIT_FAILED
         return EXIT_OK
 
     return _run(args, work, args.records)

@@ -1,5 +1,5 @@
-"""What the client commands (`topics`, `produce`, `consume`) share: the `--bootstrap` option
-and its default, and error messages that say what to do.
+"""What the client commands (`topics`, `produce`, `consume`, `bench`) share: the `--bootstrap`
+option and its default, `--acks` and `--progress`, and error messages that say what to do.
 
 The bootstrap default, first found wins:
 1. the environment variable `ZAFKA_BOOTSTRAP` (HOST:PORT, comma-separated for several);
@@ -104,6 +104,33 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_acks_argument(parser: argparse.ArgumentParser) -> None:
+    """`--acks` 0, 1 or all (default all, the Producer's default)."""
+    parser.add_argument(
+        "--acks",
+        choices=("0", "1", "all"),
+        default="all",
+        help="0: do not wait for the broker; 1: the leader stored it; all: every in-sync "
+        "replica did (default: all, the producer's default)",
+    )
+
+
+def add_progress_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """`--progress`/`--no-progress`: a progress bar on stderr `what` (e.g. "while reading
+    --file"); by default when stderr is a terminal (see `show_progress`)."""
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"show a progress bar {what} (default: when stderr is a terminal)",
+    )
+
+
+def show_progress(args: argparse.Namespace) -> bool:
+    """`--progress` as given, else whether stderr is a terminal."""
+    return args.progress if args.progress is not None else sys.stderr.isatty()
+
+
 def resolve_bootstrap(args: argparse.Namespace) -> Bootstrap:
     """The servers given with `--bootstrap`, else the default."""
     if args.bootstrap:
@@ -161,11 +188,17 @@ def hint(error: ZafkaError, bootstrap: Bootstrap) -> str:
     return ""
 
 
+def fail(message: str, status: int = EXIT_FAILED) -> int:
+    """Print `zafka: error: <message>` to stderr; returns `status`."""
+    print(f"zafka: error: {message}", file=sys.stderr)
+    return status
+
+
 def report(error: ZafkaError, bootstrap: Bootstrap, what: str = "") -> int:
     """Print `error` (with what failed and a hint) to stderr; returns EXIT_FAILED."""
     prefix = f"{what}: " if what else ""
-    print(f"zafka: error: {prefix}{error}", file=sys.stderr)
+    status = fail(f"{prefix}{error}")
     advice = hint(error, bootstrap)
     if advice:
         print(f"  {advice}", file=sys.stderr)
-    return EXIT_FAILED
+    return status

@@ -29,6 +29,7 @@ from zafka.cli_common import (
     Bootstrap,
     HelpFormatter,
     add_connection_arguments,
+    fail,
     non_negative_int,
     positive_int,
     report,
@@ -231,11 +232,10 @@ def _seek_start(
         starts = _position_all(consumer, tps, consumer.seek_to_beginning)
         for tp in tps:
             if not starts[tp] <= args.offset <= ends[tp]:
-                print(
-                    f"zafka: error: offset {args.offset} is outside partition {tp[1]} of "
+                fail(
+                    f"offset {args.offset} is outside partition {tp[1]} of "
                     f"{tp[0]!r}, which holds offsets {starts[tp]}..{ends[tp]} "
-                    f"({'empty' if starts[tp] == ends[tp] else f'{ends[tp]} is the next one'})",
-                    file=sys.stderr,
+                    f"({'empty' if starts[tp] == ends[tp] else f'{ends[tp]} is the next one'})"
                 )
                 raise _Failure
             consumer.seek(tp, args.offset)
@@ -271,10 +271,9 @@ def _print_records(
         elif idle_ms is not None and (now - last_record) * 1000 >= idle_ms:
             if pending:
                 left = ", ".join(f"{t}-{p} at {consumer.position((t, p))}" for t, p in pending)
-                print(
-                    f"zafka: error: no record for {idle_ms} ms before the end offsets were "
-                    f"reached ({left}); is the broker up? (--timeout-ms to wait longer)",
-                    file=sys.stderr,
+                fail(
+                    f"no record for {idle_ms} ms before the end offsets were "
+                    f"reached ({left}); is the broker up? (--timeout-ms to wait longer)"
                 )
                 raise _Failure
             break

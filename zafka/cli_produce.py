@@ -19,16 +19,19 @@ from typing import BinaryIO
 
 from zafka.cli_common import (
     EXIT_CODES_EPILOG,
-    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
     Bootstrap,
     HelpFormatter,
+    add_acks_argument,
     add_connection_arguments,
+    add_progress_argument,
+    fail,
     key_value,
     non_negative_int,
     report,
     resolve_bootstrap,
+    show_progress,
 )
 from zafka.clients.delivery import RecordFuture
 from zafka.clients.producer import Producer
@@ -76,19 +79,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="send every record to partition P (default: by key; records without a key "
         "stick to one partition per batch)",
     )
-    produce.add_argument(
-        "--acks",
-        choices=("0", "1", "all"),
-        default="all",
-        help="0: do not wait for the broker; 1: the leader stored it; all: every in-sync "
-        "replica did (default: all)",
-    )
-    produce.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="show a progress bar while reading --file (default: when stderr is a terminal)",
-    )
+    add_acks_argument(produce)
+    add_progress_argument(produce, "while reading --file")
     add_connection_arguments(produce)
     produce.set_defaults(func=_produce)
 
@@ -156,8 +148,7 @@ def _lines(source: BinaryIO, progress: object | None) -> Iterator[bytes]:
 
 
 def _progress_bar(args: argparse.Namespace, source: BinaryIO, stack: ExitStack) -> object | None:
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
-    if args.file is None or not show:
+    if args.file is None or not show_progress(args):
         return None
     from tqdm import tqdm
 
@@ -177,8 +168,7 @@ def _produce(args: argparse.Namespace) -> int:
         try:
             source = stack.enter_context(open(args.file, "rb")) if args.file else sys.stdin.buffer
         except OSError as err:
-            print(f"zafka: error: cannot read {args.file}: {err.strerror}", file=sys.stderr)
-            return EXIT_FAILED
+            return fail(f"cannot read {args.file}: {err.strerror}")
         try:
             producer = Producer(
                 bootstrap.servers,
@@ -201,12 +191,10 @@ def _produce(args: argparse.Namespace) -> int:
                     key, value = split_line(strip_newline(raw), args.key_separator)
                 except MissingSeparator:
                     sep = args.key_separator.decode(errors="backslashreplace")
-                    print(
-                        f"zafka: error: line {number} has no key separator {sep!r}; "
-                        f"stopped there (the {sent} records before it are sent)",
-                        file=sys.stderr,
+                    return fail(
+                        f"line {number} has no key separator {sep!r}; "
+                        f"stopped there (the {sent} records before it are sent)"
                     )
-                    return EXIT_FAILED
                 future = producer.send(
                     args.topic, value, key=key, headers=headers, partition=args.partition
                 )

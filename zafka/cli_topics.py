@@ -36,12 +36,39 @@ def register(commands: argparse._SubParsersAction) -> None:
         formatter_class=HelpFormatter,
     )
     actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for add in (_add_create, _add_list, _add_describe, _add_delete):
+        add_connection_arguments(add(actions))
 
-    create = actions.add_parser(
+
+def _action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    summary: str,
+    description: str,
+    example: str = "",
+) -> argparse.ArgumentParser:
+    """The parser of one `topics` action, which runs `func`; its epilog is `example` and the
+    exit codes."""
+    parser = actions.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="\n".join(filter(None, [example, EXIT_CODES_EPILOG])),
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    create = _action(
+        actions,
         "create",
-        help="create a topic",
-        description="Create a topic with its partitions, replication factor and configs.",
-        epilog="example: zafka topics create orders --partitions 3 --config retention.ms=86400000",
+        _create,
+        "create a topic",
+        "Create a topic with its partitions, replication factor and configs.",
+        "example: zafka topics create orders --partitions 3 --config retention.ms=86400000",
     )
     create.add_argument("name", metavar="NAME", help="topic name: letters, digits, . _ -")
     create.add_argument(
@@ -65,42 +92,48 @@ def register(commands: argparse._SubParsersAction) -> None:
     create.add_argument(
         "--if-not-exists", action="store_true", help="succeed if the topic exists already"
     )
-    create.set_defaults(func=_create)
+    return create
 
-    listing = actions.add_parser(
+
+def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    listing = _action(
+        actions,
         "list",
-        help="list topic names",
-        description="Print every topic's name, one per line, sorted.",
+        _list,
+        "list topic names",
+        "Print every topic's name, one per line, sorted.",
     )
     listing.add_argument(
         "--internal", action="store_true", help="include internal topics (names starting __)"
     )
-    listing.set_defaults(func=_list)
+    return listing
 
-    describe = actions.add_parser(
+
+def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    describe = _action(
+        actions,
         "describe",
-        help="show topics' partitions, leaders, replicas and configs",
-        description="Show each topic's partitions (leader, replicas, in-sync replicas) and "
-        "config overrides.",
+        _describe,
+        "show topics' partitions, leaders, replicas and configs",
+        "Show each topic's partitions (leader, replicas, in-sync replicas) and config overrides.",
     )
     describe.add_argument("names", nargs="+", metavar="NAME", help="topic(s) to describe")
-    describe.set_defaults(func=_describe)
+    return describe
 
-    delete = actions.add_parser(
+
+def _add_delete(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    delete = _action(
+        actions,
         "delete",
-        help="delete topics and their data",
-        description="Delete topics and all their records. There is no undo.",
+        _delete,
+        "delete topics and their data",
+        "Delete topics and all their records. There is no undo.",
     )
     delete.add_argument("names", nargs="+", metavar="NAME", help="topic(s) to delete")
     delete.add_argument(
         "--if-exists", action="store_true", help="succeed for topics that do not exist"
     )
-    delete.set_defaults(func=_delete)
-
-    for action in (create, listing, describe, delete):
-        add_connection_arguments(action)
-        action.epilog = "\n".join(filter(None, [action.epilog, EXIT_CODES_EPILOG]))
-        action.formatter_class = HelpFormatter
+    return delete
 
 
 # --- formatting (pure) ----------------------------------------------------------------------
