@@ -289,11 +289,18 @@ def _run(args: argparse.Namespace, work: Callable[[str, _Bar], int], total: int 
         return EXIT_INTERRUPTED
 
 
+def _workload(
+    servers: str, args: argparse.Namespace
+) -> tuple[int, list[bytes] | None, list[bytes]]:
+    """produce and e2e: the partition count (topic created if missing), keys (--keys), values."""
+    partitions = ensure_topic(servers, args.topic, args.partitions, args.request_timeout_ms)
+    keys = benchstats.key_pool() if args.keys else None
+    return partitions, keys, benchstats.value_pool(args.record_size)
+
+
 def _produce(args: argparse.Namespace) -> int:
     def work(servers: str, bar: _Bar) -> int:
-        partitions = ensure_topic(servers, args.topic, args.partitions, args.request_timeout_ms)
-        keys = benchstats.key_pool() if args.keys else None
-        values = benchstats.value_pool(args.record_size)
+        partitions, keys, values = _workload(servers, args)
         producer = producer_for(servers, args.acks, args.request_timeout_ms)
         try:
             result = run_produce(
@@ -361,9 +368,7 @@ def _e2e(args: argparse.Namespace) -> int:
         )
 
     def work(servers: str, bar: _Bar) -> int:
-        partitions = ensure_topic(servers, args.topic, args.partitions, args.request_timeout_ms)
-        keys = benchstats.key_pool() if args.keys else None
-        values = benchstats.value_pool(args.record_size)
+        partitions, keys, values = _workload(servers, args)
         producer = producer_for(servers, args.acks, args.request_timeout_ms)
         consumer = Consumer(servers, request_timeout_ms=args.request_timeout_ms)
         try:
