@@ -11,11 +11,11 @@ import time
 from pathlib import Path
 
 from tests.integration.broker_helpers import REPO
+from tests.integration.clients.helpers import bare_client, records_in
 from zafka.actors.partition import actor_name
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import broker_node
-from zafka.storage.batch import parse_header
-from zafka.storage.records import Record, read_records
+from zafka.storage.records import Record
 from zafka.transport.client import FetchRequest, FetchResponse
 
 RUN_TIMEOUT_S = 60.0
@@ -58,11 +58,10 @@ def zafka(
 def read_partition(bootstrap: str, topic: str, partition: int, count: int) -> list[Record]:
     """The first `count` records of the partition (fewer if they do not arrive within
     READ_TIMEOUT_S), fetched with long polls from the broker's partition actor."""
-    io = ClientIO("test-reader", bootstrap, lambda b, t: ClientActor(b, t, request_timeout_ms=5000))
     target = f"{broker_node(BROKER_ID)}/{actor_name(topic, partition)}"
     records: list[Record] = []
     deadline = time.monotonic() + READ_TIMEOUT_S
-    try:
+    with bare_client(bootstrap, "test-reader") as io:
         # Learn the broker's node name first: fetches go to it, not to the bootstrap link.
         result(io.submit(lambda f: _actor(io).fetch_cluster((), f)), READ_TIMEOUT_S)
         while len(records) < count and time.monotonic() < deadline:
@@ -72,9 +71,7 @@ def read_partition(bootstrap: str, topic: str, partition: int, count: int) -> li
                 io.submit(lambda f, r=request: _actor(io).request(target, r, f)), READ_TIMEOUT_S
             )
             assert response.error_code == 0, response
-            records += [r for r in _records(bytes(response.records)) if r.offset >= offset]
-    finally:
-        io.close()
+            records += [r for r in records_in(bytes(response.records)) if r.offset >= offset]
     return records[:count]
 
 
@@ -82,12 +79,3 @@ def _actor(io: ClientIO) -> ClientActor:
     actor = io.runtime.actor(CLIENT_ACTOR)
     assert isinstance(actor, ClientActor)
     return actor
-
-
-def _records(data: bytes) -> list[Record]:
-    records, pos = [], 0
-    while pos < len(data):
-        size = parse_header(data, pos).size
-        records += read_records(data[pos : pos + size])
-        pos += size
-    return records

@@ -13,25 +13,22 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from zafka.clients import io
+from tests.integration.clients.helpers import WAIT_S, bare_client, call, create
 from zafka.clients.consumer import Consumer, ConsumerRecord, OffsetAndTimestamp, TopicPartition
-from zafka.clients.io import ClientActor, ClientIO
+from zafka.clients.io import ClientIO
 from zafka.clients.producer import Producer
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
-from zafka.transport.admin import CreateTopicsRequest, NewTopic
 from zafka.transport.client import ProduceRequest
 
-WAIT_S = 15.0
 T0 = 1_700_000_000_000
 
 
 @pytest.fixture
 def raw(bootstrap: str) -> Iterator[ClientIO]:
     """A bare client actor: creates topics and produces one batch per call."""
-    client = ClientIO("raw", bootstrap, lambda b, t: ClientActor(b, t, 10_000))
-    yield client
-    client.close()
+    with bare_client(bootstrap, "raw") as client:
+        yield client
 
 
 @pytest.fixture
@@ -50,15 +47,6 @@ def consumers(bootstrap: str) -> Iterator[Callable[..., Consumer]]:
         consumer.close()
 
 
-def call(client: ClientIO, target: str, message: object) -> object:
-    return io.result(client.submit(lambda f: client.actor.request(target, message, f)), WAIT_S)
-
-
-def create(client: ClientIO, topic: str, partitions: int = 1) -> None:
-    reply = call(client, "*/broker", CreateTopicsRequest((NewTopic(topic, partitions, 1, {}),)))
-    assert reply.results[0].error_code == 0, reply
-
-
 def produce(client: ClientIO, topic: str, partition: int, records: list[tuple]) -> int:
     """One batch of `(timestamp, key, value, headers)` records; its base offset."""
     request = ProduceRequest(topic, partition, 1, 10_000, build_batch(records))
@@ -67,6 +55,19 @@ def produce(client: ClientIO, topic: str, partition: int, records: list[tuple]) 
 
 def rows(first: int, count: int, ts: int = T0) -> list[tuple]:
     return [(ts + i, b"k%d" % i, b"v%d" % i, None) for i in range(first, first + count)]
+
+
+def filled(
+    raw: ClientIO, consumers: Callable[..., Consumer], topic: str, count: int, **config: object
+) -> tuple[Consumer, TopicPartition]:
+    """`topic` created with `count` records in partition 0 (one batch), and a consumer made
+    with `config` and assigned that partition."""
+    create(raw, topic)
+    produce(raw, topic, 0, rows(0, count))
+    consumer = consumers(**config)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    return consumer, tp
 
 
 def poll_until(consumer: Consumer, count: int, wait_s: float = WAIT_S) -> list[ConsumerRecord]:
@@ -107,34 +108,26 @@ def test_seek_to_beginning_returns_everything_in_order(raw: ClientIO, consumers)
 
 
 def test_seek_into_a_batch_skips_its_earlier_records(raw: ClientIO, consumers) -> None:
-    create(raw, "mid")
-    produce(raw, "mid", 0, rows(0, 10))
-    consumer = consumers()
-    consumer.assign([("mid", 0)])
-    consumer.seek(("mid", 0), 4)
+    consumer, tp = filled(raw, consumers, "mid", 10)
+    consumer.seek(tp, 4)
     records = poll_until(consumer, 6)
     assert [(r.offset, r.value) for r in records] == [(i, b"v%d" % i) for i in range(4, 10)]
 
 
 def test_seek_drops_prefetched_data(raw: ClientIO, consumers) -> None:
-    create(raw, "again")
-    produce(raw, "again", 0, rows(0, 10))
-    consumer = consumers(max_poll_records=2, auto_offset_reset="earliest")
-    consumer.assign([("again", 0)])
+    consumer, tp = filled(
+        raw, consumers, "again", 10, max_poll_records=2, auto_offset_reset="earliest"
+    )
     assert [r.offset for r in poll_until(consumer, 2)] == [0, 1]
-    consumer.seek(("again", 0), 7)
+    consumer.seek(tp, 7)
     assert [r.offset for r in poll_until(consumer, 3)] == [7, 8, 9]
-    consumer.seek(("again", 0), 1)
+    consumer.seek(tp, 1)
     assert [r.offset for r in poll_until(consumer, 2)] == [1, 2]
 
 
 def test_seek_to_end_then_new_records_come_by_long_polling(raw: ClientIO, consumers) -> None:
-    create(raw, "tail")
-    produce(raw, "tail", 0, rows(0, 5))
     # The broker holds each fetch up to 60 s: only the append releasing it delivers in time.
-    consumer = consumers(fetch_max_wait_ms=60_000)
-    tp = ("tail", 0)
-    consumer.assign([tp])
+    consumer, tp = filled(raw, consumers, "tail", 5, fetch_max_wait_ms=60_000)
     consumer.seek_to_end()
     assert consumer.position(tp) == 5
     assert consumer.poll(300) == []  # a fetch from offset 5 is now parked at the broker
@@ -161,20 +154,13 @@ def test_offsets_for_times(raw: ClientIO, consumers) -> None:
 
 
 def test_out_of_range_offset_with_earliest_starts_over(raw: ClientIO, consumers) -> None:
-    create(raw, "oor")
-    produce(raw, "oor", 0, rows(0, 5))
-    consumer = consumers(auto_offset_reset="earliest")
-    consumer.assign([("oor", 0)])
-    consumer.seek(("oor", 0), 100)
+    consumer, tp = filled(raw, consumers, "oor", 5, auto_offset_reset="earliest")
+    consumer.seek(tp, 100)
     assert [r.offset for r in poll_until(consumer, 5)] == [0, 1, 2, 3, 4]
 
 
 def test_out_of_range_offset_with_latest_jumps_to_the_end(raw: ClientIO, consumers) -> None:
-    create(raw, "oor")
-    produce(raw, "oor", 0, rows(0, 5))
-    consumer = consumers(auto_offset_reset="latest")
-    tp = ("oor", 0)
-    consumer.assign([tp])
+    consumer, tp = filled(raw, consumers, "oor", 5, auto_offset_reset="latest")
     consumer.seek(tp, 100)
     assert consumer.position(tp) == 100
     assert consumer.poll(300) == []  # the broker says out of range; the position resets
@@ -184,11 +170,7 @@ def test_out_of_range_offset_with_latest_jumps_to_the_end(raw: ClientIO, consume
 
 
 def test_out_of_range_offset_with_none_raises_until_a_seek(raw: ClientIO, consumers) -> None:
-    create(raw, "oor")
-    produce(raw, "oor", 0, rows(0, 5))
-    consumer = consumers(auto_offset_reset="none")
-    tp = ("oor", 0)
-    consumer.assign([tp])
+    consumer, tp = filled(raw, consumers, "oor", 5, auto_offset_reset="none")
     with pytest.raises(ZafkaError) as no_position:
         consumer.poll(0)
     assert no_position.value.error.name == "OFFSET_OUT_OF_RANGE"
@@ -222,11 +204,9 @@ def test_pause_and_resume(raw: ClientIO, consumers) -> None:
 
 
 def test_pause_in_the_middle_of_a_fetch_loses_nothing(raw: ClientIO, consumers) -> None:
-    create(raw, "half")
-    produce(raw, "half", 0, rows(0, 6))
-    consumer = consumers(auto_offset_reset="earliest", max_poll_records=2)
-    tp = TopicPartition("half", 0)
-    consumer.assign([tp])
+    consumer, tp = filled(
+        raw, consumers, "half", 6, auto_offset_reset="earliest", max_poll_records=2
+    )
     assert [r.offset for r in poll_until(consumer, 2)] == [0, 1]  # 2-5 are prefetched
     consumer.pause([tp])
     assert consumer.poll(300) == []

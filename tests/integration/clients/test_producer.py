@@ -12,45 +12,25 @@ from collections.abc import Iterator
 import pytest
 
 from tests.integration.broker_helpers import BrokerProcess
-from zafka.clients import io
-from zafka.clients.io import ClientActor, ClientIO
+from tests.integration.clients.helpers import WAIT_S, bare_client, call, create, records_in
+from zafka.clients.io import ClientIO
 from zafka.clients.partitioner import key_partition
 from zafka.clients.producer import Producer
 from zafka.errors import ZafkaError
-from zafka.storage.batch import parse_header
-from zafka.storage.records import Record, read_records
-from zafka.transport.admin import CreateTopicsRequest, NewTopic
+from zafka.storage.records import Record
 from zafka.transport.client import FetchRequest
-
-WAIT_S = 15.0
 
 
 @pytest.fixture
 def reader(bootstrap: str) -> Iterator[ClientIO]:
     """A bare client actor, to create topics and read back what the producer wrote."""
-    client = ClientIO("reader", bootstrap, lambda b, t: ClientActor(b, t, 10_000))
-    yield client
-    client.close()
-
-
-def call(client: ClientIO, target: str, message: object) -> object:
-    return io.result(client.submit(lambda f: client.actor.request(target, message, f)), WAIT_S)
-
-
-def create(client: ClientIO, topic: str, partitions: int) -> None:
-    reply = call(client, "*/broker", CreateTopicsRequest((NewTopic(topic, partitions, 1, {}),)))
-    assert reply.results[0].error_code == 0, reply
+    with bare_client(bootstrap, "reader") as client:
+        yield client
 
 
 def stored(client: ClientIO, topic: str, partition: int) -> list[Record]:
     request = FetchRequest(topic, partition, 0, 1 << 24, 0, 0)
-    response = call(client, f"*/{topic}-{partition}", request)
-    data, position, records = bytes(response.records), 0, []
-    while position < len(data):
-        size = parse_header(data, position).size
-        records += read_records(data[position : position + size])
-        position += size
-    return records
+    return records_in(bytes(call(client, f"*/{topic}-{partition}", request).records))
 
 
 def test_offsets_partitions_headers_and_timestamps(bootstrap: str, reader: ClientIO) -> None:
