@@ -11,30 +11,15 @@ from zafka.clients.fetch_state import TopicPartition
 from zafka.coordination.assignors import ASSIGNORS
 from zafka.coordination.group_records import Member, Record, Subscription, compile_pattern
 from zafka.errors import BY_NAME
-
-# Limits (to move into zafka/limits.py).
-group_members_max = 1_000  # members of one group (GROUP_MAX_SIZE_REACHED beyond)
-session_timeout_ms_max = 1_800_000  # Kafka's group.max.session.timeout.ms
-subscription_pattern_bytes_max = 1_000  # a longer regular expression is refused
-offset_metadata_bytes_max = 4_096  # Kafka's offset.metadata.max.bytes
+from zafka.limits import session_timeout_ms_max, subscription_pattern_bytes_max
 
 HEARTBEAT_INTERVAL_MS = 3_000  # default; a session timeout must be longer
 REBALANCE_TIMEOUT_MS = 300_000  # default time a member has to confirm a revocation
 
-# Error names not yet in zafka/errors.py (Kafka's codes in the comments) -> the code sent meanwhile.
-_NOT_IN_TABLE_YET = {
-    "UNKNOWN_MEMBER_ID": "FENCED_MEMBER_EPOCH",  # 25
-    "INVALID_SESSION_TIMEOUT": "INVALID_REQUEST",  # 26
-    "OFFSET_METADATA_TOO_LARGE": "INVALID_REQUEST",  # 12
-    "NON_EMPTY_GROUP": "INVALID_REQUEST",  # 68
-    "GROUP_MAX_SIZE_REACHED": "INVALID_REQUEST",  # 81
-}
-
 
 def error_code(name: str) -> int:
-    """The wire code of an `Outcome.error` name."""
-    error = BY_NAME.get(name) or BY_NAME[_NOT_IN_TABLE_YET[name]]
-    return error.code
+    """The wire code of an `Outcome.error` name (a name from zafka/errors.py's table)."""
+    return BY_NAME[name].code
 
 
 class MemberAssignment(NamedTuple):

@@ -59,8 +59,6 @@ from zafka.coordination.group_api import (
     check_join,
     check_subscription,
     describe_group,
-    group_members_max,
-    offset_metadata_bytes_max,
 )
 from zafka.coordination.group_reconcile import (
     commit_ok,
@@ -69,6 +67,7 @@ from zafka.coordination.group_reconcile import (
     reconcile,
 )
 from zafka.coordination.group_records import CommittedOffset, Member, Record, Subscription
+from zafka.limits import group_members_max, offset_metadata_bytes_max
 
 TP = TopicPartition
 

@@ -1,5 +1,10 @@
 """Consumer-group protocol: coordinator lookup, membership with server-side assignment,
-committed offsets. Member requests carry the group epoch in their envelope (EPOCH = "group")."""
+committed offsets, and the admin side (list, describe, delete groups).
+
+Member epochs are checked by the coordinator's group state machine, not at the actor's door:
+a member legitimately sends an epoch below the group's while it reconciles, its previous
+epoch after a lost answer, and older epochs on commits of partitions it kept
+(coordination/group_state.py says exactly which are accepted)."""
 
 from __future__ import annotations
 
@@ -44,13 +49,18 @@ class FindCoordinatorResponse(Message):
 
 @dataclass(frozen=True, slots=True)
 class JoinGroupRequest(Message):
-    """Join (member_id "" for a new member) with a subscription; static members set instance_id.
-    It carries no epoch: joining is how a member gets one."""
+    """Join with a subscription: topic names, or a regular expression over topic names
+    (`subscription_pattern`, matched whole). The member id is best made by the client (a
+    retried join then cannot create a second member); "" asks the coordinator for one.
+    Static members set `instance_id`; `assignor` None: the group's default. Joining is how
+    a member gets an epoch, and means it owns nothing."""
 
     group_id: str
     member_id: str
     instance_id: str | None
     subscription: tuple[str, ...]
+    subscription_pattern: str | None
+    assignor: str | None
     session_timeout_ms: int
 
 
@@ -67,17 +77,22 @@ class JoinGroupResponse(Message):
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatRequest(Message):
-    """Keep the membership alive at `member_epoch`."""
+    """Keep the membership alive at `member_epoch`, saying which partitions the member owns
+    now (always all of them: how it confirms a revocation). A changed subscription rides
+    along (None: unchanged)."""
 
-    EPOCH = "group"
     group_id: str
     member_id: str
     member_epoch: int
+    owned: tuple[TopicPartitions, ...]
+    subscription: tuple[str, ...] | None
+    subscription_pattern: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class HeartbeatResponse(Message):
-    """The member's current epoch and full assignment (it may have changed)."""
+    """The member's epoch and the partitions it must own now: it revokes what it owns beyond
+    them (committing first) and heartbeats again at once; it starts what is new."""
 
     error_code: int
     member_epoch: int
@@ -102,9 +117,9 @@ class LeaveGroupResponse(Message):
 
 @dataclass(frozen=True, slots=True)
 class OffsetCommitRequest(Message):
-    """Commit offsets for partitions this member owns."""
+    """Commit offsets for partitions this member owns (member_id "": a commit from outside
+    the group, e.g. an admin reset, accepted only while the group has no members)."""
 
-    EPOCH = "group"
     group_id: str
     member_id: str
     member_epoch: int
@@ -132,3 +147,71 @@ class OffsetFetchResponse(Message):
 
     error_code: int
     offsets: tuple[PartitionOffset, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListGroupsRequest(Message):
+    """Every group this broker coordinates."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupListing(Message):
+    """One group: its id and state ("empty", "stable", "reconciling")."""
+
+    group_id: str
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListGroupsResponse(Message):
+    """The groups this broker coordinates."""
+
+    error_code: int
+    groups: tuple[GroupListing, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeGroupRequest(Message):
+    """A group's state, members and assignment (sent to its coordinator)."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember(Message):
+    """One member as its coordinator sees it."""
+
+    member_id: str
+    instance_id: str | None
+    subscription: tuple[str, ...]
+    subscription_pattern: str | None
+    member_epoch: int
+    state: str
+    assignment: tuple[TopicPartitions, ...]
+    revoking: tuple[TopicPartitions, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DescribeGroupResponse(Message):
+    """A group's epoch, state, assignor and members (GROUP_ID_NOT_FOUND if none)."""
+
+    error_code: int
+    group_id: str
+    state: str
+    epoch: int
+    assignor: str
+    members: tuple[GroupMember, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteGroupRequest(Message):
+    """Delete a group and its committed offsets (NON_EMPTY_GROUP while it has members)."""
+
+    group_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteGroupResponse(Message):
+    """Outcome of a DeleteGroupRequest."""
+
+    error_code: int

@@ -41,6 +41,12 @@ producer_id_claim_attempts_max = 20  # lost version races in a row before a clai
 zookeeper_jobs_queued_max = 10_000  # a broker's ZooKeeper requests waiting for its worker
 zookeeper_worker_stop_s = 5.0  # how long a stopping broker waits for a running ZooKeeper job
 
+# Consumer groups (coordination/group_*.py).
+group_members_max = 1_000  # members of one group (GROUP_MAX_SIZE_REACHED beyond)
+session_timeout_ms_max = 1_800_000  # Kafka's group.max.session.timeout.ms
+subscription_pattern_bytes_max = 1_000  # a longer regular expression is refused
+offset_metadata_bytes_max = 4_096  # Kafka's offset.metadata.max.bytes
+
 # The Python producer (clients/).
 key_hash_cache_keys_max = 4096  # keys whose partition hash a Partitioner remembers (~1 MB)
 key_hash_cache_key_bytes_max = 64  # longer keys are hashed every time, never kept alive
