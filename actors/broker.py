@@ -74,8 +74,10 @@ SYNC_RETRY_MS = 1000  # a topic sync that failed (ZooKeeper unreachable) is trie
 
 @dataclass
 class BrokerContext:
-    """What a BrokerActor needs, shared by its incarnations (a restart after a crash keeps
-    the partition actors, the one topic watch and the requests waiting for ZooKeeper)."""
+    """What a BrokerActor needs, shared by its incarnations. A restart after a crash keeps
+    the partition actors, the one topic watch and the producer ids; the requests waiting for
+    ZooKeeper are answered STOPPED (`on_stop`), while their jobs still finish (hosting,
+    unhosting, a claimed id block) when the worker is done with them."""
 
     zookeeper: BrokerZooKeeper
     worker: ZooKeeperWorker

@@ -20,7 +20,9 @@ Prefetching: as soon as `poll` starts on one fetch response of a partition, the 
 for it goes out (long polling: the broker holds it up to `fetch_max_wait_ms` until
 `fetch_min_bytes` are there), so it is in flight while the user handles these records; more
 follow while less than `fetch_max_bytes` waits unreturned. So a partition that trickles keeps
-a fetch parked at the broker, and at most about three fetch responses per partition are held.
+a fetch parked at the broker, and what a partition prefetches is bounded by `fetch_max_bytes`,
+not by a count of responses: besides the response `poll` is working through, less than
+`fetch_max_bytes` waits when a fetch goes out, plus that fetch's answer.
 
 Positions follow Kafka: a newly assigned partition starts where `auto_offset_reset` says
 ("latest", "earliest", or "none": poll raises OFFSET_OUT_OF_RANGE until you seek), as does

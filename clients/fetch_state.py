@@ -17,8 +17,9 @@ Per partition:
   (from `fetch_offset`, just past the last batch received) while less than `fetch_max_bytes`
   waits, so it is in flight while the user handles the records before it, and a partition
   that trickles keeps a long poll parked at the broker. When `claim` moves `fetched` into
-  `drain`, room opens for the next. Unreturned data per partition is bounded by the drain
-  plus two fetch responses.
+  `drain`, room opens for the next. Unreturned data per partition is bounded in bytes, not
+  in responses (a trickle brings many small ones): the drain, plus `fetched`, which held
+  less than `fetch_max_bytes` when the last fetch went out, plus that fetch's answer.
 - Errors: OFFSET_OUT_OF_RANGE is acted on once the records fetched before it are handed out
   (reset by the policy, or raised by every poll until a seek, with policy "none"); errors
   whose `refresh_metadata` flag is set ask for new metadata; both kinds, and other retriable
