@@ -354,6 +354,12 @@ class RecordAccumulator:
                 best = t
         return best
 
+    def oldest_undrained_ms(self) -> int | None:
+        """When the oldest batch not in flight was created (None: there is none): the
+        first to expire. A partition's batches are created in order, so its first one."""
+        firsts = [p.queue[0] if p.queue else p.open for p in self._pending.values()]
+        return min((b.created_ms for b in firsts if b is not None), default=None)
+
     def expire(self, now_ms: int, delivery_timeout_ms: int) -> list[Batch]:
         """Remove and return the undrained batches created `delivery_timeout_ms` or more ago
         (from the front of each partition, so order holds), their bytes freed. A returned

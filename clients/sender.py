@@ -144,6 +144,10 @@ class SenderActor(ClientActor):
             expired = state.accumulator.expire(now, self.config.delivery_timeout_ms)
             batches = [] if self._needs_producer_id else self._drain(now, leaderless)
             deadline = state.accumulator.next_deadline_ms(now)
+            oldest = state.accumulator.oldest_undrained_ms()
+        if oldest is not None:  # wake when the oldest waiting batch expires, at the latest
+            expiry = oldest + self.config.delivery_timeout_ms
+            deadline = expiry if deadline is None else min(deadline, expiry)
         timeout = ZafkaError("REQUEST_TIMED_OUT", "delivery_timeout_ms passed before delivery")
         for batch in expired:
             self.finish(batch, UNKNOWN_OFFSET, timeout)
@@ -221,10 +225,12 @@ class SenderActor(ClientActor):
             error = None if sent else ZafkaError("BUSY", f"could not send to {target}")
             self.finish(batch, UNKNOWN_OFFSET, error, in_flight=True)
             return
+        # A request never outlives its batch's delivery deadline: it times out then at most.
+        left_ms = batch.created_ms + config.delivery_timeout_ms - self._runtime().now_ms()
         self.call(
             target,
             request,
-            config.request_timeout_ms,
+            max(1, min(config.request_timeout_ms, left_ms)),
             lambda reply: self._on_produced(batch, reply),
         )
 
@@ -306,8 +312,8 @@ class SenderActor(ClientActor):
 
     def _on_producer_id(self, reply: Envelope | ZafkaError) -> None:
         self._asking_producer_id = False
-        if isinstance(reply, ZafkaError):
-            self.set_timer("linger", self.config.retry_backoff_ms)
+        if isinstance(reply, ZafkaError) or reply.message.error_code != 0:
+            self.set_timer("linger", self.config.retry_backoff_ms)  # ask again after it
             return
         self.producer_id = reply.message.producer_id
         self.producer_epoch = reply.message.producer_epoch

@@ -4,9 +4,7 @@ partition, records gathering while a partition is busy, retries in order after a
 error, a new producer id after a batch fails for good or the broker forgets the producer,
 metadata refreshes that back off, delivery timeouts and acks=0. One virtual clock; no
 sockets, no sleeps. Records are appended as `Producer.send` appends them, and the nudge is
-posted to the I/O runtime as it posts it. Two strict xfails are bugs in sender.py, kept
-unfixed here: a batch in flight outlives its delivery timeout, and an InitProducerId
-response's error code is ignored."""
+posted to the I/O runtime as it posts it."""
 
 from __future__ import annotations
 
@@ -468,12 +466,6 @@ def test_a_batch_without_answers_fails_once_the_delivery_timeout_passed() -> Non
     assert h.state.idle() and h.state.in_flight == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in sender.py: a batch in flight never expires at delivery_timeout_ms: its "
-    "call's timeout is request_timeout_ms, not capped by the delivery deadline, and no timer "
-    "wakes the sender at that deadline, so the future fails up to request_timeout_ms late",
-)
 def test_a_batch_in_flight_fails_by_its_delivery_timeout() -> None:
     h = Harness(request_timeout_ms=30_000, delivery_timeout_ms=10_000)
     future = h.send(b"0")
@@ -481,20 +473,13 @@ def test_a_batch_in_flight_fails_by_its_delivery_timeout() -> None:
     h.run_for(11_000, step_ms=100)
     done_by_the_deadline = future.done()
     h.run_for(20_000, step_ms=100)
-    assert error_name(future) == "REQUEST_TIMED_OUT"  # at 30 s, the call's timeout
-    assert done_by_the_deadline
+    assert error_name(future) == "REQUEST_TIMED_OUT"
+    assert done_by_the_deadline  # at 10 s, not at the call's 30 s
 
 
 # --- producer ids ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in sender.py: _on_producer_id ignores InitProducerIdResponse.error_code and "
-    "adopts the producer id the response carries (-1 with an error), so the producer sends "
-    "without idempotence instead of asking again (today's broker answers errors as an "
-    "ErrorReply, so this is latent)",
-)
 def test_an_init_producer_id_response_with_an_error_is_asked_again() -> None:
     h = Harness(init_error_codes=(7,))  # REQUEST_TIMED_OUT, in the response
     h.partition.hold = False
