@@ -31,9 +31,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka import limits
+from zafka import broker_config, limits
 from zafka.actors.broker import BrokerActor, BrokerContext
 from zafka.actors.runtime import Runtime, SupervisionError
+from zafka.broker_config import DEFAULT_ZK_SESSION_TIMEOUT_MS
 from zafka.coordination import paths
 from zafka.coordination.broker_admin import BrokerZooKeeper
 from zafka.coordination.registry import EphemeralRegistration
@@ -44,7 +45,6 @@ from zafka.transport.zmq_transport import ZmqTransport
 log = logging.getLogger(__name__)
 
 ZK_CONNECT_TIMEOUT_S = 15.0
-DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
 REGISTRATION_FORMAT_VERSION = 1
 _LISTEN = re.compile(r"tcp://(?P<host>[^:/]+):(?P<port>\d{1,5})")
 ALLOWED_HOSTS = ("127.0.0.1",)
@@ -72,43 +72,43 @@ def check_listen(endpoint: str) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The `zafka broker` options (used by zafka/cli.py)."""
-    parser.add_argument("--id", type=int, required=True, help="this broker's id (an int >= 0)")
+    """The `zafka broker` options (used by zafka/cli.py). Required ones may come from the
+    --config file instead (zafka/broker_config.py); defaults are applied there."""
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="key=value settings (option names, or Kafka's: broker.id, zookeeper.connect, "
+        "listeners, log.dirs, ...); options given here win",
+    )
+    parser.add_argument("--id", type=int, help="this broker's id (an int >= 0)")
     parser.add_argument(
         "--zookeeper",
-        required=True,
         metavar="HOST:PORT[/CHROOT]",
         help="ZooKeeper connect string; the chroot is created if missing",
     )
     parser.add_argument(
         "--listen",
-        required=True,
         metavar="tcp://127.0.0.1:PORT",
         help="endpoint clients and brokers connect to (127.0.0.1 only; port 0 picks a free one)",
     )
-    parser.add_argument(
-        "--data-dir", required=True, help="directory of this broker's partition logs"
-    )
+    parser.add_argument("--data-dir", help="directory of this broker's partition logs")
     parser.add_argument(
         "--auto-create-topics",
         action="store_true",
+        default=None,
         help="create unknown topics named in a Metadata request (default: off)",
     )
     parser.add_argument(
         "--default-partitions",
         type=int,
-        default=1,
         help="partitions of an auto-created topic (default: 1)",
     )
     parser.add_argument(
         "--zk-session-timeout-ms",
         type=int,
-        default=DEFAULT_ZK_SESSION_TIMEOUT_MS,
         help=f"ZooKeeper session timeout (default: {DEFAULT_ZK_SESSION_TIMEOUT_MS})",
     )
-    parser.add_argument(
-        "--log-level", default="INFO", help="logging level on stderr (default: INFO)"
-    )
+    parser.add_argument("--log-level", help="logging level on stderr (default: INFO)")
 
 
 def _connect(hosts: str, session_timeout_ms: int) -> KazooClient:
@@ -154,6 +154,11 @@ def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float)
 def run(args: argparse.Namespace) -> int:
     """Run a broker until SIGTERM/SIGINT; 0 on a clean stop, 1 if an actor crash-looped,
     2 if it could not start."""
+    try:
+        broker_config.resolve(args)
+    except broker_config.BrokerConfigError as err:
+        print(f"zafka broker: error: {err}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         stream=sys.stderr,

@@ -221,6 +221,26 @@ def test_auto_create_topics_on_metadata(zk_hosts, tmp_path):
         assert process.terminate() == 0, process.log()
 
 
+def test_settings_from_a_config_file(zk_hosts, tmp_path):
+    """`zafka broker --config FILE` with Kafka's setting names, and nothing else."""
+    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
+    config = tmp_path / "server.properties"
+    config.write_text(
+        f"broker.id={process.broker_id}\nzookeeper.connect={zk_hosts}\n"
+        f"listeners={process.endpoint}\nlog.dirs={process.data_dir}\n"
+        "auto.create.topics.enable=true\nnum.partitions=2\nzookeeper.session.timeout.ms=2000\n"
+    )
+    process.args = [*process.args[: process.args.index("--id")], "--config", str(config)]
+    process.start()
+    raw = RawClient(process.endpoint)
+    try:
+        (topic,) = raw.call("broker", MetadataRequest(("from-config",))).topics
+        assert topic.error_code == 0 and len(topic.partitions) == 2
+    finally:
+        raw.close()
+        assert process.terminate() == 0, process.log()
+
+
 def test_a_listen_host_other_than_loopback_is_refused(zk_hosts, tmp_path):
     process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
     process.args[process.args.index("--listen") + 1] = "tcp://0.0.0.0:1234"
