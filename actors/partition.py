@@ -26,10 +26,19 @@ Replication comes later: for now the high watermark is the log end offset, and a
   whose record timestamp is >= the one asked (offset -1 when there is none, as Kafka says).
 
 A timer (`fsync_interval_ms`, on the runtime's monotonic clock) drives `flush_if_due`.
+Another (`cleanup_interval_ms`, Kafka's 5 minutes by default) cleans the log by its topic's
+`cleanup.policy`: retention (`delete`: whole sealed segments past `retention.ms` or beyond
+`retention.bytes`) or compaction (`compact`: the latest record per key, tombstones kept for
+`delete.retention.ms`; run when a segment was sealed since the last run, or when tombstones
+may have aged out). Both compare record timestamps with the wall clock. They run on the
+runtime's thread: a compaction rewrites the sealed segments, so a compacted topic's segments
+are kept small (`__consumer_offsets`: `limits.offsets_segment_bytes`).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from zafka import limits
@@ -74,6 +83,8 @@ class PartitionActor(Actor):
         config: LogConfig,
         leader_epoch: int = 0,
         max_message_bytes: int = limits.batch_bytes_max,
+        cleanup_interval_ms: int = limits.log_cleanup_interval_ms,
+        wall_clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(actor_name(topic, partition))
         self.topic = topic
@@ -85,6 +96,10 @@ class PartitionActor(Actor):
         self._log: PartitionLog | None = None
         self.producers = ProducerStateTable()
         self.waiters = FetchWaiters()
+        self.cleanup_interval_ms = cleanup_interval_ms
+        self._wall_clock = wall_clock or (lambda: int(time.time() * 1000))
+        self._compacted: tuple[int, ...] = ()  # sealed segments' bases after the last compaction
+        self._compacted_ms: int | None = None  # when it ran (wall clock)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -92,6 +107,7 @@ class PartitionActor(Actor):
         self._log = PartitionLog.open(self.directory, self.config)
         self.producers.rebuild(self._log.headers())
         self._schedule_flush()
+        self.set_timer("cleanup", self.cleanup_interval_ms)
 
     def on_stop(self) -> None:
         """Answer every parked fetch with what is there, then flush and seal the log."""
@@ -125,6 +141,28 @@ class PartitionActor(Actor):
     def on_flush_timeout(self, now_ms: int) -> None:
         self.log.flush_if_due(now_ms)
         self._schedule_flush()
+
+    def on_cleanup_timeout(self, now_ms: int) -> None:
+        self.clean()
+        self.set_timer("cleanup", self.cleanup_interval_ms)
+
+    def clean(self) -> int:
+        """Retention or compaction, by the topic's cleanup.policy (see the module docstring).
+        Returns how many segments (delete) or records (compact) it removed."""
+        log, wall_ms = self.log, self._wall_clock()
+        if self.config.cleanup_policy != "compact":
+            return log.enforce_retention(wall_ms)
+        sealed = tuple(s.base_offset for s in log.segments[:-1])
+        aged = (
+            self._compacted_ms is not None
+            and wall_ms - self._compacted_ms >= self.config.delete_retention_ms
+        )
+        if not sealed or (sealed == self._compacted and not aged):
+            return 0
+        removed = log.compact(wall_ms)
+        self._compacted = tuple(s.base_offset for s in log.segments[:-1])
+        self._compacted_ms = wall_ms
+        return removed
 
     # --- produce --------------------------------------------------------------------------
 

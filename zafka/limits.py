@@ -47,6 +47,9 @@ session_timeout_ms_max = 1_800_000  # Kafka's group.max.session.timeout.ms
 subscription_pattern_bytes_max = 1_000  # a longer regular expression is refused
 offset_metadata_bytes_max = 4_096  # Kafka's offset.metadata.max.bytes
 
+# Partition logs on the broker (actors/partition.py).
+log_cleanup_interval_ms = 300_000  # retention (delete) or compaction (compact): Kafka's 5 min
+
 # The Python producer (clients/).
 key_hash_cache_keys_max = 4096  # keys whose partition hash a Partitioner remembers (~1 MB)
 key_hash_cache_key_bytes_max = 64  # longer keys are hashed every time, never kept alive
