@@ -30,6 +30,14 @@ actor applies it: partitions of new topics spawned, those of deleted topics stop
 their data deleted. A sync that fails is retried after `SYNC_RETRY_MS`. A restart after a
 crash keeps the hosted partitions and the watch (they live in the `BrokerContext`).
 
+Consumer groups: FindCoordinator names the broker leading the group's partition of
+`__consumer_offsets` (created on first use, on the worker: `BrokerZooKeeper.find_coordinator`);
+when that is this broker, it also makes sure the group's coordinator actor (`group-<id>`,
+group_coordinator.py) runs here. A request for a group whose partition this broker leads is
+answered at once, without ZooKeeper. The partitions of `__consumer_offsets` led here are
+replayed before their groups are served, and coordinators are told of topic changes
+(group_host.py keeps that bookkeeping). ListGroups lists the groups coordinated here.
+
 There is no replication and no controller yet: a partition's leader is what ZooKeeper says at
 creation, and replication factors above 1 are refused by the TopicStore unless more brokers
 are registered (their followers do nothing yet).
@@ -51,12 +59,23 @@ from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka.actors.actor import DEFERRED, Actor
+from zafka.actors.group_host import GroupHost
+from zafka.actors.group_messages import GroupGone, GroupStatus, NeedState
+from zafka.actors.offsets_loader import OffsetsLoaded
 from zafka.actors.partition import PartitionActor, actor_name
-from zafka.coordination.broker_admin import BrokerZooKeeper, HostPlan, zk_error
+from zafka.coordination.broker_admin import (
+    BrokerZooKeeper,
+    CoordinatorLookup,
+    HostPlan,
+    check_group_id,
+    coordinator_partition,
+    zk_error,
+)
+from zafka.coordination.group_records import OFFSETS_TOPIC
 from zafka.coordination.names import check_topic_name
 from zafka.coordination.producer_ids import ProducerIdPool
 from zafka.coordination.worker import ZooKeeperWorker
-from zafka.errors import ZafkaError
+from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
     CreateTopicsRequest,
     DeleteTopicsRequest,
@@ -64,6 +83,7 @@ from zafka.transport.admin import (
 )
 from zafka.transport.client import InitProducerIdResponse, MetadataRequest
 from zafka.transport.envelope import Envelope
+from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +102,12 @@ class BrokerContext:
     zookeeper: BrokerZooKeeper
     worker: ZooKeeperWorker
     data_dir: Path
+    endpoint: str = ""  # where clients reach this broker (FindCoordinator answers it)
+    groups: GroupHost = field(default_factory=GroupHost)  # group coordinators and loaders
     started: bool = False  # hosting done and watch set (once per process)
     topic_ids: dict[str, str] = field(default_factory=dict)  # hosted topic -> its topic_id
     hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> partitions led here
+    partition_counts: dict[str, int] = field(default_factory=dict)  # every known topic
     producer_ids: ProducerIdPool = field(default_factory=ProducerIdPool)
     claiming_ids: bool = False  # a producer id block claim is with the worker
     awaiting_ids: deque[Envelope] = field(default_factory=deque)  # InitProducerId requests
@@ -206,6 +229,7 @@ class BrokerActor(Actor):
             self._unhost(name, delete_data=True)
         for plan in plans:
             self._host(plan)
+        self._topics_changed()
 
     @property
     def _id(self) -> int:
@@ -242,10 +266,17 @@ class BrokerActor(Actor):
             led.append(p)
         self.context.topic_ids[info.name] = info.topic_id
         self.context.hosted[info.name] = led
+        self.context.partition_counts[info.name] = info.partitions
+        if info.name == OFFSETS_TOPIC:
+            self.context.groups.lead(self, led)
 
     def _unhost(self, name: str, delete_data: bool) -> None:
         """Stop the partition actors of topic `name` (their logs are closed) and, if asked,
-        delete their data directories."""
+        delete their data directories. For `__consumer_offsets`, its group coordinators and
+        loaders first."""
+        if name == OFFSETS_TOPIC:
+            self.context.groups.unlead_all(self)
+        self.context.partition_counts.pop(name, None)
         for p in self.context.hosted.pop(name, []):
             self._runtime().despawn(actor_name(name, p))
         self.context.topic_ids.pop(name, None)
@@ -270,13 +301,19 @@ class BrokerActor(Actor):
         response, plans = result
         for plan in plans:
             self._host(plan)
+        self._topics_changed()
         return response
 
     def _unhost_all(self, result: tuple[object, list[str]]) -> object:
         response, deleted = result
         for name in deleted:
             self._unhost(name, delete_data=True)
+        self._topics_changed()
         return response
+
+    def _topics_changed(self) -> None:
+        """Group coordinators learn every topic's partition count when it changed."""
+        self.context.groups.topics_changed(self, self.context.partition_counts)
 
     # --- requests -------------------------------------------------------------------------
 
@@ -344,6 +381,64 @@ class BrokerActor(Actor):
     def _fail_awaiting_ids(self, err: ZafkaError) -> None:
         while self.context.awaiting_ids:
             self._answer(self.context.awaiting_ids.popleft(), err)
+
+    # --- consumer groups ------------------------------------------------------------------
+
+    def on_find_coordinator_request(self, envelope: Envelope) -> object:
+        """The broker coordinating the group (see the module docstring); INVALID_GROUP_ID,
+        COORDINATOR_NOT_AVAILABLE (retriable) in the response's error code."""
+        request: FindCoordinatorRequest = envelope.message
+        group_id = request.group_id
+        try:
+            check_group_id(group_id)
+        except ZafkaError as err:
+            return FindCoordinatorResponse(err.error.code, -1, "")
+        partitions = self.context.partition_counts.get(OFFSETS_TOPIC)
+        if partitions is not None:
+            partition = coordinator_partition(group_id, partitions)
+            if self.context.groups.serves(partition):
+                return self._coordinate(group_id, partition)
+        known = self.context.topic_ids.get(OFFSETS_TOPIC)
+        job = partial(self.zk.find_coordinator, group_id, known)
+        return self._defer(envelope, job, lambda actor, found: actor._found(group_id, found))
+
+    def _found(self, group_id: str, found: CoordinatorLookup) -> FindCoordinatorResponse:
+        for plan in found.plans:
+            self._host(plan)
+        if found.plans:
+            self._topics_changed()
+        response = found.response
+        if response.error_code != 0 or response.node != self._id:
+            return response
+        if not self.context.groups.serves(found.partition):  # its partition did not start
+            return FindCoordinatorResponse(BY_NAME["COORDINATOR_NOT_AVAILABLE"].code, -1, "")
+        return self._coordinate(group_id, found.partition)
+
+    def _coordinate(self, group_id: str, partition: int) -> FindCoordinatorResponse:
+        """This broker coordinates the group: its coordinator actor runs from now on."""
+        self.context.groups.ensure(self, group_id, partition)
+        return FindCoordinatorResponse(0, self._id, self.context.endpoint)
+
+    def on_list_groups_request(self, envelope: Envelope) -> object:
+        return self.context.groups.list_groups()
+
+    # Local casts from the group coordinators and offsets loaders of this process.
+
+    def on_offsets_loaded(self, envelope: Envelope) -> None:
+        loaded: OffsetsLoaded = envelope.message
+        self.context.groups.on_loaded(self, loaded)
+
+    def on_need_state(self, envelope: Envelope) -> None:
+        message: NeedState = envelope.message
+        self.context.groups.on_need_state(self, message.group_id)
+
+    def on_group_status(self, envelope: Envelope) -> None:
+        message: GroupStatus = envelope.message
+        self.context.groups.on_status(message.group_id, message.state)
+
+    def on_group_gone(self, envelope: Envelope) -> None:
+        message: GroupGone = envelope.message
+        self.context.groups.on_gone(message.group_id)
 
 
 def _current(runtime) -> BrokerActor:

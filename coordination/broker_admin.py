@@ -9,19 +9,30 @@ thread (spawning partition actors is the actor's job, not this module's).
 Per-topic errors become per-topic codes in the response (INVALID_TOPIC, TOPIC_ALREADY_EXISTS,
 UNKNOWN_TOPIC_OR_PARTITION, ...; a kazoo error: UNKNOWN_SERVER_ERROR naming it); an error
 that spoils the whole request (the broker list cannot be read) is raised.
+
+Consumer groups: `find_coordinator` creates the internal topic `__consumer_offsets` on first
+use (compacted, `offsets_partitions` partitions, replication factor 1; a broker that loses the
+creation race reads the winner's) and names the broker leading the group's partition of it,
+`coordinator_partition(group, partitions)`. Internal topics are never auto-created by
+Metadata requests, nor created or deleted through CreateTopics / DeleteTopics.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
 
+from zafka import limits
+from zafka.clients.partitioner import key_partition
 from zafka.coordination import paths
+from zafka.coordination.group_records import OFFSETS_TOPIC
 from zafka.coordination.names import check_topic_name
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
 from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
@@ -40,10 +51,56 @@ from zafka.transport.client import (
     PartitionMetadata,
     TopicMetadata,
 )
+from zafka.transport.group import FindCoordinatorResponse
 
 log = logging.getLogger(__name__)
 
 NO_LEADER = PartitionState(leader=-1, leader_epoch=0, isr=())
+DEFAULT_OFFSETS_PARTITIONS = 8  # `zafka broker --offsets-topic-partitions`
+INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC})
+OFFSETS_TOPIC_CONFIGS = {
+    "cleanup.policy": "compact",
+    "segment.bytes": str(limits.offsets_segment_bytes),
+}
+_GROUP_ID = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def check_group_id(group_id: str) -> str:
+    """`group_id` if it is 1..group_id_bytes_max of [A-Za-z0-9._-]; else INVALID_GROUP_ID (it
+    names the coordinator's actor, `group-<id>`, so it must be a safe name)."""
+    if (
+        not isinstance(group_id, str)
+        or len(group_id) > limits.group_id_bytes_max
+        or _GROUP_ID.fullmatch(group_id) is None
+    ):
+        raise ZafkaError(
+            "INVALID_GROUP_ID",
+            f"group id {str(group_id)[:64]!r}: 1..{limits.group_id_bytes_max} of [A-Za-z0-9._-]",
+        )
+    return group_id
+
+
+def coordinator_partition(group_id: str, partitions: int) -> int:
+    """The partition of `__consumer_offsets` holding `group_id`'s records, whose leader
+    coordinates the group: Kafka's key partitioner on the id's UTF-8 bytes,
+    `(murmur2(id) & 0x7fffffff) % partitions`."""
+    return key_partition(group_id.encode(), partitions)
+
+
+@dataclass(frozen=True)
+class CoordinatorLookup:
+    """What `find_coordinator` found: the answer, the group's partition of `__consumer_offsets`
+    (-1 if unknown) and plans for the broker to host it (when it did not know the topic)."""
+
+    response: FindCoordinatorResponse
+    partition: int = -1
+    plans: list[HostPlan] = field(default_factory=list)
+
+
+def _unavailable(detail: str, partition: int = -1, plans=None) -> CoordinatorLookup:
+    log.info("no coordinator: %s", detail)
+    response = FindCoordinatorResponse(_code("COORDINATOR_NOT_AVAILABLE"), -1, "")
+    return CoordinatorLookup(response, partition, plans or [])
 
 
 @dataclass(frozen=True)
@@ -72,11 +129,13 @@ class BrokerZooKeeper:
         broker_id: int,
         auto_create_topics: bool = False,
         default_partitions: int = 1,
+        offsets_partitions: int = DEFAULT_OFFSETS_PARTITIONS,
     ) -> None:
         self.client = client
         self.broker_id = broker_id
         self.auto_create_topics = auto_create_topics
         self.default_partitions = default_partitions
+        self.offsets_partitions = offsets_partitions
         self.store = TopicStore(client)
 
     # --- hosting --------------------------------------------------------------------------
@@ -105,6 +164,17 @@ class BrokerZooKeeper:
         return names, plans
 
     # --- metadata -------------------------------------------------------------------------
+
+    def endpoint_of(self, broker_id: int) -> str | None:
+        """The registered endpoint of one broker (None: not registered, or unreadable)."""
+        try:
+            data, _ = self.client.get(paths.broker(broker_id))
+            return str(json.loads(data)["endpoint"])
+        except NoNodeError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            log.warning("broker %s: malformed registration of %s", self.broker_id, broker_id)
+            return None
 
     def brokers(self) -> tuple[BrokerInfo, ...]:
         """The registered brokers, by id."""
@@ -143,7 +213,7 @@ class BrokerZooKeeper:
         try:
             check_topic_name(name)
             info = self.store.get(name)
-            if info is None and self.auto_create_topics:
+            if info is None and self.auto_create_topics and name not in INTERNAL_TOPICS:
                 info = self._create(name, self.default_partitions, 1, {}, plans, exists_ok=True)
             if info is None:
                 return TopicMetadata(name, _code("UNKNOWN_TOPIC_OR_PARTITION"), ())
@@ -192,6 +262,9 @@ class BrokerZooKeeper:
     ) -> tuple[CreateTopicsResponse, list[HostPlan]]:
         results, plans = [], []
         for topic in topics:
+            if topic.name in INTERNAL_TOPICS:
+                results.append(_internal(topic.name))
+                continue
             try:
                 configs = dict(topic.configs)
                 self._create(topic.name, topic.partitions, topic.replication_factor, configs, plans)
@@ -206,6 +279,9 @@ class BrokerZooKeeper:
         """Delete the topics; returns the response and the names actually deleted."""
         results, deleted = [], []
         for name in names:
+            if name in INTERNAL_TOPICS:
+                results.append(_internal(name))
+                continue
             try:
                 self.store.delete(name)
                 deleted.append(name)
@@ -235,3 +311,40 @@ class BrokerZooKeeper:
 
     def claim_producer_ids(self) -> ProducerIdBlock:
         return claim_block(self.client, self.broker_id)
+
+    # --- group coordinators ---------------------------------------------------------------
+
+    def find_coordinator(self, group_id: str, known_topic_id: str | None) -> CoordinatorLookup:
+        """The broker coordinating `group_id`: the leader of its partition of
+        `__consumer_offsets`, which is created here on first use. `known_topic_id`: the
+        incarnation of the topic the broker hosts (a plan comes back for any other one).
+        ZooKeeper trouble, a leaderless partition or an unregistered leader:
+        COORDINATOR_NOT_AVAILABLE (the client retries)."""
+        plans: list[HostPlan] = []
+        try:
+            info = self.store.get(OFFSETS_TOPIC)
+            if info is None:
+                info = self._create(
+                    OFFSETS_TOPIC, self.offsets_partitions, 1, OFFSETS_TOPIC_CONFIGS, [], True
+                )
+            if info is None:  # created and deleted again meanwhile
+                return _unavailable(f"{OFFSETS_TOPIC} vanished while it was created")
+            if info.topic_id != known_topic_id:
+                plans.append(self.plan(info))
+            partition = coordinator_partition(group_id, info.partitions)
+            state, _ = self.store.partition_state(OFFSETS_TOPIC, partition)
+            if state.leader < 0:
+                return _unavailable(f"{OFFSETS_TOPIC}-{partition} has no leader", partition, plans)
+            endpoint = self.endpoint_of(state.leader)
+            if endpoint is None:
+                detail = f"the leader of {OFFSETS_TOPIC}-{partition}, {state.leader}, is down"
+                return _unavailable(detail, partition, plans)
+        except (ZafkaError, KazooException, KazooTimeoutError) as err:
+            return _unavailable(f"{type(err).__name__}: {err}", plans=plans)
+        response = FindCoordinatorResponse(0, state.leader, endpoint)
+        return CoordinatorLookup(response, partition, plans)
+
+
+def _internal(name: str) -> TopicResult:
+    detail = f"{name} is an internal topic: the brokers create it on first use"
+    return TopicResult(name, _code("INVALID_REQUEST"), detail)

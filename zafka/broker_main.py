@@ -33,10 +33,12 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka import broker_config, limits
 from zafka.actors.broker import BrokerActor, BrokerContext
+from zafka.actors.group_host import GroupHost, GroupSettings
 from zafka.actors.runtime import Runtime, SupervisionError
 from zafka.broker_config import DEFAULT_ZK_SESSION_TIMEOUT_MS
 from zafka.coordination import paths
-from zafka.coordination.broker_admin import BrokerZooKeeper
+from zafka.coordination.broker_admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
+from zafka.coordination.group_api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
 from zafka.coordination.registry import EphemeralRegistration
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
@@ -102,6 +104,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--default-partitions",
         type=int,
         help="partitions of an auto-created topic (default: 1)",
+    )
+    parser.add_argument(
+        "--offsets-topic-partitions",
+        type=int,
+        default=DEFAULT_OFFSETS_PARTITIONS,
+        help="partitions of __consumer_offsets if this broker creates it (on the first "
+        "FindCoordinator; the first creator's count holds) "
+        f"(default: {DEFAULT_OFFSETS_PARTITIONS})",
+    )
+    parser.add_argument(
+        "--group-heartbeat-interval-ms",
+        type=int,
+        default=HEARTBEAT_INTERVAL_MS,
+        help="how often group members heartbeat; a member's session timeout must be longer "
+        f"(default: {HEARTBEAT_INTERVAL_MS}, Kafka's)",
+    )
+    parser.add_argument(
+        "--group-rebalance-timeout-ms",
+        type=int,
+        default=REBALANCE_TIMEOUT_MS,
+        help="how long a group member has to confirm that it revoked partitions before it is "
+        f"removed (default: {REBALANCE_TIMEOUT_MS})",
     )
     parser.add_argument(
         "--zk-session-timeout-ms",
@@ -177,6 +201,14 @@ def _run(args: argparse.Namespace) -> int:
         raise BrokerStartError(f"--id must be >= 0, got {args.id}")
     if args.default_partitions < 1:
         raise BrokerStartError("--default-partitions must be >= 1")
+    if not 1 <= args.offsets_topic_partitions <= limits.topic_partitions_max:
+        raise BrokerStartError(
+            f"--offsets-topic-partitions must be 1..{limits.topic_partitions_max}"
+        )
+    if args.group_heartbeat_interval_ms < 1 or args.group_rebalance_timeout_ms < 1:
+        raise BrokerStartError(
+            "--group-heartbeat-interval-ms and --group-rebalance-timeout-ms must be >= 1"
+        )
     check_listen(args.listen)
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -195,9 +227,14 @@ def _run(args: argparse.Namespace) -> int:
         runtime = Runtime(node_name(args.id), transport)
         worker = ZooKeeperWorker(runtime.post)
         zookeeper = BrokerZooKeeper(
-            client, args.id, args.auto_create_topics, args.default_partitions
+            client,
+            args.id,
+            args.auto_create_topics,
+            args.default_partitions,
+            args.offsets_topic_partitions,
         )
-        context = BrokerContext(zookeeper, worker, data_dir)
+        settings = GroupSettings(args.group_heartbeat_interval_ms, args.group_rebalance_timeout_ms)
+        context = BrokerContext(zookeeper, worker, data_dir, endpoint, GroupHost(settings))
         runtime.spawn(lambda: BrokerActor(context))
         worker.start()
         wait_s = 2 * args.zk_session_timeout_ms / 1000 + 2
