@@ -8,11 +8,25 @@ import shutil
 import sys
 from pathlib import Path
 
-from zafka import broker_main, cli_bench, cli_consume, cli_produce, cli_topics, cluster
+from zafka import (
+    broker_main,
+    cli_bench,
+    cli_consume,
+    cli_produce,
+    cli_topics,
+    cluster,
+    cluster_zk,
+    zookeeper,
+)
 from zafka.version import __version__
 
 DEFAULT_CLUSTER_DIR = ".zafka"
 DEFAULT_ZK_PORT = 2181
+ZK_MODE_WORDS = {
+    cluster_zk.LOCAL: "local install",
+    cluster_zk.CONTAINER: "in a container",
+    cluster_zk.AUTO: "local install, else in a container",
+}
 
 
 def _invocation() -> str:
@@ -29,10 +43,16 @@ def _invocation() -> str:
 def _cluster_up(args: argparse.Namespace) -> int:
     cluster.check_broker_count(args.brokers)  # before anything starts
     root = Path(args.dir).resolve()
-    print(f"starting ZooKeeper on 127.0.0.1:{args.zk_port} (state in {root}) ...", flush=True)
-    zk = cluster.start_zookeeper(root, args.zk_port)
-    print(f"ZooKeeper is ready: 127.0.0.1:{zk.port} answers ruok (pid {zk.pid})")
-    print(f"  log:   {zk.log}")
+    if cluster_zk.running(root) is None:
+        where = f"127.0.0.1:{args.zk_port}" if args.zk_port else "a free port on 127.0.0.1"
+        how = ZK_MODE_WORDS[args.zookeeper or cluster_zk.LOCAL]
+        print(f"starting ZooKeeper ({how}) on {where} (state in {root}) ...", flush=True)
+    zk = cluster.start_zookeeper(root, args.zk_port, args.zookeeper, args.zookeeper_image)
+    print(f"ZooKeeper is ready: 127.0.0.1:{zk.port} answers ruok ({zk.identity()})")
+    if zk.container:
+        print(f"  log:   docker logs {zk.container[:12]} (saved to {zk.log} by `cluster down`)")
+    else:
+        print(f"  log:   {zk.log}")
     plural = "s" if args.brokers > 1 else ""
     print(f"starting {args.brokers} broker{plural} ...", flush=True)
     brokers = cluster.start_brokers(root, args.brokers)
@@ -51,7 +71,10 @@ def _cluster_down(args: argparse.Namespace) -> int:
     if not results:
         print("nothing to stop: no cluster was started from this directory")
     for info, was_running in results:
-        print(f"{info.name}: {'stopped' if was_running else 'was not running'} (pid {info.pid})")
+        done = "stopped" if was_running else "was not running"
+        if was_running and info.container:
+            done += ", container removed"
+        print(f"{info.name}: {done} ({info.identity()})")
     return 0
 
 
@@ -64,7 +87,7 @@ def _cluster_status(args: argparse.Namespace) -> int:
     for info, running, answering in rows:
         health = "ready" if answering else ("running, not answering" if running else "stopped")
         healthy = healthy and answering
-        print(f"{info.name}: {health} (pid {info.pid}, 127.0.0.1:{info.port})")
+        print(f"{info.name}: {health} ({info.identity()}, 127.0.0.1:{info.port})")
     return 0 if healthy else 1
 
 
@@ -79,21 +102,42 @@ def build_parser() -> argparse.ArgumentParser:
     cluster_cmd = commands.add_parser(
         "cluster",
         help="run a local cluster on this machine (127.0.0.1 only)",
-        description="Start, check and stop a local cluster: ZooKeeper (Debian's package) "
-        "and N brokers, each a separate process with its own data directory and log under "
-        "the cluster directory. Everything binds 127.0.0.1 only.",
+        description="Start, check and stop a local cluster: ZooKeeper (Debian's package, "
+        "or an image run by Docker) and N brokers, each a separate process with its own data "
+        "directory and log under the cluster directory. Everything binds 127.0.0.1 only.",
     )
     actions = cluster_cmd.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = actions.add_parser(
         "up",
         help="start ZooKeeper and the brokers, wait until they answer",
-        description="Start ZooKeeper, then brokers 1..N (`zafka broker` processes with topic "
+        description="Start ZooKeeper (a local install or a container: --zookeeper) and wait "
+        "until it answers ruok, then brokers 1..N (`zafka broker` processes with topic "
         "auto-creation on, each on a free 127.0.0.1 port), and wait until each broker has "
         "registered in ZooKeeper and answers a metadata request. Prints the bootstrap "
         "address for clients (bootstrap: 127.0.0.1:PORT[,...]) and how to stop the cluster. "
         "Processes already running are kept, so running it again is harmless.",
     )
-    up.add_argument("--zk-port", type=int, default=DEFAULT_ZK_PORT, help="ZooKeeper client port")
+    up.add_argument(
+        "--zk-port",
+        type=int,
+        default=DEFAULT_ZK_PORT,
+        help=f"ZooKeeper client port on 127.0.0.1 (default: {DEFAULT_ZK_PORT}; 0: a free one)",
+    )
+    up.add_argument(
+        "--zookeeper",
+        choices=cluster_zk.MODES,
+        help="how ZooKeeper runs: local = Debian's `zookeeper` package (scripts/setup.sh "
+        "installs it); container = an image run by Docker with host networking, stopped and "
+        "removed by `cluster down`; auto = local if installed, else container (default: "
+        "local; a ZooKeeper this cluster runs already is kept, whichever way it runs)",
+    )
+    up.add_argument(
+        "--zookeeper-image",
+        metavar="IMAGE",
+        help=f"the image of --zookeeper container (default: ${zookeeper.IMAGE_ENV}, else "
+        f"{zookeeper.DEFAULT_IMAGE}, built by scripts/zk-image.sh; the official `zookeeper` "
+        "image works too)",
+    )
     up.add_argument(
         "--brokers",
         type=int,
@@ -106,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
         "down",
         help="stop every process the cluster started",
         description="Stop the brokers (SIGTERM, then SIGKILL if one has not stopped within "
-        "a grace period), then ZooKeeper. Data and logs stay in the cluster directory.",
+        "a grace period), then ZooKeeper (a container is stopped the same way through Docker, "
+        "its output appended to its log, then removed). Data and logs stay in the cluster "
+        "directory.",
     )
     down.set_defaults(func=_cluster_down)
     status = actions.add_parser(

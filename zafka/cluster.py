@@ -1,164 +1,77 @@
 """The local cluster launcher: starts, checks and stops zafka's processes on this machine.
 
 State lives in one directory (default `.zafka/`): each process gets a subdirectory with its
-config, data and log, and `cluster.json` records what was started (name, PID, port, log, a
-command-line marker) so that `down` and `status` work from another shell and never signal an
-unrelated process that reused a PID. Only 127.0.0.1 is ever bound.
+config, data and log, and `cluster.json` records what was started (zafka/cluster_processes.py:
+name, PID, port, log, a command-line marker; a ZooKeeper container's id and image) so that
+`down` and `status` work from another shell and never signal an unrelated process that
+reused a PID. Only 127.0.0.1 is ever bound.
 
     <dir>/cluster.json                    {"zookeeper": {...}, "broker-1": {...}, ...}
     <dir>/zookeeper/{zoo.cfg,data,zookeeper.log}
     <dir>/broker-<id>/{data,broker.log}   one per broker, ids 1..N
 
-`start_zookeeper` starts Debian's ZooKeeper and waits until it answers `ruok`.
+`start_zookeeper` (zafka/cluster_zk.py) starts ZooKeeper from a local install or in a
+container and waits until it answers `ruok`.
 `start_brokers` starts brokers 1..N (`zafka broker` subprocesses, topic auto-creation on,
 each on a free 127.0.0.1 port) and waits, bounded by `limits.broker_start_timeout_s`, until
 each has registered in ZooKeeper with its endpoint AND answers a MetadataRequest over ZeroMQ.
 `stop_all` stops brokers first (SIGTERM to all, then SIGKILL after
-`limits.process_stop_grace_s`), then ZooKeeper. Process exits are awaited on pidfds.
+`limits.process_stop_grace_s`), then ZooKeeper (its container stopped and removed through
+Docker). Process exits are awaited on pidfds.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
 import os
-import select
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka import limits, zookeeper
+from zafka import cluster_zk, limits, zookeeper
+from zafka.cluster_processes import (
+    LauncherError,
+    ProcessInfo,
+    free_port,
+    is_running,
+    load_state,
+    record,
+    save_state,
+    spawn,
+    stop_processes,
+)
+from zafka.cluster_zk import start_zookeeper
 from zafka.coordination import paths
 from zafka.transport import codec
 from zafka.transport.client import MetadataRequest, MetadataResponse
 from zafka.transport.envelope import Envelope
 from zafka.transport.zmq_transport import ZmqTransport
 
-ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
-# Debian's `zookeeper` package puts its jars in /usr/share/java and its logging config here.
-DEFAULT_ZK_CLASSPATH = "/usr/share/java/*:/etc/zookeeper/conf"
+__all__ = [
+    "LauncherError",
+    "ProcessInfo",
+    "bootstrap",
+    "check_broker_count",
+    "describe",
+    "is_running",
+    "probe_broker",
+    "start_brokers",
+    "start_zookeeper",
+    "stop_all",
+]
+
 BROKER_PREFIX = "broker-"
 WAIT_SLICE_S = 0.2  # how often a wait on ZooKeeper also checks that the broker still runs
 _KAZOO_LOG = logging.getLogger("zafka.cluster.kazoo")  # its connection chatter stays quiet
 _KAZOO_LOG.setLevel(logging.ERROR)
-
-
-class LauncherError(Exception):
-    """Something the user can fix; the message says how."""
-
-
-@dataclass(frozen=True)
-class ProcessInfo:
-    name: str
-    pid: int
-    port: int
-    log: str
-    marker: str  # a string in its command line, so a reused PID is never signalled
-
-
-def _state_file(root: Path) -> Path:
-    return root / "cluster.json"
-
-
-def _load_state(root: Path) -> dict[str, ProcessInfo]:
-    path = _state_file(root)
-    if not path.exists():
-        return {}
-    raw = json.loads(path.read_text())
-    return {name: ProcessInfo(**info) for name, info in raw.items()}
-
-
-def _save_state(root: Path, state: dict[str, ProcessInfo]) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = _state_file(root).with_suffix(".tmp")
-    tmp.write_text(json.dumps({n: vars(p) for n, p in state.items()}, indent=2))
-    tmp.replace(_state_file(root))
-
-
-def _record(root: Path, info: ProcessInfo) -> None:
-    state = _load_state(root)
-    state[info.name] = info
-    _save_state(root, state)
-
-
-def is_running(pid: int, marker: str) -> bool:
-    """True if `pid` is a live (not zombie) process whose command line contains `marker`.
-
-    The marker check keeps us from signalling an unrelated process that reused the PID.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return False
-    state = stat.rsplit(")", 1)[1].split()[0]
-    return state != "Z" and marker in cmdline
-
-
-# --- ZooKeeper --------------------------------------------------------------------------------
-
-
-def _zookeeper_command(config: Path, log_dir: Path) -> list[str]:
-    java = shutil.which("java")
-    classpath = os.environ.get("ZAFKA_ZK_CLASSPATH", DEFAULT_ZK_CLASSPATH)
-    jar_dir = Path(classpath.split(":")[0]).parent
-    if java is None or not any(jar_dir.glob("zookeeper*.jar")):
-        raise LauncherError(
-            "ZooKeeper is not installed here. Run scripts/setup.sh (it installs Debian's "
-            "`zookeeper` package), or set ZAFKA_ZK_CLASSPATH to your ZooKeeper jars."
-        )
-    return [java, f"-Dzookeeper.log.dir={log_dir}", "-cp", classpath, ZOOKEEPER_MAIN, str(config)]
-
-
-def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `command` in a session of its own (it outlives this shell), output to `log`."""
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # `cluster down` stops it by PID
-        )
-
-
-def start_zookeeper(root: Path, port: int) -> ProcessInfo:
-    """Start ZooKeeper on 127.0.0.1:port under `root`, wait until it answers `ruok`."""
-    current = _load_state(root).get("zookeeper")
-    if current and is_running(current.pid, current.marker):
-        return current
-    if zookeeper.four_letter_word(port, "srvr"):
-        raise LauncherError(
-            f"port {port} on 127.0.0.1 is already taken by another server; "
-            "stop it or choose another port with --zk-port"
-        )
-    zk_dir = root / "zookeeper"
-    (zk_dir / "data").mkdir(parents=True, exist_ok=True)
-    config = zk_dir / "zoo.cfg"
-    config.write_text(zookeeper.render_config(client_port=port, data_dir=str(zk_dir / "data")))
-    log = zk_dir / "zookeeper.log"
-    proc = _spawn(_zookeeper_command(config, zk_dir), log)
-    info = ProcessInfo("zookeeper", proc.pid, port, str(log), ZOOKEEPER_MAIN)
-    _record(root, info)
-    ready = zookeeper.wait_until_ok(
-        port, limits.zookeeper_start_timeout_s, still_starting=lambda: proc.poll() is None
-    )
-    if not ready:
-        stop_processes([info])
-        raise LauncherError(f"ZooKeeper did not become ready; see its log: {log}")
-    return info
 
 
 # --- brokers ----------------------------------------------------------------------------------
@@ -166,12 +79,6 @@ def start_zookeeper(root: Path, port: int) -> ProcessInfo:
 
 def broker_name(broker_id: int) -> str:
     return f"{BROKER_PREFIX}{broker_id}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _broker_command(broker_id: int, zk_port: int, port: int, data_dir: Path) -> list[str]:
@@ -193,9 +100,9 @@ def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
     """Start brokers 1..count (those not running yet) against the cluster's ZooKeeper and
     wait until each is registered and answers; LauncherError naming its log if one is not."""
     check_broker_count(count)
-    state = _load_state(root)
-    zk = state.get("zookeeper")
-    if zk is None or not is_running(zk.pid, zk.marker):
+    state = load_state(root)
+    zk = state.get(cluster_zk.NAME)
+    if zk is None or not cluster_zk.is_alive(zk):
         raise LauncherError("ZooKeeper is not running: start the cluster with `zafka cluster up`")
     client = KazooClient(hosts=f"127.0.0.1:{zk.port}", logger=_KAZOO_LOG)
     try:
@@ -214,7 +121,7 @@ def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
     finally:
         client.stop()
         client.close()
-    state = _load_state(root)
+    state = load_state(root)
     return [state[broker_name(broker_id)] for broker_id in range(1, count + 1)]
 
 
@@ -224,10 +131,10 @@ def _start_broker(
     name = broker_name(broker_id)
     data_dir = root / name / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    log, port = root / name / "broker.log", _free_port()
-    proc = _spawn(_broker_command(broker_id, zk_port, port, data_dir), log)
+    log, port = root / name / "broker.log", free_port()
+    proc = spawn(_broker_command(broker_id, zk_port, port, data_dir), log)
     info = ProcessInfo(name, proc.pid, port, str(log), str(data_dir))
-    _record(root, info)
+    record(root, info)
     return info, proc
 
 
@@ -323,59 +230,32 @@ def _wait_answering(
 # --- stopping and status ----------------------------------------------------------------------
 
 
-def _open(info: ProcessInfo) -> int | None:
-    """A pidfd for `info`'s process if it is (still) the one we started, else None."""
-    try:
-        fd = os.pidfd_open(info.pid)
-    except OSError:
-        return None
-    if not is_running(info.pid, info.marker):  # checked after opening: no PID-reuse race
-        os.close(fd)
-        return None
-    return fd
-
-
-def _signal(fd: int, signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):  # already gone
-        signal.pidfd_send_signal(fd, signum)
-
-
-def _exited(fd: int, timeout_s: float) -> bool:
-    """Wait up to `timeout_s` for the process behind `fd` to exit."""
-    readable, _, _ = select.select([fd], [], [], max(timeout_s, 0.0))
-    return bool(readable)
-
-
-def stop_processes(infos: list[ProcessInfo]) -> list[bool]:
-    """SIGTERM to all at once, SIGKILL to those still running after the grace period.
-    Returns, for each, whether it was running."""
-    fds = [_open(info) for info in infos]
-    for fd in fds:
-        if fd is not None:
-            _signal(fd, signal.SIGTERM)
-    deadline = time.monotonic() + limits.process_stop_grace_s
-    try:
-        for fd in fds:
-            if fd is not None and not _exited(fd, deadline - time.monotonic()):
-                _signal(fd, signal.SIGKILL)
-                _exited(fd, limits.process_stop_grace_s)
-    finally:
-        for fd in fds:
-            if fd is not None:
-                os.close(fd)
-    return [fd is not None for fd in fds]
-
-
 def stop_all(root: Path) -> list[tuple[ProcessInfo, bool]]:
-    """Stop every process recorded under `root`, brokers before ZooKeeper (they deregister
-    through it); returns each with whether it was running."""
-    state = _load_state(root)
+    """Stop everything recorded under `root`, brokers before ZooKeeper (they deregister
+    through it); returns each with whether it was running. A ZooKeeper container that
+    Docker cannot remove now (its engine is down) stays recorded: LauncherError."""
+    state = load_state(root)
     brokers = [info for name, info in state.items() if name.startswith(BROKER_PREFIX)]
     others = [info for name, info in state.items() if not name.startswith(BROKER_PREFIX)]
     results = list(zip(brokers, stop_processes(brokers), strict=True))
-    results += list(zip(others, stop_processes(others), strict=True))
-    _save_state(root, {})
+    left: dict[str, ProcessInfo] = {}
+    problem = None
+    for info in others:
+        try:
+            results.append((info, cluster_zk.stop(info)))
+        except LauncherError as err:
+            left[info.name], problem = info, err
+    save_state(root, left)
+    if problem is not None:
+        done = "the brokers are stopped" if brokers else "no broker was recorded"
+        raise LauncherError(f"{done}, but {problem}; then run `zafka cluster down` again")
     return results
+
+
+def _alive(info: ProcessInfo) -> bool:
+    if info.name.startswith(BROKER_PREFIX):
+        return is_running(info.pid, info.marker)
+    return cluster_zk.is_alive(info)
 
 
 def _health_probe(info: ProcessInfo) -> Callable[[], bool]:
@@ -389,8 +269,8 @@ def describe(root: Path) -> list[tuple[ProcessInfo, bool, bool]]:
     """Each recorded process with (running, answering its health probe: `ruok` for
     ZooKeeper, a MetadataRequest for a broker)."""
     rows = []
-    for info in _load_state(root).values():
-        running = is_running(info.pid, info.marker)
+    for info in load_state(root).values():
+        running = _alive(info)
         rows.append((info, running, running and _health_probe(info)()))
     return rows
 

@@ -1,15 +1,34 @@
-"""Running a standalone ZooKeeper server: its config file and its health probe.
+"""Running a standalone ZooKeeper server: its config file, how an image runs it, its probe.
 
-Used by the local cluster launcher and by the integration tests' container, so both
-run ZooKeeper the same way. Kafka clients never talk to ZooKeeper; brokers do.
+Used by the local cluster launcher (both ways: a local install and a container) and by the
+integration tests' container, so all run ZooKeeper the same way. Kafka clients never talk to
+ZooKeeper; brokers do.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from collections.abc import Mapping
 
 from zafka import limits
+
+IMAGE_ENV = "ZAFKA_ZK_IMAGE"
+# Built from Debian packages by scripts/zk-image.sh (no registry needed). The official
+# `zookeeper` image works the same way: both run `zkServer.sh start-foreground CONFIG_FILE`.
+DEFAULT_IMAGE = "zafka/zookeeper:local"
+
+
+def image_name(env: Mapping[str, str] = os.environ) -> str:
+    """The ZooKeeper image to run: $ZAFKA_ZK_IMAGE, else zafka/zookeeper:local."""
+    return env.get(IMAGE_ENV) or DEFAULT_IMAGE
+
+
+def foreground_command(config_path: str) -> list[str]:
+    """What a ZooKeeper image runs to serve `config_path` in the foreground (its main
+    process): the official image's entry point, which scripts/zk-image.sh's image copies."""
+    return ["zkServer.sh", "start-foreground", config_path]
 
 
 def render_config(*, client_port: int, data_dir: str, tick_ms: int = 2000) -> str:

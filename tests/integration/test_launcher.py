@@ -1,5 +1,7 @@
-"""`zafka cluster up|status|down` against Debian's ZooKeeper and real broker processes, each
-a separate process started by the launcher. Every wait is bounded."""
+"""`zafka cluster up|status|down` against Debian's ZooKeeper, or ZooKeeper in a container
+(`--zookeeper container`, the image the integration tests use), and real broker processes,
+each a separate process started by the launcher. Every wait is bounded; whatever a test
+started is stopped by PID or container id, pass or fail."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from kazoo.client import KazooClient
 from tests.integration.broker_helpers import RawClient
 from tests.integration.zk_container import free_port
 from zafka import cli, cluster, limits, zookeeper
+from zafka.cluster_zk import CLUSTER_LABEL
 from zafka.transport.client import MetadataRequest, MetadataResponse
 
 pytestmark = pytest.mark.slow
@@ -25,13 +28,36 @@ COMMAND_TIMEOUT_S = 120.0
 EVENT_TIMEOUT_S = 30.0
 
 
-def zafka(*args: str) -> subprocess.CompletedProcess[str]:
+def zafka(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zafka.cli", *args],
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT_S,
+        env=env,
     )
+
+
+def docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S
+    )
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses of the sockets listening on `port` (IPv4 and IPv6, hex as in
+    /proc/net/tcp*: 0100007F is 127.0.0.1)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
 
 
 def recorded(cluster_dir: str) -> dict[str, dict]:
@@ -147,3 +173,85 @@ def test_a_broker_count_outside_1_to_the_maximum_starts_nothing(tmp_path, capsys
         assert cli.main(argv) == 2
         assert f"--brokers must be 1..{limits.cluster_brokers_max}" in capsys.readouterr().err
     assert not (tmp_path / "cluster.json").exists()  # not even ZooKeeper was started
+
+
+def test_cluster_up_with_zookeeper_in_a_container(tmp_path):
+    """`--zookeeper container`: the image runs with host networking on 127.0.0.1 only,
+    records stream through the broker, `down` removes exactly that container (by id) and
+    stops the broker (by PID); ZooKeeper's data, bind-mounted, outlives the container."""
+    port, cluster_dir = free_port(), str(tmp_path / "cluster")
+    up_argv = ["cluster", "up", "--zookeeper", "container", "--dir", cluster_dir]
+    up_argv += ["--zk-port", str(port)]
+    containers: list[str] = []
+    try:
+        up = zafka(*up_argv)
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = recorded(cluster_dir)
+        zk, broker = state["zookeeper"], state["broker-1"]
+        containers.append(zk["container"])
+        assert zk["image"] == zookeeper.image_name()
+        short = f"container {zk['container'][:12]} of {zk['image']}"
+        assert f"127.0.0.1:{port} answers ruok ({short})" in up.stdout
+        details = json.loads(docker("inspect", zk["container"]).stdout)[0]
+        assert details["State"]["Running"]
+        assert details["HostConfig"]["NetworkMode"] == "host"
+        assert not details["HostConfig"]["PortBindings"]
+        assert details["Config"]["Labels"][CLUSTER_LABEL] == cluster_dir
+        listening = listening_addresses(port)  # 127.0.0.1 only (IPv4, or IPv4-mapped IPv6)
+        assert listening and listening <= {"0100007F", "0000000000000000FFFF00000100007F"}
+        assert registered_ids(port) == ["1"]
+
+        status = zafka("cluster", "status", "--dir", cluster_dir)
+        assert status.returncode == 0, status.stdout
+        assert f"zookeeper: ready ({short}, 127.0.0.1:{port})" in status.stdout
+
+        bootstrap = ["--bootstrap", f"127.0.0.1:{broker['port']}"]
+        created = zafka("topics", "create", "orders", *bootstrap)
+        assert created.returncode == 0, created.stderr
+        produced = zafka("produce", "orders", "--key-separator", ":", *bootstrap, stdin="k1:v1\n")
+        assert produced.returncode == 0, produced.stderr
+        consumed = zafka("consume", "orders", "--print-key", *bootstrap)
+        assert consumed.returncode == 0, consumed.stderr
+        assert consumed.stdout == "k1\tv1\n"
+
+        down = zafka("cluster", "down", "--dir", cluster_dir)
+        assert down.returncode == 0, down.stderr
+        assert f"zookeeper: stopped, container removed ({short})" in down.stdout
+        assert f"broker-1: stopped (pid {broker['pid']})" in down.stdout
+        assert docker("ps", "--all", "--quiet", "--filter", f"id={zk['container']}").stdout == ""
+        assert not cluster.is_running(broker["pid"], "")
+        assert not zookeeper.is_ok(port)
+        assert "output of container" in Path(zk["log"]).read_text()
+
+        # Up again: a new container on the same data; the topic and its record are there.
+        again = zafka(*up_argv)
+        assert again.returncode == 0, again.stdout + again.stderr
+        containers.append(recorded(cluster_dir)["zookeeper"]["container"])
+        assert containers[1] != containers[0]
+        bootstrap = ["--bootstrap", f"127.0.0.1:{recorded(cluster_dir)['broker-1']['port']}"]
+        consumed = zafka("consume", "orders", "--print-key", *bootstrap)
+        assert consumed.returncode == 0, consumed.stderr
+        assert consumed.stdout == "k1\tv1\n"
+    finally:
+        state = recorded(cluster_dir) if Path(cluster_dir, "cluster.json").exists() else {}
+        pids = [info["pid"] for name, info in state.items() if name != "zookeeper"]
+        down = zafka("cluster", "down", "--dir", cluster_dir)
+        leftovers = docker("ps", "-aq", "--filter", f"label={CLUSTER_LABEL}={cluster_dir}")
+        if leftovers.stdout.split():  # only if `down` failed: this test's containers, by id
+            docker("rm", "--force", *leftovers.stdout.split())
+    assert down.returncode == 0, down.stderr
+    assert leftovers.stdout == ""
+    assert not any(cluster.is_running(pid, "") for pid in pids)
+
+
+def test_container_errors_say_how_to_start_docker_or_get_the_image(tmp_path):
+    argv = ["cluster", "up", "--zookeeper", "container", "--dir", str(tmp_path / "c")]
+    no_engine = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}
+    up = zafka(*argv, "--zk-port", str(free_port()), env=no_engine)
+    assert up.returncode == 2
+    assert "Docker is not running" in up.stderr
+    assert "start it with scripts/docker-engine.sh start" in up.stderr
+    missing = zafka(*argv, "--zk-port", str(free_port()), "--zookeeper-image", "zafka/none:x")
+    assert missing.returncode == 2
+    assert "the ZooKeeper image zafka/none:x is not in Docker" in missing.stderr
+    assert not (tmp_path / "c" / "cluster.json").exists()
