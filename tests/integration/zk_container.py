@@ -17,7 +17,8 @@ from testcontainers.core.container import DockerContainer
 
 from zafka import zookeeper
 
-IMAGE = os.environ.get("ZAFKA_ZK_IMAGE", "zafka/zookeeper:local")
+IMAGE = zookeeper.image_name()
+CONFIG_PATH = "/tmp/zafka-zoo.cfg"
 # A short tick lets tests use short sessions: the server accepts 2..20 ticks (0.4..4 s).
 TICK_MS = 200
 READY_TIMEOUT_S = 60.0
@@ -38,9 +39,10 @@ class ZooKeeperContainer:
     def __init__(self, image: str = IMAGE) -> None:
         self.port = free_port()
         config = zookeeper.render_config(client_port=self.port, data_dir=DATA_DIR, tick_ms=TICK_MS)
+        serve = shlex.join(zookeeper.foreground_command(CONFIG_PATH))
         script = (
-            f"mkdir -p {DATA_DIR} && printf '%s' {shlex.quote(config)} > /tmp/zafka-zoo.cfg"
-            " && exec zkServer.sh start-foreground /tmp/zafka-zoo.cfg"
+            f"mkdir -p {DATA_DIR} && printf '%s' {shlex.quote(config)} > {CONFIG_PATH}"
+            f" && exec {serve}"
         )
         self._container = (
             DockerContainer(image)
