@@ -12,6 +12,7 @@ from zafka import (
     broker_main,
     cli_bench,
     cli_consume,
+    cli_groups,
     cli_produce,
     cli_topics,
     cluster,
@@ -179,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     broker_main.add_arguments(broker_cmd)
     broker_cmd.set_defaults(func=broker_main.run)
-    for client_command in (cli_topics, cli_produce, cli_consume, cli_bench):
+    for client_command in (cli_topics, cli_groups, cli_produce, cli_consume, cli_bench):
         client_command.register(commands)
     return parser
 
