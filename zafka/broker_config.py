@@ -3,9 +3,12 @@
 The file holds `key=value` lines (Kafka's server.properties style); blank lines and lines
 starting with `#` are ignored. A key is a `zafka broker` option without its dashes (`id`,
 `zookeeper`, `listen`, `data-dir`, `auto-create-topics`, `default-partitions`,
-`zk-session-timeout-ms`, `log-level`) or Kafka's name for the same setting (`broker.id`,
-`zookeeper.connect`, `listeners`, `log.dirs`, `auto.create.topics.enable`, `num.partitions`,
-`zookeeper.session.timeout.ms`). An option given on the command line wins over the file.
+`zk-session-timeout-ms`, `log-level`, `offsets-topic-partitions`,
+`group-heartbeat-interval-ms`, `group-rebalance-timeout-ms`) or Kafka's name for the same
+setting (`broker.id`, `zookeeper.connect`, `listeners`, `log.dirs`,
+`auto.create.topics.enable`, `num.partitions`, `zookeeper.session.timeout.ms`,
+`offsets.topic.num.partitions`, `group.consumer.heartbeat.interval.ms`). An option given on
+the command line wins over the file.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+
+from zafka.coordination.broker_admin import DEFAULT_OFFSETS_PARTITIONS
+from zafka.coordination.group_api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
 
 DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
 
@@ -36,6 +42,9 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "default_partitions": (int, 1),
     "zk_session_timeout_ms": (int, DEFAULT_ZK_SESSION_TIMEOUT_MS),
     "log_level": (str, "INFO"),
+    "offsets_topic_partitions": (int, DEFAULT_OFFSETS_PARTITIONS),
+    "group_heartbeat_interval_ms": (int, HEARTBEAT_INTERVAL_MS),
+    "group_rebalance_timeout_ms": (int, REBALANCE_TIMEOUT_MS),
 }
 KAFKA_NAMES = {
     "broker.id": "id",
@@ -45,6 +54,8 @@ KAFKA_NAMES = {
     "auto.create.topics.enable": "auto_create_topics",
     "num.partitions": "default_partitions",
     "zookeeper.session.timeout.ms": "zk_session_timeout_ms",
+    "offsets.topic.num.partitions": "offsets_topic_partitions",
+    "group.consumer.heartbeat.interval.ms": "group_heartbeat_interval_ms",
 }
 
 

@@ -108,7 +108,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--offsets-topic-partitions",
         type=int,
-        default=DEFAULT_OFFSETS_PARTITIONS,
         help="partitions of __consumer_offsets if this broker creates it (on the first "
         "FindCoordinator; the first creator's count holds) "
         f"(default: {DEFAULT_OFFSETS_PARTITIONS})",
@@ -116,14 +115,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--group-heartbeat-interval-ms",
         type=int,
-        default=HEARTBEAT_INTERVAL_MS,
         help="how often group members heartbeat; a member's session timeout must be longer "
         f"(default: {HEARTBEAT_INTERVAL_MS}, Kafka's)",
     )
     parser.add_argument(
         "--group-rebalance-timeout-ms",
         type=int,
-        default=REBALANCE_TIMEOUT_MS,
         help="how long a group member has to confirm that it revoked partitions before it is "
         f"removed (default: {REBALANCE_TIMEOUT_MS})",
     )

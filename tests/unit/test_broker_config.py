@@ -26,13 +26,17 @@ def test_kafka_and_option_names_fill_what_the_command_line_left_unset(tmp_path) 
         "data-dir=/tmp/d\n"
         "auto.create.topics.enable=true\n"
         "num.partitions=4\n"
+        "offsets.topic.num.partitions=3\n"
+        "group-heartbeat-interval-ms=300\n"
     )
     args = parse("--config", str(config), "--listen", "tcp://127.0.0.1:9999")
     resolve(args)
     assert (args.id, args.zookeeper, args.data_dir) == (3, "127.0.0.1:2181/z", "/tmp/d")
     assert args.listen == "tcp://127.0.0.1:9999"  # the command line wins
     assert (args.auto_create_topics, args.default_partitions) == (True, 4)
+    assert (args.offsets_topic_partitions, args.group_heartbeat_interval_ms) == (3, 300)
     assert (args.zk_session_timeout_ms, args.log_level) == (6000, "INFO")  # defaults
+    assert args.group_rebalance_timeout_ms == 300_000
 
 
 def test_without_a_file_the_options_and_defaults_serve() -> None:
