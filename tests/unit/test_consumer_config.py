@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from zafka.clients.consumer import Consumer, _tps
+from zafka.clients.consumer import Consumer
+from zafka.clients.consumer_config import check_tps
 from zafka.clients.drain import TopicPartition
 from zafka.errors import ZafkaError
 
@@ -15,7 +16,23 @@ BOOTSTRAP = "127.0.0.1:9"
 @pytest.mark.parametrize(
     ("config", "expected"),
     [
-        ({"group_id": "g"}, "consumer groups are not supported yet"),
+        ({"topics": ["t"]}, "topics needs a group_id"),
+        ({"pattern": "t.*"}, "pattern needs a group_id"),
+        ({"group_instance_id": "a"}, "group_instance_id needs a group_id"),
+        ({"on_partitions_lost": print}, "on_partitions_lost needs a group_id"),
+        ({"group_id": ""}, "group_id='': expected 1..249 of [A-Za-z0-9._-]"),
+        ({"group_id": "a/b"}, "group_id='a/b'"),
+        ({"group_id": "x" * 250}, "group_id="),
+        ({"group_id": "g", "group_instance_id": ""}, "group_instance_id=''"),
+        ({"group_id": "g", "assignor": "sticky"}, "assignor='sticky': expected one of"),
+        ({"group_id": "g", "session_timeout_ms": 0}, "session_timeout_ms=0"),
+        ({"group_id": "g", "enable_auto_commit": 1}, "enable_auto_commit=1: expected True"),
+        ({"group_id": "g", "auto_commit_interval_ms": 0}, "auto_commit_interval_ms=0"),
+        ({"group_id": "g", "topics": "orders"}, "topics: expected a list of topic names"),
+        ({"group_id": "g", "topics": []}, "at least one topic"),
+        ({"group_id": "g", "topics": ["a"], "pattern": "b"}, "topics or a pattern, not both"),
+        ({"group_id": "g", "pattern": "("}, "pattern='('"),
+        ({"group_id": "g", "pattern": "x" * 1001}, "longer than 1000 bytes"),
         ({"auto_offset_reset": "smallest"}, "'latest', 'earliest' or 'none'"),
         ({"fetch_max_bytes": 0}, "fetch_max_bytes=0: expected an int in 1..16777216"),
         ({"fetch_max_bytes": 1 << 30}, "fetch_max_bytes"),
@@ -56,11 +73,11 @@ def test_bad_bootstrap_is_refused() -> None:
 )
 def test_bad_partitions_are_refused(partitions: object, error: str) -> None:
     with pytest.raises(ZafkaError) as raised:
-        _tps(partitions, "assign")  # type: ignore[arg-type]
+        check_tps(partitions, "assign")  # type: ignore[arg-type]
     assert raised.value.error.name == error
 
 
 def test_partitions_become_topic_partitions_without_repeats() -> None:
-    tps = _tps([("a", 1), TopicPartition("b", 0), ("a", 1)], "assign")
+    tps = check_tps([("a", 1), TopicPartition("b", 0), ("a", 1)], "assign")
     assert tps == [TopicPartition("a", 1), TopicPartition("b", 0)]
     assert all(type(tp) is TopicPartition for tp in tps)

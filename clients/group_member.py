@@ -1,0 +1,394 @@
+"""The consumer's group traffic on its I/O thread: `GroupMemberActor` is the `FetcherActor`
+(clients/fetcher.py) of a consumer with a `group_id`, which also finds the group's
+coordinator and sends what the `Membership` (clients/membership.py, pure) plans: joins,
+heartbeats and OffsetFetch requests for partitions about to start; and, for user threads
+(through `ClientIO.submit`), commits, committed offsets and the LeaveGroup.
+
+**Finding the coordinator.** A `FindCoordinatorRequest` to some broker's `broker` actor
+names the coordinator's broker id (its endpoint comes with the metadata, which is asked
+again when the broker is not known yet); every group request then goes to
+`broker-<id>/group-<group_id>`. UNKNOWN_ACTOR from there: the group actor is not spawned
+yet, so FindCoordinator is asked of that broker itself (which spawns it); NOT_COORDINATOR,
+COORDINATOR_NOT_AVAILABLE, STOPPED or a timeout: the coordinator is looked up again; every
+retriable error is retried after a backoff (`retry_backoff_ms` doubling up to 1 s). Joins and
+heartbeats are retried by the Membership's own schedule; commits, OffsetFetch for users and
+the LeaveGroup until their deadline.
+
+Every answer is filed under the Consumer's lock and wakes a waiting `poll` (which runs the
+user's rebalance callbacks on its own thread).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+from zafka.clients.drain import TopicPartition
+from zafka.clients.fetch_state import FetchState
+from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
+from zafka.clients.membership import Assignment, Membership, to_groups, to_tps
+from zafka.clients.metadata import broker_node
+from zafka.errors import ZafkaError, from_code
+from zafka.transport.envelope import Envelope
+from zafka.transport.group import (
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+    HeartbeatRequest,
+    JoinGroupRequest,
+    LeaveGroupRequest,
+    OffsetCommitRequest,
+    OffsetFetchRequest,
+    PartitionOffset,
+)
+from zafka.transport.zmq_transport import ZmqTransport
+
+log = logging.getLogger(__name__)
+
+Answer = object  # a response message, or the ZafkaError it carried / the call failed with
+Done = Callable[[Answer], None]
+# Errors after which the coordinator is looked up again before the next attempt.
+REFIND_ERRORS = frozenset(
+    {"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "STOPPED", "REQUEST_TIMED_OUT"}
+)
+
+
+def group_actor_name(group_id: str) -> str:
+    """The name of a group's coordinator actor on its broker."""
+    return f"group-{group_id}"
+
+
+def answer_of(reply: Envelope | ZafkaError) -> Answer:
+    """The response message, or a ZafkaError for a failed call or a response's error code."""
+    if isinstance(reply, ZafkaError):
+        return reply
+    message = reply.message
+    code = getattr(message, "error_code", 0)
+    if code:
+        return from_code(code, type(message).__name__.removesuffix("Response"))
+    return message
+
+
+class GroupMemberActor(FetcherActor):
+    """A group consumer's I/O-thread side; see the module docstring."""
+
+    def __init__(
+        self,
+        bootstrap: list[str],
+        transport: ZmqTransport,
+        config: FetcherConfig,
+        state: FetchState,
+        cond: threading.Condition,
+        membership: Membership,
+    ) -> None:
+        super().__init__(bootstrap, transport, config, state, cond)
+        self.membership = membership
+        self.group_id = membership.group_id
+        self.coordinator: int | None = None
+        self._ask: int | None = None  # ask this broker for the coordinator (after UNKNOWN_ACTOR)
+        self._finding = False
+        self._waiting: list[Callable[[int | ZafkaError], None]] = []  # for the coordinator
+        self._scheduled: list[tuple[int, int, Callable[[], None]]] = []  # (due, seq, fn)
+        self._sequence = itertools.count()
+        self._group_kick_pending = False
+
+    # --- lifecycle and scheduling --------------------------------------------------------------
+
+    def on_start(self) -> None:
+        super().on_start()
+        with self.cond:
+            self.membership.forget_in_flight()
+        self.group_pump()
+
+    def _live_member(self) -> GroupMemberActor:
+        actor = self._live()
+        assert isinstance(actor, GroupMemberActor)
+        return actor
+
+    def group_kick(self) -> None:
+        """User thread, lock held: the membership changed, act on it soon (posted once)."""
+        if not self._group_kick_pending and self.runtime is not None:
+            self._group_kick_pending = True
+            self.runtime.post(self.group_pump)
+
+    def _later(self, delay_ms: int, fn: Callable[[], None]) -> None:
+        due = self._runtime().now_ms() + delay_ms
+        heapq.heappush(self._scheduled, (due, next(self._sequence), fn))
+        self._arm(None)
+
+    def _arm(self, wake_ms: int | None) -> None:
+        if self._scheduled:
+            due = self._scheduled[0][0]
+            wake_ms = due if wake_ms is None else min(wake_ms, due)
+        if wake_ms is not None:
+            self.set_timer("group", max(wake_ms - self._runtime().now_ms(), 0))
+
+    def on_group_timeout(self, now_ms: int) -> None:
+        while self._scheduled and self._scheduled[0][0] <= now_ms:
+            _, _, fn = heapq.heappop(self._scheduled)
+            fn()
+        self.group_pump()
+
+    def _backoff_ms(self, failures: int) -> int:
+        delay = self.config.retry_backoff_ms << min(max(failures - 1, 0), 16)
+        return min(delay, max(RETRY_BACKOFF_MAX_MS, self.config.retry_backoff_ms))
+
+    # --- what the membership plans ------------------------------------------------------------
+
+    def group_pump(self) -> None:
+        """Send the join, heartbeat and OffsetFetch the membership plans now."""
+        if self.retired:
+            with self.cond:
+                self._group_kick_pending = False
+            if self._live() is not self:
+                self._live_member().group_pump()
+            return
+        now = self._runtime().now_ms()
+        with self.cond:
+            self._group_kick_pending = False
+            out = self.membership.outgoing(now) if not self.closing else None
+        if out is None:
+            return
+        generation = out.generation
+        if out.join is not None:
+            self._send_join(out.join, generation)
+        if out.heartbeat is not None:
+            self._send_heartbeat(out.heartbeat, generation)
+        if out.offset_fetch is not None:
+            self._send_offset_fetch(out.offset_fetch, generation)
+        self._arm(out.wake_ms)
+
+    def _send_join(self, request: JoinGroupRequest, generation: int) -> None:
+        def done(answer: Answer) -> None:
+            if not isinstance(answer, ZafkaError):
+                answer = Assignment(
+                    answer.member_epoch,  # type: ignore[attr-defined]
+                    answer.heartbeat_interval_ms,  # type: ignore[attr-defined]
+                    to_tps(answer.assignment),  # type: ignore[attr-defined]
+                )
+            else:
+                log.info("%s: join of group %r failed: %s", self.address, self.group_id, answer)
+            self._filed(self.membership.on_join, generation, answer)
+
+        self._group_call(request, self.request_timeout_ms, done)
+
+    def _send_heartbeat(self, request: HeartbeatRequest, generation: int) -> None:
+        def done(answer: Answer) -> None:
+            if not isinstance(answer, ZafkaError):
+                answer = Assignment(
+                    answer.member_epoch,  # type: ignore[attr-defined]
+                    answer.heartbeat_interval_ms,  # type: ignore[attr-defined]
+                    to_tps(answer.assignment),  # type: ignore[attr-defined]
+                )
+            else:
+                log.info("%s: heartbeat to group %r: %s", self.address, self.group_id, answer)
+            self._filed(self.membership.on_heartbeat, generation, answer)
+
+        self._group_call(request, self.request_timeout_ms, done)
+
+    def _send_offset_fetch(self, request: OffsetFetchRequest, generation: int) -> None:
+        def done(answer: Answer) -> None:
+            if not isinstance(answer, ZafkaError):
+                answer = {
+                    tp: offset for tp, (offset, _) in offsets_of(answer).items() if offset >= 0
+                }
+            self._filed(self.membership.on_offsets, generation, answer)
+
+        self._group_call(request, self.request_timeout_ms, done)
+
+    def _filed(self, on_answer: Callable[..., None], generation: int, answer: object) -> None:
+        with self.cond:
+            on_answer(generation, answer, self._runtime().now_ms())
+            self.cond.notify_all()
+        self.group_pump()
+
+    # --- for user threads (through ClientIO.submit) --------------------------------------------
+
+    def commit(
+        self,
+        offsets: dict,
+        member_id: str,
+        member_epoch: int,
+        generation: int,
+        timeout_ms: int,
+        future: Future,
+    ) -> None:
+        """Commit `{tp: (offset, metadata)}` as `member_id` at `member_epoch`, retrying for
+        up to `timeout_ms`; `future` gets None or the ZafkaError (a fencing error also fences
+        the membership)."""
+        if self.retired and self._live() is not self:
+            self._live_member().commit(
+                offsets, member_id, member_epoch, generation, timeout_ms, future
+            )
+            return
+        message = OffsetCommitRequest(
+            self.group_id,
+            member_id,
+            member_epoch,
+            tuple(
+                PartitionOffset(tp.topic, tp.partition, offset, metadata)
+                for tp, (offset, metadata) in sorted(offsets.items())
+            ),
+        )
+
+        def done(answer: Answer) -> None:
+            if isinstance(answer, ZafkaError):
+                with self.cond:
+                    self.membership.on_commit_error(generation, answer)
+                    self.cond.notify_all()
+                self.group_pump()
+                future.set_exception(answer)
+            else:
+                future.set_result(None)
+
+        self._group_request(message, timeout_ms, done)
+
+    def fetch_committed(self, tps: list, timeout_ms: int, future: Future) -> None:
+        """`future` gets `{tp: (offset, metadata)}` of the committed offsets among `tps`."""
+        if self.retired and self._live() is not self:
+            self._live_member().fetch_committed(tps, timeout_ms, future)
+            return
+        message = OffsetFetchRequest(self.group_id, to_groups(tps))
+
+        def done(answer: Answer) -> None:
+            if isinstance(answer, ZafkaError):
+                future.set_exception(answer)
+            else:
+                future.set_result(offsets_of(answer))
+
+        self._group_request(message, timeout_ms, done)
+
+    def leave_group(self, member_id: str, timeout_ms: int, future: Future) -> None:
+        """LeaveGroup for `member_id`; `future` gets None or the ZafkaError."""
+        if self.retired and self._live() is not self:
+            self._live_member().leave_group(member_id, timeout_ms, future)
+            return
+
+        def done(answer: Answer) -> None:
+            if isinstance(answer, ZafkaError):
+                future.set_exception(answer)
+            else:
+                future.set_result(None)
+
+        self._group_request(LeaveGroupRequest(self.group_id, member_id), timeout_ms, done)
+
+    # --- requests to the coordinator -----------------------------------------------------------
+
+    def _group_request(self, message: object, timeout_ms: int, done: Done) -> None:
+        """`_group_call`, retried after retriable errors (with backoff) for `timeout_ms`."""
+        failures = 0
+        deadline_ms = self._runtime().now_ms() + timeout_ms
+
+        def attempt() -> None:
+            remaining = deadline_ms - self._runtime().now_ms()
+            self._group_call(message, min(max(remaining, 1), self.request_timeout_ms), answered)
+
+        def answered(answer: Answer) -> None:
+            nonlocal failures
+            if isinstance(answer, ZafkaError) and answer.retriable and not self.closing:
+                failures += 1
+                delay = self._backoff_ms(failures)
+                if self._runtime().now_ms() + delay < deadline_ms:
+                    self._later(delay, attempt)
+                    return
+            done(answer)
+
+        attempt()
+
+    def _group_call(self, message: object, timeout_ms: int, done: Done) -> None:
+        """One attempt: `message` to the coordinator (found first if unknown); `done` gets the
+        answer. Errors that say the coordinator moved make it be looked up again."""
+
+        def send(coordinator: int | ZafkaError) -> None:
+            if isinstance(coordinator, ZafkaError):
+                done(coordinator)
+                return
+            target = f"{broker_node(coordinator)}/{group_actor_name(self.group_id)}"
+
+            def on_reply(reply: Envelope | ZafkaError) -> None:
+                answer = answer_of(reply)
+                if isinstance(answer, ZafkaError):
+                    self._coordinator_failed(coordinator, answer)
+                done(answer)
+
+            self._call(target, message, timeout_ms, on_reply)
+
+        self._with_coordinator(send)
+
+    def _coordinator_failed(self, coordinator: int, err: ZafkaError) -> None:
+        name = err.error.name
+        if self.coordinator != coordinator:
+            return
+        if name == "UNKNOWN_ACTOR":  # not spawned yet: its broker's FindCoordinator does that
+            self.coordinator, self._ask = None, coordinator
+        elif name in REFIND_ERRORS:
+            self.coordinator, self._ask = None, None
+
+    def _with_coordinator(self, fn: Callable[[int | ZafkaError], None]) -> None:
+        """`fn(coordinator id)` once it is known, or `fn(error)` if the lookup failed."""
+        if self.coordinator is not None:
+            fn(self.coordinator)
+            return
+        self._waiting.append(fn)
+        if not self._finding:
+            self._finding = True
+            self._find()
+
+    def _find(self) -> None:
+        if not self.metadata.brokers:  # know the brokers first (and link them)
+            self.refresh_metadata((), self._metadata_for_find)
+            return
+        ask = self._ask
+        node = broker_node(ask) if ask in self.metadata.brokers else None
+        target = f"{node or self.any_broker()}/broker"
+        request = FindCoordinatorRequest(self.group_id)
+        self._call(target, request, self.request_timeout_ms, self._found)
+
+    def _metadata_for_find(self, err: ZafkaError | None) -> None:
+        if err is not None:
+            self._find_done(err)
+        else:
+            self._find()
+
+    def _found(self, reply: Envelope | ZafkaError) -> None:
+        answer = answer_of(reply)
+        if isinstance(answer, ZafkaError):
+            self._find_done(answer)
+            return
+        response: FindCoordinatorResponse = answer  # type: ignore[assignment]
+        node = response.node
+        if node in self.metadata.brokers:
+            self._find_done(node)
+            return
+
+        def after_metadata(err: ZafkaError | None) -> None:
+            if node in self.metadata.brokers:
+                self._find_done(node)
+            else:
+                detail = f"coordinator broker {node} is not in the metadata"
+                self._find_done(err or ZafkaError("COORDINATOR_NOT_AVAILABLE", detail))
+
+        self.refresh_metadata((), after_metadata)
+
+    def _find_done(self, result: int | ZafkaError) -> None:
+        """The lookup ended: waiters get the coordinator, or the error (retriable errors make
+        their callers back off and try again)."""
+        self._finding = False
+        if isinstance(result, ZafkaError):
+            log.info("%s: no coordinator for %r: %s", self.address, self.group_id, result)
+        else:
+            self.coordinator, self._ask = result, None
+        waiting, self._waiting = self._waiting, []
+        for fn in waiting:
+            fn(result)
+
+
+def offsets_of(response: object) -> dict:
+    """`{tp: (offset, metadata)}` of an OffsetFetchResponse (offset -1: none committed)."""
+    return {
+        TopicPartition(o.topic, o.partition): (o.offset, o.metadata)
+        for o in response.offsets  # type: ignore[attr-defined]
+    }
