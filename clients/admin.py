@@ -1,4 +1,5 @@
-"""Admin: create, delete, describe and list topics; describe the cluster.
+"""Admin: create, delete, describe and list topics; describe the cluster; list, describe,
+reset the offsets of and delete consumer groups (those in clients/admin_groups.py).
 
     from zafka.clients.admin import Admin, NewTopic
 
@@ -16,7 +17,8 @@ background thread (`clients/io.py`), shared by every caller.
 Requests go to any broker's `broker` actor (`broker-<id>/broker`); there is no controller
 yet, so any broker answers topic admin. The first request asks a bootstrap server for the
 brokers (trying each bootstrap server once, within the timeout); a request that times out
-makes the next one ask again.
+makes the next one ask again. Group requests go to the group's coordinator and ListOffsets to
+each partition's leader (clients/admin_groups.py).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from zafka import limits
+from zafka.clients.admin_groups import GroupAdmin
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
-from zafka.clients.metadata import NO_LEADER, parse_bootstrap
+from zafka.clients.metadata import NO_LEADER, broker_node, parse_bootstrap
 from zafka.coordination.names import is_internal
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
@@ -117,8 +120,8 @@ def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-class Admin:
-    """Topic and cluster administration; see the module docstring.
+class Admin(GroupAdmin):
+    """Topic, cluster and consumer-group administration; see the module docstring.
 
     `bootstrap_servers`: "host:port" (or "tcp://host:port"), a list of them or one
     comma-separated string. `request_timeout_ms`: how long one method waits for the broker.
@@ -262,18 +265,33 @@ class Admin:
                 outcome[name] = None if ok else _topic_error(name, r.error_code, r.error_message)
         return outcome
 
-    def _call(self, message: object, expected: type[_Response]) -> _Response:
-        """Send `message` to a broker's `broker` actor and wait for its reply, which must be
-        an `expected`; every error is raised here, in the caller's thread."""
-        deadline = time.monotonic() + self._timeout_ms / 1000
-        future = self._io.submit(lambda f: self._start(message, deadline, f))
-        reply = result(future, self._timeout_ms / 1000 + _CALLER_GRACE_S)
+    def _call(
+        self,
+        message: object,
+        expected: type[_Response],
+        target: tuple[int, str] | None = None,
+        deadline: float | None = None,
+    ) -> _Response:
+        """Send `message` and wait for its reply, which must be an `expected`; every error is
+        raised here, in the caller's thread. `target`: (broker id, actor name), default any
+        broker's `broker` actor. `deadline`: time.monotonic() by which the answer is due
+        (default: `request_timeout_ms` from now)."""
+        if deadline is None:
+            deadline = time.monotonic() + self._timeout_ms / 1000
+        future = self._submit(message, target, deadline)
+        reply = result(future, max(deadline - time.monotonic(), 0) + _CALLER_GRACE_S)
         if not isinstance(reply, expected):
             raise ZafkaError(
                 "UNKNOWN_SERVER_ERROR",
                 f"expected a {expected.__name__}, the broker sent a {type(reply).__name__}",
             )
         return reply
+
+    def _submit(
+        self, message: object, target: tuple[int, str] | None, deadline: float
+    ) -> Future[Any]:
+        """`_call` without the wait: a future for the reply message (or the ZafkaError)."""
+        return self._io.submit(lambda f: self._start(message, deadline, f, target))
 
     # On the I/O thread from here on.
 
@@ -282,9 +300,18 @@ class Admin:
         assert isinstance(actor, ClientActor)
         return actor
 
-    def _start(self, message: object, deadline: float, future: Future[Any]) -> None:
-        if not self._refresh_first:
-            self._send(message, deadline, future)
+    def _start(
+        self,
+        message: object,
+        deadline: float,
+        future: Future[Any],
+        target: tuple[int, str] | None = None,
+    ) -> None:
+        """Send `message` to `target` (None: any broker's `broker` actor), asking for the
+        brokers first when they are not known yet or `target`'s broker is not among them."""
+        known = target is None or target[0] in self._actor().metadata.brokers
+        if not self._refresh_first and known:
+            self._send(message, deadline, future, target)
             return
         attempts = [0]
 
@@ -292,7 +319,7 @@ class Admin:
             attempts[0] += 1
             if error is None:
                 self._refresh_first = False
-                self._send(message, deadline, future)
+                self._send(message, deadline, future, target)
             elif error.retriable and attempts[0] < len(self._bootstrap):
                 self._actor().refresh_metadata((), on_metadata)  # the next bootstrap server
             elif error.error.name == "REQUEST_TIMED_OUT":
@@ -309,7 +336,13 @@ class Admin:
 
         self._actor().refresh_metadata((), on_metadata)
 
-    def _send(self, message: object, deadline: float, future: Future[Any]) -> None:
+    def _send(
+        self,
+        message: object,
+        deadline: float,
+        future: Future[Any],
+        target: tuple[int, str] | None = None,
+    ) -> None:
         remaining_ms = int((deadline - time.monotonic()) * 1000)
         if remaining_ms <= 0:
             future.set_exception(
@@ -317,7 +350,16 @@ class Admin:
             )
             return
         actor = self._actor()
-        node = actor.any_broker()
+        if target is not None:
+            broker_id, actor_name = target
+            if broker_id not in actor.metadata.brokers:  # not registered now: gone, or moved
+                future.set_exception(
+                    ZafkaError("STOPPED", f"broker {broker_id} is not in the cluster now")
+                )
+                return
+            node = broker_node(broker_id)
+        else:
+            node, actor_name = actor.any_broker(), "broker"
         if node == ANY_NODE:  # the broker list was empty: ask the bootstrap server itself
             self._refresh_first = True
         inner: Future[Any] = Future()
@@ -340,7 +382,7 @@ class Admin:
             future.set_exception(error)
 
         inner.add_done_callback(done)
-        actor.request(f"{node}/broker", message, inner, timeout_ms=remaining_ms)
+        actor.request(f"{node}/{actor_name}", message, inner, timeout_ms=remaining_ms)
 
 
 def _id(broker: BrokerDescription) -> int:
