@@ -91,6 +91,7 @@ __all__ = [
     "Consumer",
     "ConsumerRebalanceListener",
     "ConsumerRecord",
+    "GroupMetadata",
     "OffsetAndMetadata",
     "OffsetAndTimestamp",
     "TopicPartition",
@@ -100,6 +101,15 @@ log = logging.getLogger(__name__)
 
 ITERATION_POLL_MS = 1000  # how long one poll inside `for record in consumer` waits
 CLOSE_GROUP_TIMEOUT_MS = 5000  # how long close() may spend committing and leaving the group
+
+
+class GroupMetadata(NamedTuple):
+    """Who this consumer is in its group (`Consumer.group_metadata`)."""
+
+    group_id: str
+    member_id: str
+    member_epoch: int
+    instance_id: str | None
 
 
 class OffsetAndTimestamp(NamedTuple):
@@ -308,6 +318,15 @@ class Consumer:
     def member_id(self) -> str | None:
         """This consumer's member id in its group (None without a group_id)."""
         return None if self._group is None else self._group.membership.member_id
+
+    def group_metadata(self) -> GroupMetadata | None:
+        """The group, member id, member epoch (0 while not a member) and instance id, as of
+        now (None without a group_id)."""
+        if self._group is None:
+            return None
+        with self._cond:
+            m = self._group.membership
+            return GroupMetadata(m.group_id, m.member_id, m.epoch, m.instance_id)
 
     def _group_actor(self) -> GroupMemberActor:
         return self._io.actor  # type: ignore[return-value]
