@@ -38,7 +38,7 @@ from zafka.clients import io
 from zafka.clients.admin import Admin
 from zafka.clients.io import ClientIO
 from zafka.clients.producer import Producer
-from zafka.errors import BY_NAME
+from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.group import (
     DescribeGroupRequest,
     DescribeGroupResponse,
@@ -103,7 +103,9 @@ def until(check: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> fl
 class Member:
     """A group_member_proc.py process and everything it reported."""
 
-    def __init__(self, bootstrap: str, log_dir: Path, name: str) -> None:
+    def __init__(
+        self, bootstrap: str, log_dir: Path, name: str, session_ms: int = SESSION_MS
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         with open(self.log_path, "w") as log:
@@ -115,7 +117,7 @@ class Member:
                     bootstrap,
                     GROUP,
                     TOPIC,
-                    str(SESSION_MS),
+                    str(session_ms),
                 ],
                 cwd=REPO,
                 stdin=subprocess.PIPE,
@@ -188,12 +190,13 @@ class Member:
 
 
 @pytest.fixture
-def members(bootstrap: str, tmp_path: Path) -> Iterator[Callable[[str], Member]]:
-    """`members(name)` starts a member process; every one still running is killed after."""
+def members(bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., Member]]:
+    """`members(name, session_ms=...)` starts a member process; every one still running is
+    killed after."""
     started: list[Member] = []
 
-    def start(name: str) -> Member:
-        member = Member(bootstrap, tmp_path, name)
+    def start(name: str, session_ms: int = SESSION_MS) -> Member:
+        member = Member(bootstrap, tmp_path, name, session_ms)
         started.append(member)
         return member
 
@@ -220,8 +223,15 @@ class Coordinator:
         self.snapshots: list[DescribeGroupResponse] = []
 
     def describe(self) -> DescribeGroupResponse:
-        """The group now; every answer is checked: no partition in two members."""
-        reply: DescribeGroupResponse = call(self.client, self.target, DescribeGroupRequest(GROUP))  # type: ignore[assignment]
+        """The group now (error COORDINATOR_NOT_AVAILABLE while its actor does not answer);
+        every answer is checked: no partition in two members."""
+        try:
+            reply: DescribeGroupResponse = call(  # type: ignore[assignment]
+                self.client, self.target, DescribeGroupRequest(GROUP)
+            )
+        except ZafkaError:  # UNKNOWN_ACTOR, STOPPED, a timeout: a restarting broker
+            unavailable = BY_NAME["COORDINATOR_NOT_AVAILABLE"].code
+            return DescribeGroupResponse(unavailable, GROUP, "", -1, "", ())
         if reply.error_code == 0:
             seen: set[int] = set()
             for m in reply.members:
@@ -330,7 +340,7 @@ def delivered(group: list[Member]) -> Counter[str]:
 
 
 def test_members_join_and_leave_one_by_one_and_the_group_converges_each_time(
-    bootstrap: str, members: Callable[[str], Member], coordinator: Coordinator
+    bootstrap: str, members: Callable[..., Member], coordinator: Coordinator
 ) -> None:
     flow = Flow(bootstrap)
     group: list[Member] = []
@@ -354,7 +364,7 @@ def test_members_join_and_leave_one_by_one_and_the_group_converges_each_time(
 
 
 def test_a_member_killed_mid_stream_loses_no_record_and_its_partitions_move_in_a_session(
-    bootstrap: str, members: Callable[[str], Member], coordinator: Coordinator
+    bootstrap: str, members: Callable[..., Member], coordinator: Coordinator
 ) -> None:
     flow = Flow(bootstrap)
     group = [members(f"member-{n}") for n in range(1, 4)]
@@ -387,7 +397,7 @@ def test_a_member_killed_mid_stream_loses_no_record_and_its_partitions_move_in_a
 
 
 def test_a_paused_member_has_its_commit_refused_and_joins_again(
-    bootstrap: str, members: Callable[[str], Member], coordinator: Coordinator
+    bootstrap: str, members: Callable[..., Member], coordinator: Coordinator
 ) -> None:
     flow = Flow(bootstrap)
     paused, other = members("paused"), members("other")
@@ -426,4 +436,36 @@ def test_a_paused_member_has_its_commit_refused_and_joins_again(
     sent = flow.stop()
     until(lambda: set(delivered([paused, other])) >= set(sent), "every record read")
     for member in (paused, other):
+        member.close()
+
+
+def test_members_keep_their_partitions_across_a_broker_restart(
+    bootstrap: str,
+    group_broker: BrokerProcess,
+    members: Callable[..., Member],
+    coordinator: Coordinator,
+) -> None:
+    """The broker (and with it the group's coordinator) restarts within the members'
+    session: the group's state is replayed, so nobody loses a partition or rejoins, and
+    consumption goes on from the committed offsets."""
+    flow = Flow(bootstrap)
+    group = [members(f"member-{n}", session_ms=20_000) for n in (1, 2)]
+    until(converged(coordinator, group), "2 members converged")
+    before = {m.member_id: (m.member_epoch, m.assignment) for m in coordinator.describe().members}
+    sent = flow.stop()
+    until(lambda: set(delivered(group)) >= set(sent), "every record read")
+    owned = [m.owned() for m in group]
+    assert group_broker.terminate() == 0
+    group_broker.start()
+    flow = Flow(bootstrap)
+    until(lambda: len(flow.sent) >= 10 * PARTITIONS, "records produced after the restart")
+    sent += flow.stop()
+    until(lambda: set(delivered(group)) >= set(sent), "every record read after the restart")
+    assert [m.owned() for m in group] == owned
+    for member in group:
+        events = [e["event"] for e in member.snapshot()]
+        assert "lost" not in events and events.count("assigned") == 1, events
+    after = {m.member_id: (m.member_epoch, m.assignment) for m in coordinator.describe().members}
+    assert after == before
+    for member in group:
         member.close()
