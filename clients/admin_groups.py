@@ -215,16 +215,16 @@ class GroupAdmin:
         """Every group some broker coordinates (ListGroups to each live broker), by id.
         Groups never used, or deleted, are not listed."""
         deadline = self._deadline()
-        cluster = self._call(MetadataRequest(topics=()), MetadataResponse, None, deadline)
-        brokers = sorted(b.id for b in cluster.brokers)
         found: dict[str, GroupListing] = {}
-        pending = brokers
+        answered: set[int] = set()
         backoff = _Backoff(deadline)
-        while pending:
+        while True:  # the live brokers not asked yet (again after a failure: one may be gone)
+            cluster = self._call(MetadataRequest(topics=()), MetadataResponse, None, deadline)
+            pending = sorted(b.id for b in cluster.brokers if b.id not in answered)
             futures = {
                 b: self._submit(gw.ListGroupsRequest(), (b, "broker"), deadline) for b in pending
             }
-            retry, error = [], None
+            error = None
             for broker_id, future in futures.items():
                 try:
                     reply = self._wait(future, deadline, gw.ListGroupsResponse)
@@ -233,15 +233,14 @@ class GroupAdmin:
                 except ZafkaError as err:
                     if not err.retriable or err.error.name == "REQUEST_TIMED_OUT":
                         raise
-                    if err.error.name != "STOPPED":  # STOPPED: the broker is gone: skip it
-                        retry.append(broker_id)
-                        error = err
+                    error = err
                     continue
+                answered.add(broker_id)
                 for g in reply.groups:
                     found.setdefault(g.group_id, GroupListing(g.group_id, g.state, broker_id))
-            pending = retry
-            if error is not None:
-                backoff.wait(error, f"brokers {pending} did not list their groups in time")
+            if error is None:
+                break
+            backoff.wait(error, "not every broker listed its groups in time")
         return sorted(found.values(), key=lambda g: g.group_id)
 
     def describe_group(self, group_id: str) -> GroupDescription:

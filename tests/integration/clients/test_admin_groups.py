@@ -241,3 +241,20 @@ def test_two_brokers_each_coordinating_groups(zk_hosts: str, tmp_path: Path) -> 
     finally:
         for process in brokers:
             process.kill()
+
+
+def test_groups_are_followed_through_a_broker_restart(
+    admin: Admin, orders: None, broker: BrokerProcess
+) -> None:
+    """The same Admin carries on after the broker restarted (SIGTERM): the group's offsets
+    and state were replayed from __consumer_offsets. (The retries of LOAD_IN_PROGRESS and
+    UNKNOWN_ACTOR are unit-tested: here the broker has usually loaded before it is ready.)"""
+    admin.reset_group_offsets("readers", {O0: 6})
+    broker.terminate()
+    broker.start()
+    assert admin.list_group_offsets("readers") == [GroupOffset("orders", 0, 6, "", 10)]
+    assert admin.list_groups() == [GroupListing("readers", "empty", 1)]
+    admin.reset_group_offsets("readers", {O0: 2})
+    assert admin.describe_group("readers").state == "empty"
+    admin.delete_group("readers")
+    assert admin.list_groups() == []
