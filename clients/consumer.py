@@ -55,22 +55,16 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
-from typing import NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from zafka import limits
-from zafka.clients import io
 from zafka.clients.consumer_config import (
     check_bool,
     check_group_config,
     check_int,
     check_subscription,
-    check_tp,
-    check_tps,
 )
 from zafka.clients.consumer_group import (
-    CommitCallback,
     ConsumerGroup,
     ConsumerRebalanceListener,
     GroupConfig,
@@ -78,8 +72,10 @@ from zafka.clients.consumer_group import (
     Partitions,
     _Callbacks,
 )
+from zafka.clients.consumer_group_methods import GroupMetadata, GroupMethods
+from zafka.clients.consumer_position_methods import OffsetAndTimestamp, PositionMethods
 from zafka.clients.drain import ConsumerRecord, TopicPartition, fresh
-from zafka.clients.fetch_state import EARLIEST, LATEST, RESET_POLICIES, FetchState
+from zafka.clients.fetch_state import RESET_POLICIES, FetchState
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
 from zafka.clients.group_member import GroupMemberActor
 from zafka.clients.io import ClientIO
@@ -103,24 +99,7 @@ ITERATION_POLL_MS = 1000  # how long one poll inside `for record in consumer` wa
 CLOSE_GROUP_TIMEOUT_MS = 5000  # how long close() may spend committing and leaving the group
 
 
-class GroupMetadata(NamedTuple):
-    """Who this consumer is in its group (`Consumer.group_metadata`)."""
-
-    group_id: str
-    member_id: str
-    member_epoch: int
-    instance_id: str | None
-
-
-class OffsetAndTimestamp(NamedTuple):
-    """What `offsets_for_times` found: the first offset at or after the time, and its
-    record's timestamp."""
-
-    offset: int
-    timestamp: int
-
-
-class Consumer:
+class Consumer(PositionMethods, GroupMethods):
     """Reads records from assigned partitions, or as a group member; see the module docstring.
 
     `bootstrap_servers`: "host:port" (or "tcp://host:port"), a list of them or one
@@ -257,311 +236,6 @@ class Consumer:
             )
             if subscription is not None:
                 self._subscribe(*subscription, None)
-
-    # --- group subscription ---------------------------------------------------------------
-
-    def subscribe(
-        self,
-        topics: Iterable[str] | None = None,
-        *,
-        pattern: str | None = None,
-        listener: ConsumerRebalanceListener | None = None,
-    ) -> None:
-        """Join the group (or change the subscription) with `topics` or a `pattern` (a
-        regular expression a whole topic name must match; internal topics never do).
-        `listener` replaces the rebalance callbacks. Needs a group_id; refused while
-        partitions are assigned by hand."""
-        if self._group is None:
-            raise ZafkaError("INVALID_REQUEST", "subscribe needs a group_id; use assign() without")
-        if topics is None and pattern is None:
-            raise ZafkaError("INVALID_REQUEST", "subscribe to topics or a pattern")
-        self._subscribe(*check_subscription(topics, pattern), listener)
-
-    def _subscribe(
-        self,
-        topics: tuple[str, ...],
-        pattern: str | None,
-        listener: ConsumerRebalanceListener | None,
-    ) -> None:
-        group = self._group
-        assert group is not None
-        with self._cond:
-            self._check_open()
-            if self._state.partitions and not group.membership.subscribed:
-                raise ZafkaError(
-                    "INVALID_REQUEST", "partitions are assigned by hand: assign([]) first"
-                )
-            if listener is not None:
-                group.listener = listener
-            group.membership.subscribe(topics, pattern)
-            self._group_actor().group_kick()
-
-    def unsubscribe(self) -> None:
-        """Leave the group: revoke the partitions (callbacks, commit with auto-commit), then
-        LeaveGroup. `subscribe` joins again; `assign` is allowed again."""
-        if self._group is None:
-            return
-        self._check_open()
-        self._group.leave(self._request_timeout_ms, callbacks=True)
-
-    def subscription(self) -> set[str] | str | None:
-        """The subscribed topics, the pattern, or None when not subscribed."""
-        if self._group is None:
-            return None
-        with self._cond:
-            membership = self._group.membership
-            if not membership.subscribed:
-                return None
-            return membership.pattern if membership.pattern is not None else set(membership.topics)
-
-    @property
-    def member_id(self) -> str | None:
-        """This consumer's member id in its group (None without a group_id)."""
-        return None if self._group is None else self._group.membership.member_id
-
-    def group_metadata(self) -> GroupMetadata | None:
-        """The group, member id, member epoch (0 while not a member) and instance id, as of
-        now (None without a group_id)."""
-        if self._group is None:
-            return None
-        with self._cond:
-            m = self._group.membership
-            return GroupMetadata(m.group_id, m.member_id, m.epoch, m.instance_id)
-
-    def _group_actor(self) -> GroupMemberActor:
-        return self._io.actor  # type: ignore[return-value]
-
-    # --- assignment and positions ---------------------------------------------------------
-
-    def assign(self, partitions: Iterable[tuple[str, int]]) -> None:
-        """Read exactly these (topic, partition) pairs from now on (replacing the previous
-        assignment; partitions kept keep their positions, new ones start per
-        `auto_offset_reset`). INVALID_TOPIC for a bad topic name."""
-        tps = check_tps(partitions, "assign")
-        with self._cond:
-            self._check_open()
-            if self._group is not None and self._group.membership.subscribed:
-                raise ZafkaError(
-                    "INVALID_REQUEST", "subscribed to a group: unsubscribe() before assign()"
-                )
-            self._state.assign(tps)
-            self._actor.kick()
-
-    def assignment(self) -> set[TopicPartition]:
-        """The partitions assigned now."""
-        with self._cond:
-            return set(self._state.partitions)
-
-    def seek(self, partition: tuple[str, int], offset: int) -> None:
-        """Make the next poll of `partition` start at `offset` (an offset outside the log
-        is handled by `auto_offset_reset` when the broker says so)."""
-        if type(offset) is not int or offset < 0:
-            raise ZafkaError("INVALID_REQUEST", f"offset {offset!r}: expected an int >= 0")
-        tp = check_tp(partition)
-        with self._cond:
-            self._check_open()
-            self._state.seek(tp, offset)
-            self._actor.kick()
-
-    def seek_to_beginning(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
-        """Start `partitions` (default: all assigned) at the log start, looked up lazily."""
-        self._reset(partitions, EARLIEST)
-
-    def seek_to_end(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
-        """Start `partitions` (default: all assigned) at the log end, looked up lazily: call
-        `position` to pin it before producing what you then expect to read."""
-        self._reset(partitions, LATEST)
-
-    def _reset(self, partitions: Iterable[tuple[str, int]] | None, timestamp: int) -> None:
-        with self._cond:
-            self._check_open()
-            tps = (
-                list(self._state.partitions)
-                if partitions is None
-                else check_tps(partitions, "seek")
-            )
-            for tp in tps:
-                self._state.reset(tp, timestamp)
-            self._actor.kick()
-
-    def position(self, partition: tuple[str, int], timeout_ms: int | None = None) -> int:
-        """The offset of the next record poll returns for `partition`, looked up first if
-        needed (waiting up to `timeout_ms`, default `request_timeout_ms`; then the last
-        error seen, or REQUEST_TIMED_OUT)."""
-        tp = check_tp(partition)
-        deadline = self._deadline(timeout_ms)
-        with self._cond:
-            while True:
-                self._check_open()
-                ps = self._state.get(tp)
-                if self._state.settle(ps):
-                    self._actor.kick()
-                if ps.error is not None:
-                    raise fresh(ps.error)
-                if ps.position is not None:
-                    return ps.position
-                self._actor.kick()
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _timed_out(f"position of {tp}", ps.last_error)
-                self._cond.wait(remaining)
-
-    def highwater(self, partition: tuple[str, int]) -> int | None:
-        """The partition's high watermark as the last fetch said (None before one); the lag
-        is `highwater - position`."""
-        with self._cond:
-            hw = self._state.get(check_tp(partition)).high_watermark
-        return None if hw < 0 else hw
-
-    def offsets_for_times(
-        self, timestamps: Mapping[tuple[str, int], int], timeout_ms: int | None = None
-    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
-        """For each partition, the first offset whose record timestamp is >= the time given
-        (ms) and that record's timestamp, or None when there is none. Any partition, assigned
-        or not; retries within `timeout_ms` (default `request_timeout_ms`)."""
-        wanted: dict[TopicPartition, int] = {}
-        for partition, ts in timestamps.items():
-            if type(ts) is not int or ts < 0:
-                raise ZafkaError("INVALID_REQUEST", f"timestamp {ts!r}: expected ms >= 0")
-            wanted[check_tp(partition)] = ts
-        deadline = self._deadline(timeout_ms)
-        found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
-        last: ZafkaError | None = None  # the last retriable error, for the timeout's message
-        backoff_s = self._retry_backoff_s
-        while wanted:
-            self._check_open()
-            futures = {
-                tp: self._io.submit(lambda f, tp=tp, ts=ts: self._actor.list_offsets(tp, ts, f))
-                for tp, ts in wanted.items()
-            }
-            retry: dict[TopicPartition, int] = {}
-            for tp, future in futures.items():
-                try:
-                    offset, ts = io.result(future, max(deadline - time.monotonic(), 0))
-                except ZafkaError as err:
-                    if not err.retriable or self._closed.is_set():
-                        raise
-                    retry[tp] = wanted[tp]
-                    if last is None or err.error.name != "REQUEST_TIMED_OUT":
-                        last = err
-                    continue
-                found[tp] = None if offset < 0 else OffsetAndTimestamp(offset, ts)
-            wanted = retry
-            if wanted:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _timed_out("offsets_for_times", last)
-                self._closed.wait(min(backoff_s, remaining))
-                backoff_s = min(backoff_s * 2, max(RETRY_BACKOFF_MAX_MS / 1000, backoff_s))
-        return found
-
-    # --- pause and resume -----------------------------------------------------------------
-
-    def pause(self, partitions: Iterable[tuple[str, int]]) -> None:
-        """Stop returning and fetching records of `partitions` (what was prefetched is
-        dropped and fetched again after `resume`); positions stay."""
-        with self._cond:
-            self._check_open()
-            for tp in check_tps(partitions, "pause"):
-                self._state.pause(tp)
-
-    def resume(self, partitions: Iterable[tuple[str, int]]) -> None:
-        """Fetch and return records of paused `partitions` again, from their positions."""
-        with self._cond:
-            self._check_open()
-            for tp in check_tps(partitions, "resume"):
-                self._state.resume(tp)
-            self._actor.kick()
-
-    def paused(self) -> set[TopicPartition]:
-        with self._cond:
-            return {tp for tp, ps in self._state.partitions.items() if ps.paused}
-
-    # --- offsets and lag --------------------------------------------------------------------
-
-    def commit(
-        self,
-        offsets: Mapping[tuple[str, int], int | OffsetAndMetadata | tuple[int, str]] | None = None,
-        timeout_ms: int | None = None,
-    ) -> None:
-        """Commit, and wait (at most `timeout_ms`, default `request_timeout_ms`): the
-        positions of every partition (the offsets after the records handed out), or
-        `offsets` ({tp: offset, OffsetAndMetadata or (offset, metadata)}: the next offset to
-        read). Needs a group_id. CommitFailedError (FENCED_MEMBER_EPOCH or
-        UNKNOWN_MEMBER_ID) when the group no longer counts these partitions as this member's:
-        they were lost (the member joins again), and their records since the last commit may
-        be delivered again. Manually assigned partitions are committed as no member (the
-        coordinator accepts that only while the group has no members)."""
-        group = self._require_group("commit")
-        timeout = self._timeout_ms(timeout_ms)
-        self._check_open()
-        group.run_commit_callbacks()
-        group.commit(self._offsets(group, offsets), timeout)
-
-    def commit_async(
-        self,
-        offsets: Mapping[tuple[str, int], int | OffsetAndMetadata | tuple[int, str]] | None = None,
-        callback: CommitCallback | None = None,
-    ) -> Future:
-        """Commit without waiting (as `commit`). `callback(offsets, error or None)` runs on
-        your thread in a later `poll`, `commit` or `close`; the returned future completes on
-        the I/O thread."""
-        group = self._require_group("commit_async")
-        self._check_open()
-        return group.commit_async(self._offsets(group, offsets), callback, self._request_timeout_ms)
-
-    def _offsets(
-        self, group: ConsumerGroup, offsets: Mapping | None
-    ) -> dict[TopicPartition, OffsetAndMetadata]:
-        if offsets is None:
-            with self._cond:
-                return group.positions()
-        if not isinstance(offsets, Mapping):
-            raise ZafkaError("INVALID_REQUEST", "offsets: expected a {(topic, partition): offset}")
-        checked = {}
-        for tp, value in offsets.items():
-            om = OffsetAndMetadata(*value) if isinstance(value, tuple) else OffsetAndMetadata(value)
-            if type(om.offset) is not int or om.offset < 0 or not isinstance(om.metadata, str):
-                raise ZafkaError(
-                    "INVALID_REQUEST", f"offset {value!r} of {tp}: expected an int >= 0"
-                )
-            checked[check_tp(tp)] = om
-        return checked
-
-    def committed(
-        self, partitions: Iterable[tuple[str, int]], timeout_ms: int | None = None
-    ) -> dict[TopicPartition, OffsetAndMetadata | None]:
-        """The group's committed offsets of `partitions` (any partitions; None where nothing
-        is committed), waiting at most `timeout_ms` (default `request_timeout_ms`)."""
-        group = self._require_group("committed")
-        tps = check_tps(partitions, "committed")
-        timeout = self._timeout_ms(timeout_ms)
-        self._check_open()
-        return group.committed(tps, timeout) if tps else {}
-
-    def lag(self, partition: tuple[str, int]) -> int | None:
-        """How many records of an assigned partition are still to be read: its high
-        watermark (as the last fetch said) minus its position; None until both are known."""
-        with self._cond:
-            ps = self._state.get(check_tp(partition))
-            hw, position = ps.high_watermark, ps.position
-        return None if hw < 0 or position is None else max(hw - position, 0)
-
-    def lags(self) -> dict[TopicPartition, int | None]:
-        """`lag` of every assigned partition."""
-        with self._cond:
-            parts = list(self._state.partitions.values())
-            return {
-                ps.tp: None
-                if ps.high_watermark < 0 or ps.position is None
-                else max(ps.high_watermark - ps.position, 0)
-                for ps in parts
-            }
-
-    def _require_group(self, what: str) -> ConsumerGroup:
-        if self._group is None:
-            raise ZafkaError("INVALID_REQUEST", f"{what} needs a group_id")
-        return self._group
 
     def _timeout_ms(self, timeout_ms: int | None) -> int:
         if timeout_ms is None:
@@ -706,11 +380,3 @@ class Consumer:
         if type(timeout_ms) is not int or timeout_ms < 0:
             raise ZafkaError("INVALID_REQUEST", f"timeout_ms {timeout_ms!r}: expected an int >= 0")
         return time.monotonic() + timeout_ms / 1000
-
-
-def _timed_out(what: str, last: ZafkaError | None) -> ZafkaError:
-    """The error for a wait that ran out: the last error seen (with its code), else
-    REQUEST_TIMED_OUT."""
-    if last is None:
-        return ZafkaError("REQUEST_TIMED_OUT", f"{what}: no answer in time")
-    return ZafkaError(last.error.name, f"{what}: not done in time; last: {last.detail}")

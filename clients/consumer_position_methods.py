@@ -1,0 +1,183 @@
+"""The Consumer's positions: manual assignment, seeks, positions, high watermarks, offsets
+for times, pause and resume. A mixin of `Consumer` (clients/consumer.py), kept apart so each
+module stays small: it uses the Consumer's lock (`_cond`), fetch state (`_state`), group
+(`_group`), I/O (`_io`) and helpers (`_check_open`, `_deadline`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+
+from zafka.clients import io
+from zafka.clients.consumer_config import check_tp, check_tps
+from zafka.clients.drain import TopicPartition, fresh
+from zafka.clients.fetch_state import EARLIEST, LATEST
+from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS
+from zafka.errors import ZafkaError
+
+
+class OffsetAndTimestamp(NamedTuple):
+    """What `offsets_for_times` found: the first offset at or after the time, and its
+    record's timestamp."""
+
+    offset: int
+    timestamp: int
+
+
+class PositionMethods:
+    """`Consumer`'s assignment and position methods (see the module docstring)."""
+
+    # --- assignment and positions ---------------------------------------------------------
+
+    def assign(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Read exactly these (topic, partition) pairs from now on (replacing the previous
+        assignment; partitions kept keep their positions, new ones start per
+        `auto_offset_reset`). INVALID_TOPIC for a bad topic name."""
+        tps = check_tps(partitions, "assign")
+        with self._cond:
+            self._check_open()
+            if self._group is not None and self._group.membership.subscribed:
+                raise ZafkaError(
+                    "INVALID_REQUEST", "subscribed to a group: unsubscribe() before assign()"
+                )
+            self._state.assign(tps)
+            self._actor.kick()
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions assigned now."""
+        with self._cond:
+            return set(self._state.partitions)
+
+    def seek(self, partition: tuple[str, int], offset: int) -> None:
+        """Make the next poll of `partition` start at `offset` (an offset outside the log
+        is handled by `auto_offset_reset` when the broker says so)."""
+        if type(offset) is not int or offset < 0:
+            raise ZafkaError("INVALID_REQUEST", f"offset {offset!r}: expected an int >= 0")
+        tp = check_tp(partition)
+        with self._cond:
+            self._check_open()
+            self._state.seek(tp, offset)
+            self._actor.kick()
+
+    def seek_to_beginning(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
+        """Start `partitions` (default: all assigned) at the log start, looked up lazily."""
+        self._reset(partitions, EARLIEST)
+
+    def seek_to_end(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
+        """Start `partitions` (default: all assigned) at the log end, looked up lazily: call
+        `position` to pin it before producing what you then expect to read."""
+        self._reset(partitions, LATEST)
+
+    def _reset(self, partitions: Iterable[tuple[str, int]] | None, timestamp: int) -> None:
+        with self._cond:
+            self._check_open()
+            tps = (
+                list(self._state.partitions)
+                if partitions is None
+                else check_tps(partitions, "seek")
+            )
+            for tp in tps:
+                self._state.reset(tp, timestamp)
+            self._actor.kick()
+
+    def position(self, partition: tuple[str, int], timeout_ms: int | None = None) -> int:
+        """The offset of the next record poll returns for `partition`, looked up first if
+        needed (waiting up to `timeout_ms`, default `request_timeout_ms`; then the last
+        error seen, or REQUEST_TIMED_OUT)."""
+        tp = check_tp(partition)
+        deadline = self._deadline(timeout_ms)
+        with self._cond:
+            while True:
+                self._check_open()
+                ps = self._state.get(tp)
+                if self._state.settle(ps):
+                    self._actor.kick()
+                if ps.error is not None:
+                    raise fresh(ps.error)
+                if ps.position is not None:
+                    return ps.position
+                self._actor.kick()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _timed_out(f"position of {tp}", ps.last_error)
+                self._cond.wait(remaining)
+
+    def highwater(self, partition: tuple[str, int]) -> int | None:
+        """The partition's high watermark as the last fetch said (None before one); the lag
+        is `highwater - position`."""
+        with self._cond:
+            hw = self._state.get(check_tp(partition)).high_watermark
+        return None if hw < 0 else hw
+
+    def offsets_for_times(
+        self, timestamps: Mapping[tuple[str, int], int], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """For each partition, the first offset whose record timestamp is >= the time given
+        (ms) and that record's timestamp, or None when there is none. Any partition, assigned
+        or not; retries within `timeout_ms` (default `request_timeout_ms`)."""
+        wanted: dict[TopicPartition, int] = {}
+        for partition, ts in timestamps.items():
+            if type(ts) is not int or ts < 0:
+                raise ZafkaError("INVALID_REQUEST", f"timestamp {ts!r}: expected ms >= 0")
+            wanted[check_tp(partition)] = ts
+        deadline = self._deadline(timeout_ms)
+        found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
+        last: ZafkaError | None = None  # the last retriable error, for the timeout's message
+        backoff_s = self._retry_backoff_s
+        while wanted:
+            self._check_open()
+            futures = {
+                tp: self._io.submit(lambda f, tp=tp, ts=ts: self._actor.list_offsets(tp, ts, f))
+                for tp, ts in wanted.items()
+            }
+            retry: dict[TopicPartition, int] = {}
+            for tp, future in futures.items():
+                try:
+                    offset, ts = io.result(future, max(deadline - time.monotonic(), 0))
+                except ZafkaError as err:
+                    if not err.retriable or self._closed.is_set():
+                        raise
+                    retry[tp] = wanted[tp]
+                    if last is None or err.error.name != "REQUEST_TIMED_OUT":
+                        last = err
+                    continue
+                found[tp] = None if offset < 0 else OffsetAndTimestamp(offset, ts)
+            wanted = retry
+            if wanted:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _timed_out("offsets_for_times", last)
+                self._closed.wait(min(backoff_s, remaining))
+                backoff_s = min(backoff_s * 2, max(RETRY_BACKOFF_MAX_MS / 1000, backoff_s))
+        return found
+
+    # --- pause and resume -----------------------------------------------------------------
+
+    def pause(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Stop returning and fetching records of `partitions` (what was prefetched is
+        dropped and fetched again after `resume`); positions stay."""
+        with self._cond:
+            self._check_open()
+            for tp in check_tps(partitions, "pause"):
+                self._state.pause(tp)
+
+    def resume(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """Fetch and return records of paused `partitions` again, from their positions."""
+        with self._cond:
+            self._check_open()
+            for tp in check_tps(partitions, "resume"):
+                self._state.resume(tp)
+            self._actor.kick()
+
+    def paused(self) -> set[TopicPartition]:
+        with self._cond:
+            return {tp for tp, ps in self._state.partitions.items() if ps.paused}
+
+
+def _timed_out(what: str, last: ZafkaError | None) -> ZafkaError:
+    """The error for a wait that ran out: the last error seen (with its code), else
+    REQUEST_TIMED_OUT."""
+    if last is None:
+        return ZafkaError("REQUEST_TIMED_OUT", f"{what}: no answer in time")
+    return ZafkaError(last.error.name, f"{what}: not done in time; last: {last.detail}")
