@@ -256,7 +256,8 @@ class GroupCoordinatorActor(Actor):
         if records:
             self._append(records, replies)
         else:
-            self._answer_all(replies)  # nothing changed: status and deadlines neither
+            self._answer_all(replies)  # nothing written: the status is the same, but
+            self._arm_expiry()  # heartbeats move deadlines later, and a fired timer is gone
 
     def _handle(self, state: GroupState, message: object) -> tuple[tuple[Record, ...], object]:
         """(records, reply) for one request: the state machine's outcome as a response."""
@@ -433,7 +434,12 @@ class GroupCoordinatorActor(Actor):
             self._tell_broker(GroupStatus(self.group_id, status))
         if blank:
             self.set_timer("idle", limits.idle_group_ms)
-        deadline = state.next_deadline_ms()
+        self._arm_expiry()
+
+    def _arm_expiry(self) -> None:
+        """Make the expiry timer fire at the state's next deadline, at the latest."""
+        assert self.state is not None
+        deadline = self.state.next_deadline_ms()
         if deadline is not None and (self._timer_at is None or deadline < self._timer_at):
             self._timer_at = deadline
             self.set_timer("expire", max(0, deadline - self._now()))

@@ -342,6 +342,21 @@ def test_silent_members_expire_after_their_session(cluster: Cluster) -> None:
     assert cluster.heartbeat("m1", 3).error_code == code("UNKNOWN_MEMBER_ID")
 
 
+def test_a_lone_member_that_goes_silent_expires_after_a_timer_that_found_nothing(
+    cluster: Cluster,
+) -> None:
+    """A heartbeat writes nothing but moves the session's end past the armed timer; when
+    that timer fires with nothing due, the next deadline must be armed all the same."""
+    cluster.find()
+    joined = cluster.join("m1")
+    cluster.settle(SESSION_MS // 2)
+    assert cluster.heartbeat("m1", joined.member_epoch, ALL).error_code == 0
+    cluster.settle(SESSION_MS // 2 + 50)  # the timer armed at the join fires: nothing due
+    assert [m.member_id for m in cluster.describe().members] == ["m1"]
+    cluster.settle(SESSION_MS)  # a whole session of silence since the heartbeat
+    assert cluster.describe().members == ()
+
+
 def test_a_failed_append_answers_an_error_and_reloads_the_state_from_the_log(
     cluster: Cluster,
 ) -> None:
