@@ -87,6 +87,7 @@ class GroupMemberActor(FetcherActor):
         super().__init__(bootstrap, transport, config, state, cond)
         self.membership = membership
         self.group_id = membership.group_id
+        self._commits = 0  # commits sent so far: a retry waits for no newer one
         self.coordinator: int | None = None
         self._ask: int | None = None  # ask this broker for the coordinator (after UNKNOWN_ACTOR)
         self._finding = False
@@ -224,6 +225,8 @@ class GroupMemberActor(FetcherActor):
                 offsets, member_id, member_epoch, generation, timeout_ms, future
             )
             return
+        self._commits += 1
+        sequence = self._commits
         message = OffsetCommitRequest(
             self.group_id,
             member_id,
@@ -244,7 +247,9 @@ class GroupMemberActor(FetcherActor):
             else:
                 future.set_result(None)
 
-        self._group_request(message, timeout_ms, done)
+        # A retried commit must never land after a newer one: it would move offsets back
+        # (or, after a revocation, be refused and fence this member for nothing).
+        self._group_request(message, timeout_ms, done, lambda: self._commits != sequence)
 
     def fetch_committed(self, tps: list, timeout_ms: int, future: Future) -> None:
         """`future` gets `{tp: (offset, metadata)}` of the committed offsets among `tps`."""
@@ -277,8 +282,15 @@ class GroupMemberActor(FetcherActor):
 
     # --- requests to the coordinator -----------------------------------------------------------
 
-    def _group_request(self, message: object, timeout_ms: int, done: Done) -> None:
-        """`_group_call`, retried after retriable errors (with backoff) for `timeout_ms`."""
+    def _group_request(
+        self,
+        message: object,
+        timeout_ms: int,
+        done: Done,
+        superseded: Callable[[], bool] = lambda: False,
+    ) -> None:
+        """`_group_call`, retried after retriable errors (with backoff) for `timeout_ms`,
+        unless `superseded()` says a newer request made this one moot."""
         failures = 0
         deadline_ms = self._runtime().now_ms() + timeout_ms
 
@@ -288,7 +300,8 @@ class GroupMemberActor(FetcherActor):
 
         def answered(answer: Answer) -> None:
             nonlocal failures
-            if isinstance(answer, ZafkaError) and answer.retriable and not self.closing:
+            retry = not self.closing and not superseded()
+            if isinstance(answer, ZafkaError) and answer.retriable and retry:
                 failures += 1
                 delay = self._backoff_ms(failures)
                 if self._runtime().now_ms() + delay < deadline_ms:

@@ -144,6 +144,22 @@ def test_explicit_commits_without_auto_commit(cluster: MakeCluster) -> None:
     assert committed(c) == {TP("orders", 0): 2}  # no auto-commit on close
 
 
+def test_a_retried_commit_never_lands_after_a_newer_one(cluster: MakeCluster) -> None:
+    """commit_async meets a retriable error; before its retry, a newer commit lands: the
+    older one is not sent again, so the committed offset never goes back."""
+    c = cluster(ORDERS)
+    c.fill("orders", 5)
+    reader = Reader(c.consumer(group_id="billing", topics=["orders"], enable_auto_commit=False))
+    wait_until(lambda: len(reader.records) == 20, "20 records", reader.poll)
+    c.fail("OffsetCommitRequest", "COORDINATOR_NOT_AVAILABLE")
+    older = reader.consumer.commit_async({("orders", 0): 5})
+    reader.consumer.commit({("orders", 0): 15})
+    wait_until(older.done, "the older commit given up", reader.poll)
+    assert isinstance(older.exception(), ZafkaError)  # superseded: not retried
+    assert committed(c) == {TP("orders", 0): 15}
+    reader.consumer.close()
+
+
 def test_a_second_member_takes_half_and_only_the_moved_partitions_are_revoked(
     cluster: MakeCluster,
 ) -> None:
