@@ -16,7 +16,9 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import BinaryIO
@@ -257,13 +259,33 @@ def _print_records(
     out: BinaryIO,
     count: _Count,
 ) -> None:
-    """Poll and print until done, counting in `count`."""
+    """Poll and print until done, counting in `count`. Ctrl-C ends it between two polls
+    (raised as KeyboardInterrupt after the loop), never between printing and counting."""
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    try:
+        _print_loop(args, consumer, tps, ends, out, count, interrupted)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+def _print_loop(
+    args: argparse.Namespace,
+    consumer: Consumer,
+    tps: list[TopicPartition],
+    ends: dict[TopicPartition, int],
+    out: BinaryIO,
+    count: _Count,
+    interrupted: threading.Event,
+) -> None:
     # Without --follow: the partitions with records left below their end offset at start.
     pending = set() if args.follow else {tp for tp in tps if consumer.position(tp) < ends[tp]}
     idle_ms = args.timeout_ms or (None if args.follow else DEFAULT_IDLE_TIMEOUT_MS)
     limit = args.max_records
     last_record = time.monotonic()
-    while args.follow or pending:
+    while (args.follow or pending) and not interrupted.is_set():
         records = consumer.poll(POLL_MS)
         now = time.monotonic()
         if records:
