@@ -227,7 +227,8 @@ class Membership:
         """The requests to send now (marked in flight), and when to ask again."""
         join = heartbeat = offset_fetch = None
         wake: list[int] = []
-        if self.state == JOINING and self._join_in_flight is None:
+        if self.state == JOINING and self._join_in_flight is None and not self.lost:
+            # Not before the user's thread dropped what was lost: joining hands it on.
             if now_ms >= self._retry_at_ms:
                 join = self._join_request()
             else:
