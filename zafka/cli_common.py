@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +91,27 @@ def default_bootstrap(
     if brokers:
         return Bootstrap(",".join(brokers), str(state_file))
     return Bootstrap(FALLBACK_BOOTSTRAP, "the built-in default")
+
+
+def add_action(
+    actions: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    summary: str,
+    description: str,
+    example: str = "",
+) -> argparse.ArgumentParser:
+    """The parser of one action of a command (`topics create`, `groups list`, ...), which runs
+    `func`; its epilog is `example` and the exit codes."""
+    parser = actions.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog="\n".join(filter(None, [example, EXIT_CODES_EPILOG])),
+        formatter_class=HelpFormatter,
+    )
+    parser.set_defaults(func=func)
+    return parser
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:

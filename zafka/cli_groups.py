@@ -21,6 +21,7 @@ from zafka.cli_common import (
     EXIT_OK,
     Bootstrap,
     HelpFormatter,
+    add_action,
     add_connection_arguments,
     fail,
     non_negative_int,
@@ -57,29 +58,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         add_connection_arguments(add(actions))
 
 
-def _action(
-    actions: argparse._SubParsersAction,
-    name: str,
-    func: Callable[[argparse.Namespace], int],
-    summary: str,
-    description: str,
-    example: str = "",
-) -> argparse.ArgumentParser:
-    """The parser of one `groups` action, which runs `func`; its epilog is `example` and the
-    exit codes."""
-    parser = actions.add_parser(
-        name,
-        help=summary,
-        description=description,
-        epilog="\n".join(filter(None, [example, EXIT_CODES_EPILOG])),
-        formatter_class=HelpFormatter,
-    )
-    parser.set_defaults(func=func)
-    return parser
-
-
 def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    listing = _action(
+    listing = add_action(
         actions,
         "list",
         _list,
@@ -97,7 +77,7 @@ def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    describe = _action(
+    describe = add_action(
         actions,
         "describe",
         _describe,
@@ -114,7 +94,7 @@ def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _add_reset(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    reset = _action(
+    reset = add_action(
         actions,
         "reset-offsets",
         _reset,
@@ -166,7 +146,7 @@ def _add_reset(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _add_delete(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    delete = _action(
+    delete = add_action(
         actions,
         "delete",
         _delete,

@@ -10,6 +10,7 @@ from zafka.cli_common import (
     EXIT_OK,
     Bootstrap,
     HelpFormatter,
+    add_action,
     add_connection_arguments,
     key_value,
     positive_int,
@@ -40,29 +41,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         add_connection_arguments(add(actions))
 
 
-def _action(
-    actions: argparse._SubParsersAction,
-    name: str,
-    func: Callable[[argparse.Namespace], int],
-    summary: str,
-    description: str,
-    example: str = "",
-) -> argparse.ArgumentParser:
-    """The parser of one `topics` action, which runs `func`; its epilog is `example` and the
-    exit codes."""
-    parser = actions.add_parser(
-        name,
-        help=summary,
-        description=description,
-        epilog="\n".join(filter(None, [example, EXIT_CODES_EPILOG])),
-        formatter_class=HelpFormatter,
-    )
-    parser.set_defaults(func=func)
-    return parser
-
-
 def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    create = _action(
+    create = add_action(
         actions,
         "create",
         _create,
@@ -96,7 +76,7 @@ def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    listing = _action(
+    listing = add_action(
         actions,
         "list",
         _list,
@@ -110,7 +90,7 @@ def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 
 def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    describe = _action(
+    describe = add_action(
         actions,
         "describe",
         _describe,
@@ -122,7 +102,7 @@ def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _add_delete(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    delete = _action(
+    delete = add_action(
         actions,
         "delete",
         _delete,
