@@ -77,6 +77,12 @@ def make_client(zk_hosts: str) -> Iterator[Callable[..., KazooClient]]:
         client.close()
 
 
+@pytest.fixture
+def zk(make_client: Callable[..., KazooClient]) -> KazooClient:
+    """A started kazoo client in this test's chroot (closed at teardown)."""
+    return make_client()
+
+
 def wait_for_state(client: KazooClient, wanted: str, timeout_s: float) -> Callable[[], bool]:
     """Arm a wait for `client` to enter state `wanted`; call the result to wait (bounded)."""
     reached = threading.Event()

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kazoo.client import KazooClient
 
 from tests.integration.broker_helpers import (
     BROKER_ID,
@@ -56,15 +55,6 @@ def broker(zk_hosts: str, tmp_path: Path) -> Iterator[BrokerProcess]:
     process.start()
     yield process
     process.kill()
-
-
-@pytest.fixture
-def zk(zk_hosts: str) -> Iterator[KazooClient]:
-    client = KazooClient(hosts=zk_hosts)
-    client.start(timeout=15)
-    yield client
-    client.stop()
-    client.close()
 
 
 @pytest.fixture
