@@ -93,6 +93,27 @@ def default_bootstrap(
     return Bootstrap(FALLBACK_BOOTSTRAP, "the built-in default")
 
 
+def add_command(
+    commands: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    description: str,
+    adders: tuple[Callable[[argparse._SubParsersAction], argparse.ArgumentParser], ...],
+) -> None:
+    """Add command `name` (e.g. `topics`) whose actions are made by `adders`, each of which
+    returns its action's parser; every action gets the connection options."""
+    command = commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        epilog=EXIT_CODES_EPILOG,
+        formatter_class=HelpFormatter,
+    )
+    actions = command.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for add in adders:
+        add_connection_arguments(add(actions))
+
+
 def add_action(
     actions: argparse._SubParsersAction,
     name: str,

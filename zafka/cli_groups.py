@@ -16,13 +16,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from zafka.cli_common import (
-    EXIT_CODES_EPILOG,
     EXIT_INTERRUPTED,
     EXIT_OK,
     Bootstrap,
-    HelpFormatter,
     add_action,
-    add_connection_arguments,
+    add_command,
     fail,
     non_negative_int,
     report,
@@ -45,17 +43,14 @@ DATETIME_EXAMPLES = "2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00, 2024-05-01
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the `groups` subcommand to `commands` (the `zafka` parser's subparsers)."""
-    groups = commands.add_parser(
+    add_command(
+        commands,
         "groups",
-        help="list, describe, reset the offsets of and delete consumer groups",
-        description="List, describe, reset the committed offsets of and delete consumer "
-        "groups on a running cluster.",
-        epilog=EXIT_CODES_EPILOG,
-        formatter_class=HelpFormatter,
+        "list, describe, reset the offsets of and delete consumer groups",
+        "List, describe, reset the committed offsets of and delete consumer groups on a "
+        "running cluster.",
+        (_add_list, _add_describe, _add_reset, _add_delete),
     )
-    actions = groups.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for add in (_add_list, _add_describe, _add_reset, _add_delete):
-        add_connection_arguments(add(actions))
 
 
 def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:

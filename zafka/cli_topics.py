@@ -6,12 +6,10 @@ import argparse
 from collections.abc import Callable
 
 from zafka.cli_common import (
-    EXIT_CODES_EPILOG,
     EXIT_OK,
     Bootstrap,
-    HelpFormatter,
     add_action,
-    add_connection_arguments,
+    add_command,
     key_value,
     positive_int,
     report,
@@ -29,16 +27,13 @@ CONFIG_HELP = (
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add the `topics` subcommand to `commands` (the `zafka` parser's subparsers)."""
-    topics = commands.add_parser(
+    add_command(
+        commands,
         "topics",
-        help="create, list, describe and delete topics",
-        description="Create, list, describe and delete topics on a running cluster.",
-        epilog=EXIT_CODES_EPILOG,
-        formatter_class=HelpFormatter,
+        "create, list, describe and delete topics",
+        "Create, list, describe and delete topics on a running cluster.",
+        (_add_create, _add_list, _add_describe, _add_delete),
     )
-    actions = topics.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for add in (_add_create, _add_list, _add_describe, _add_delete):
-        add_connection_arguments(add(actions))
 
 
 def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
