@@ -65,6 +65,20 @@ def docker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeDocker:
     return fake
 
 
+@pytest.fixture(autouse=True)
+def no_real_port(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Unit tests touch no real port: the launcher's "is this port taken?" probe answers
+    "free" here, whatever listens on 127.0.0.1 (another cluster's ZooKeeper on 2181)."""
+    probed: list[int] = []
+
+    def probe(port: int, word: str, host: str = "127.0.0.1") -> str:
+        probed.append(port)
+        return ""
+
+    monkeypatch.setattr(zookeeper, "four_letter_word", probe)
+    return probed
+
+
 def inspect_answer(root: Path, running: bool = True) -> str:
     labels = {cluster_zk.CLUSTER_LABEL: str(root), cluster_zk.SERVICE_LABEL: "zookeeper"}
     return json.dumps([{"State": {"Running": running, "Pid": 4242}, "Config": {"Labels": labels}}])
