@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from zafka import limits
 from zafka.errors import ZafkaError, from_code
-from zafka.transport.control import ErrorReply, error_reply_for
+from zafka.transport.control import ErrorReply, Ping, Pong, error_reply_for
 from zafka.transport.envelope import NO_EPOCH, Envelope, address
 
 if TYPE_CHECKING:
@@ -78,6 +78,11 @@ class Actor:
         least (e.g. the epoch of the partition or group it names), or -1 for any. Messages
         with an older one are refused before any handler runs."""
         return NO_EPOCH
+
+    def on_ping(self, envelope: Envelope) -> Pong:
+        """Every actor answers the liveness probe, echoing the sender's clock."""
+        message: Ping = envelope.message
+        return Pong(sent_ms=message.sent_ms)
 
     # --- the dispatcher -------------------------------------------------------------------
 

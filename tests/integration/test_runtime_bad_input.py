@@ -30,9 +30,6 @@ class Echo(Actor):
     def __init__(self) -> None:
         super().__init__("echo")
 
-    def on_ping(self, envelope: Envelope) -> Pong:
-        return Pong(sent_ms=envelope.message.sent_ms)
-
     def on_produce_request(self, envelope: Envelope) -> Pong:
         return Pong(sent_ms=len(envelope.message.batch))
 

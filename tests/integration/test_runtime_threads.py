@@ -27,9 +27,6 @@ class Server(Actor):
     def __init__(self) -> None:
         super().__init__("server")
 
-    def on_ping(self, envelope: Envelope) -> Pong:
-        return Pong(sent_ms=envelope.message.sent_ms)
-
 
 class Caller(Actor):
     """Makes calls for other threads (through Runtime.post)."""

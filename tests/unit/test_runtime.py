@@ -116,10 +116,18 @@ def test_a_zafka_error_in_a_handler_becomes_an_error_reply_with_its_code():
 
 def test_an_unhandled_message_type_gets_invalid_request():
     runtime, _, _, caller = make_runtime()
-    caller.call("n1/caller", Ping(sent_ms=1), 1000, caller.results.append)  # Caller has no on_ping
+    caller.call("n1/caller", Pong(sent_ms=1), 1000, caller.results.append)  # no on_pong
     run_until_idle(runtime)
     (err,) = caller.results
-    assert err.error.name == "INVALID_REQUEST" and "does not handle Ping" in str(err)
+    assert err.error.name == "INVALID_REQUEST" and "does not handle Pong" in str(err)
+
+
+def test_every_actor_answers_ping_with_pong():
+    runtime, _, _, caller = make_runtime()
+    caller.call("n1/caller", Ping(sent_ms=17), 1000, caller.results.append)  # no handler of its own
+    run_until_idle(runtime)
+    (reply,) = caller.results
+    assert reply.message == Pong(sent_ms=17)
 
 
 def test_an_unknown_actor_gets_unknown_actor():
