@@ -18,7 +18,9 @@ Replication comes later: for now the high watermark is the log end offset, and a
   their `min_bytes` are answered. acks=0 arrives as a cast: appended, never answered. Any
   ZafkaError (CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, OUT_OF_ORDER_SEQUENCE, ...) is raised
   before anything is appended and the Actor base answers it as an ErrorReply.
-- Fetch: whole stored batches from `offset` below the high watermark. Fewer than
+- Fetch: whole stored batches from `offset` below the high watermark, stopping before a
+  damaged one (a fetch starting at it is CORRUPT_MESSAGE naming the segment, byte and
+  offsets; logged once per batch). Fewer than
   `min_bytes` readable and `max_wait_ms` > 0: the call is parked (its envelope is the
   handle) and answered by the append that makes enough bytes readable or at its deadline
   with whatever there is (possibly nothing). Too many parked fetches: BUSY.
@@ -37,6 +39,7 @@ are kept small (`__consumer_offsets`: `limits.offsets_segment_bytes`).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +62,8 @@ from zafka.transport.client import (
     ProduceResponse,
 )
 from zafka.transport.envelope import Envelope
+
+logger = logging.getLogger(__name__)
 
 EARLIEST = -2  # ListOffsets: the log start offset
 LATEST = -1  # ListOffsets: the log end offset (the high watermark)
@@ -100,6 +105,7 @@ class PartitionActor(Actor):
         self._wall_clock = wall_clock or (lambda: int(time.time() * 1000))
         self._compacted: tuple[int, ...] = ()  # sealed segments' bases after the last compaction
         self._compacted_ms: int | None = None  # when it ran (wall clock)
+        self._damage_logged: set[str] = set()  # corrupt batches a fetch ran into
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -246,7 +252,18 @@ class PartitionActor(Actor):
             raise ZafkaError("OFFSET_OUT_OF_RANGE", f"offset {offset} is outside [{start}, {end}]")
 
     def _fetch(self, offset: int, max_bytes: int) -> FetchResponse:
-        data = self.log.read(offset, max_bytes, max_offset=self.high_watermark)
+        try:
+            data = self.log.read(offset, max_bytes, max_offset=self.high_watermark)
+        except ZafkaError as err:
+            if err.error.name == "CORRUPT_MESSAGE" and err.detail not in self._damage_logged:
+                self._damage_logged.add(err.detail)  # once per damaged batch, not per fetch
+                logger.error(
+                    "partition %s: %s; fetches from there get CORRUPT_MESSAGE until the "
+                    "consumer seeks past it",
+                    self.name,
+                    err.detail,
+                )
+            raise
         return FetchResponse(
             error_code=0,
             high_watermark=self.high_watermark,

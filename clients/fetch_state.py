@@ -20,8 +20,10 @@ Per partition:
   `drain`, room opens for the next. Unreturned data per partition is bounded in bytes, not
   in responses (a trickle brings many small ones): the drain, plus `fetched`, which held
   less than `fetch_max_bytes` when the last fetch went out, plus that fetch's answer.
-- Errors: OFFSET_OUT_OF_RANGE is acted on once the records fetched before it are handed out
-  (reset by the policy, or raised by every poll until a seek, with policy "none"); errors
+- Errors: OFFSET_OUT_OF_RANGE and CORRUPT_MESSAGE are acted on once the records fetched
+  before them are handed out: out of range is reset by the policy (or, with policy "none",
+  raised by every poll until a seek); a corrupt batch is raised by every poll, naming the
+  partition and offset, until the user seeks past it (as Kafka's consumer does). Errors
   whose `refresh_metadata` flag is set ask for new metadata; both kinds, and other retriable
   errors, back off exponentially (`retry_backoff_ms` doubling up to `retry_backoff_max_ms`).
   A non-retriable error is raised once by the next poll (`notice`); an undecodable batch
@@ -45,6 +47,7 @@ from zafka.storage.batch import Buffer, corrupt
 EARLIEST = -2  # ListOffsets: the log start offset
 LATEST = -1  # ListOffsets: the log end offset
 RESET_POLICIES: dict[str, int | None] = {"earliest": EARLIEST, "latest": LATEST, "none": None}
+HALTING_ERRORS = ("OFFSET_OUT_OF_RANGE", "CORRUPT_MESSAGE")  # stop the partition: see settle
 STALE_CALLS_MAX = 4  # requests of older epochs in flight per partition before a new one waits
 
 
@@ -63,7 +66,7 @@ class PartitionState:
     fetched: list[memoryview] | None = None  # answered fetches' batches, for the user
     fetched_bytes: int = 0  # their size
     drain: Drain | None = None  # the answered fetch the user is working through
-    out_of_range: ZafkaError | None = None  # fetch_offset is out of range (acted on later)
+    halted: ZafkaError | None = None  # out of range or corrupt at fetch_offset (acted on later)
     error: ZafkaError | None = None  # raised by every poll until a seek
     notice: ZafkaError | None = None  # raised once, by the next poll
     last_error: ZafkaError | None = None  # the last retriable error (why position waits)
@@ -175,20 +178,20 @@ class FetchState:
             self._stale[ps.tp] = self._stale.get(ps.tp, 0) + stale
         ps.epoch = next(self._epochs)
         ps.fetching = ps.resetting = False
-        ps.fetched = ps.drain = ps.out_of_range = None
+        ps.fetched = ps.drain = ps.halted = None
         ps.fetched_bytes = 0
         ps.failures, ps.retry_at_ms = 0, 0
         if ps.position is not None:
             ps.fetch_offset = ps.position
 
     def settle(self, ps: PartitionState) -> bool:
-        """Act on what the I/O thread could not: an out-of-range offset once the records
-        fetched before it are handed out, and a missing position under policy "none".
-        True if the position must now be looked up (the I/O thread has work)."""
-        if ps.out_of_range is not None and ps.drain is None:
-            err = ps.out_of_range
-            if self.reset_policy is None:
-                ps.out_of_range, ps.error = None, err
+        """Act on what the I/O thread could not: an out-of-range offset or a corrupt batch
+        once the records fetched before it are handed out, and a missing position under
+        policy "none". True if the position must now be looked up (the I/O thread has work)."""
+        if ps.halted is not None and ps.drain is None and ps.fetched is None:
+            err = ps.halted
+            if self.reset_policy is None or err.error.name == "CORRUPT_MESSAGE":
+                ps.halted, ps.error = None, err
             else:
                 self._invalidate(ps)
                 ps.position, ps.reset_to = None, self.reset_policy
@@ -251,12 +254,7 @@ class FetchState:
             if ps.position is None:
                 if ps.resetting or ps.reset_to is None:
                     continue
-            elif (
-                ps.paused
-                or ps.fetching
-                or ps.fetched_bytes >= self.fetch_max_bytes
-                or ps.out_of_range
-            ):
+            elif ps.paused or ps.fetching or ps.fetched_bytes >= self.fetch_max_bytes or ps.halted:
                 continue
             if self._stale.get(tp, 0) >= STALE_CALLS_MAX:
                 continue  # planned again when a stale answer comes back
@@ -348,9 +346,9 @@ class FetchState:
         self, ps: PartitionState, err: ZafkaError, now_ms: int, raise_once: bool = False
     ) -> bool:
         """Back off; remember a retriable error (position's timeout names it), have the next
-        poll raise any other; OFFSET_OUT_OF_RANGE waits for `settle`."""
-        if err.error.name == "OFFSET_OUT_OF_RANGE" and ps.position is not None:
-            ps.out_of_range = err
+        poll raise any other; OFFSET_OUT_OF_RANGE and CORRUPT_MESSAGE wait for `settle`."""
+        if ps.position is not None and err.error.name in HALTING_ERRORS:
+            ps.halted = _halted(ps.tp, ps.fetch_offset, err)
             return False
         ps.failures += 1
         delay = self.retry_backoff_ms << min(ps.failures - 1, 16)
@@ -360,3 +358,15 @@ class FetchState:
         else:
             ps.notice = err
         return err.error.refresh_metadata
+
+
+def _halted(tp: TopicPartition, offset: int, err: ZafkaError) -> ZafkaError:
+    """A fetch error that stops the partition, saying where and what to do."""
+    if err.error.name != "CORRUPT_MESSAGE":
+        return err
+    detail = (
+        f"{tp.topic}-{tp.partition} at offset {offset}: {err.detail}; the records before it "
+        "were delivered. "
+        "Seek past the damaged batch to go on (consumer.seek)"
+    )
+    return ZafkaError("CORRUPT_MESSAGE", detail)

@@ -254,17 +254,19 @@ class LogSegment:
 
         A batch is CRC-checked the first time it is served since the log was opened (batches
         appended or recovered in this run were checked then), so a corrupt batch is never
-        served as valid data, and a consumer tailing the log pays nothing for it."""
+        served as valid data, and a consumer tailing the log pays nothing for it. A read
+        stops before a damaged batch, so the intact batches before it are served; a read that
+        starts at one is CORRUPT_MESSAGE naming the segment, the byte and the offsets."""
         end = self._end_of_read(position, max_bytes, max_offset)
         if end == position:
             return _EMPTY
         data = memoryview(os.pread(self._fd, end - position, position))
         if end > self.verified_bytes:
-            self._verify(data, position)
+            data = data[: self._verified_prefix(data, position)]
         return data
 
     def _end_of_read(self, position: int, max_bytes: int, max_offset: int | None) -> int:
-        """The batch boundary where a read from `position` stops."""
+        """The batch boundary where a read from `position` stops (before damaged framing)."""
         limit = position + max_bytes
         positions = self.offset_index.values
         entry = bisect.bisect_right(positions, limit) - 1  # index: skip ahead, then walk
@@ -272,17 +274,38 @@ class LogSegment:
         if max_offset is not None:
             below = self.offset_index.floor(max_offset - self.base_offset)
             end = min(end, max(position, positions[below])) if below >= 0 else position
-        for at, size, last_offset in self._walk(end):
-            if (at > position and at + size > limit) or (
-                max_offset is not None and last_offset >= max_offset
-            ):
-                return at
+        try:
+            for at, size, last_offset in self._walk(end):
+                if (at > position and at + size > limit) or (
+                    max_offset is not None and last_offset >= max_offset
+                ):
+                    return at
+                end = at + size
+        except ZafkaError as err:
+            if end > position:
+                return end  # serve what comes before the damage; the next read reports it
+            first = self._first_offset_at(end)
+            detail = f"{err.detail}, offsets {first}..{self.next_offset - 1}"
+            raise ZafkaError("CORRUPT_MESSAGE", detail) from None
         return self.size
 
-    def _verify(self, data: memoryview, position: int) -> None:
-        """Check the batches of `data` not checked yet: CRC, and offsets that increase and
-        stay inside this segment (the CRC does not cover the leader-stamped base offset).
-        CORRUPT_MESSAGE on a bad one. The rest of each header was validated on append."""
+    def _first_offset_at(self, position: int) -> int:
+        """The lowest offset the batch at `position` (a batch boundary) may hold: one past
+        the batch before it, found by walking from the index entry below."""
+        if position == 0:
+            return self.base_offset
+        entry = bisect.bisect_right(self.offset_index.values, position - 1) - 1
+        at = self.offset_index.values[entry] if entry >= 0 else 0
+        for start, size, last_offset in self._walk(at):
+            if start + size >= position:
+                return last_offset + 1
+        return self.base_offset
+
+    def _verified_prefix(self, data: memoryview, position: int) -> int:
+        """How many bytes of `data` (read at `position`) are good batches: each not checked
+        yet must pass its CRC and hold offsets that increase and stay inside this segment
+        (the CRC does not cover the leader-stamped base offset). CORRUPT_MESSAGE if the first
+        batch is bad. The rest of each header was validated on append."""
         offset, previous_last = 0, self.base_offset - 1
         while offset < len(data):
             base, length, _, _, crc, _, delta = _VERIFY.unpack_from(data, offset)
@@ -294,10 +317,20 @@ class LogSegment:
                 if not (previous_last < base <= last < self.next_offset) or crc != crc32c.crc32c(
                     data[offset + CRC_START : offset + size]
                 ):
-                    raise ZafkaError(
-                        "CORRUPT_MESSAGE", f"bad batch at byte {start} of {self.log_path}"
-                    )
+                    if offset:
+                        return offset
+                    raise self._damaged(start, base, last)
                 if start == self.verified_bytes:
                     self.verified_bytes, self.verified_next_offset = start + size, last + 1
             previous_last = base + delta
             offset += size
+        return offset
+
+    def _damaged(self, start: int, base: int, last: int) -> ZafkaError:
+        """The error for a bad batch at byte `start`: the offsets it claims when they fit
+        after the batch before it, else all it may hold (up to the segment's end)."""
+        first = self._first_offset_at(start)
+        if not first <= base <= last < self.next_offset:
+            base, last = first, self.next_offset - 1
+        detail = f"bad batch at byte {start} of {self.log_path}, offsets {base}..{last}"
+        return ZafkaError("CORRUPT_MESSAGE", detail)

@@ -23,7 +23,7 @@ _TABLE = (
     ErrorCode(0, "NONE", False, False, "no error"),
     ErrorCode(-1, "UNKNOWN_SERVER_ERROR", False, False, "unexpected server error; see broker log"),
     ErrorCode(1, "OFFSET_OUT_OF_RANGE", False, False, "offset outside the retained log"),
-    ErrorCode(2, "CORRUPT_MESSAGE", True, False, "batch failed its CRC or size checks"),
+    ErrorCode(2, "CORRUPT_MESSAGE", False, False, "batch failed its CRC or size checks"),
     ErrorCode(3, "UNKNOWN_TOPIC_OR_PARTITION", True, True, "no such topic or partition"),
     ErrorCode(6, "NOT_LEADER_OR_FOLLOWER", True, True, "this broker does not lead the partition"),
     ErrorCode(7, "REQUEST_TIMED_OUT", True, False, "request timed out"),

@@ -348,6 +348,25 @@ def test_a_corrupt_batch_stops_the_partition_until_a_seek() -> None:
     assert state.claim() == ([], False)
 
 
+def test_a_corrupt_batch_at_the_broker_is_raised_after_the_records_before_it() -> None:
+    state = FetchState(EARLIEST)
+    ps = at(state, 0)
+    state.fetch_done(fetch_request(state), (batch(0, 5), 10), 1)
+    assert ps.fetched is not None  # prefetched: the next fetch goes out before any poll
+    damage = ZafkaError("CORRUPT_MESSAGE", "bad batch at byte 99 of x.log, offsets 5..9")
+    assert state.fetch_done(fetch_request(state), damage, 2) is False
+    assert [r.offset for r in take_all(state)] == [0, 1, 2, 3, 4]  # still handed out
+    for _ in range(2):  # not retriable: every poll raises until a seek
+        with pytest.raises(ZafkaError) as raised:
+            take_all(state)
+        assert raised.value.error.name == "CORRUPT_MESSAGE"
+        assert "orders-0 at offset 5" in str(raised.value) and "offsets 5..9" in str(raised.value)
+        assert "Seek past" in str(raised.value)
+    assert state.actions(3, leader_1).fetches == []
+    state.seek(TP, 10)
+    assert fetch_request(state).offset_or_timestamp == 10
+
+
 def test_unlocated_partitions_ask_for_metadata_and_keep_the_reason() -> None:
     state = FetchState(EARLIEST)
     ps = at(state, 0)

@@ -148,9 +148,11 @@ def test_a_flipped_base_offset_in_a_sealed_segment_is_never_served(tmp_path):
     log.close()
     _flip(sealed.log_path, second_batch + 7, 0x02)  # base offset 3 becomes 1
     log = open_log(tmp_path)
+    assert len(log.read(0, 10_000)) == second_batch  # the intact batch before it, alone
     with pytest.raises(ZafkaError) as err:
-        log.read(0, 10_000)
+        log.read(3, 10_000)
     assert err.value.error.name == "CORRUPT_MESSAGE"
+    assert f"byte {second_batch} of {sealed.log_path}, offsets 3.." in err.value.detail
 
 
 def test_after_a_crash_the_next_flush_fsyncs_recovered_segments_and_close_seals_them(tmp_path):
