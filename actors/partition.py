@@ -149,7 +149,10 @@ class PartitionActor(Actor):
         self._schedule_flush()
 
     def on_cleanup_timeout(self, now_ms: int) -> None:
-        self.clean()
+        try:
+            self.clean()
+        except ZafkaError as err:  # a damaged batch in a segment to compact: try again later
+            logger.error("partition %s: cleanup stopped: %s", self.name, err.detail)
         self.set_timer("cleanup", self.cleanup_interval_ms)
 
     def clean(self) -> int:

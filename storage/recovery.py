@@ -2,9 +2,12 @@
 
 Segments whose sealed indexes show they end at or below the recovery point are trusted as
 they are (their indexes are CRC-checked on load). Every other segment is scanned batch by
-batch, CRC-checked, and cut at the first bad or short batch, so a torn tail never yields a
-partial batch. When a cut happens in the unflushed part of the log, the segments after it
-are deleted: the log must stay contiguous. Leftover temporary files are removed.
+batch, CRC-checked, and cut at the first bad or short batch at or above the recovery point,
+so a torn tail never yields a partial batch. When a cut happens in the unflushed part of the
+log, the segments after it are deleted: the log must stay contiguous. A bad batch below the
+recovery point is not a torn tail (it was flushed): it is quarantined, logged with its
+offsets, and what follows it is kept; if its framing is broken the log refuses to open
+(CORRUPT_MESSAGE saying how to accept the cut). Leftover temporary files are removed.
 """
 
 from __future__ import annotations
@@ -63,13 +66,35 @@ def _open_in_order(
         segments.append(segment)
         if segment.load_sealed(recovery_point):
             continue
-        cut_bytes = segment.recover()
+        next_base = bases[i + 1] if i + 1 < len(bases) else None
+        cut_bytes = segment.recover(recovery_point, next_base)
+        _report(segment, recovery_point)
         if cut_bytes:
-            log.warning("recovery cut %d bytes from %s", cut_bytes, segment.log_path)
+            log.warning(
+                "recovery cut %d bytes (offsets from %d, above the recovery point %d) from %s",
+                cut_bytes,
+                segment.next_offset,
+                recovery_point,
+                segment.log_path,
+            )
             later = bases[i + 1 :]
             if later and later[0] > recovery_point:
                 _delete_from(directory, later, config)
                 break
+
+
+def _report(segment: LogSegment, recovery_point: int) -> None:
+    for position, (first, last) in segment.damaged.items():
+        log.error(
+            "%s: damaged batch at byte %d, offsets %d..%d, below the recovery point %d: kept "
+            "but unreadable (fetches of them get CORRUPT_MESSAGE); the batches after it are "
+            "served",
+            segment.log_path,
+            position,
+            first,
+            last,
+            recovery_point,
+        )
 
 
 def _delete_from(

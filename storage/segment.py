@@ -52,6 +52,7 @@ class LogSegment:
         self._bytes_since_entry = 0
         self.verified_bytes = 0  # batches before this position have passed their CRC check
         self.verified_next_offset = self.base_offset  # the offset after those batches
+        self.damaged: dict[int, tuple[int, int]] = {}  # position: offsets, quarantined
         self.offset_index.clear()
         self.time_index.clear()
 
@@ -84,26 +85,75 @@ class LogSegment:
         self._sealed_on_disk = True
         return True
 
-    def recover(self) -> int:
-        """Re-scan the whole file, checking every batch; cut it at the first bad or short
-        batch and rebuild the indexes. Returns how many bytes were cut off."""
+    def recover(self, recovery_point: int = 0, next_base: int | None = None) -> int:
+        """Re-scan the whole file, checking every batch, and rebuild the indexes. A bad or
+        short batch at or above `recovery_point` is a torn tail: the file is cut there.
+        One below it was flushed and damaged later: it is quarantined (`_quarantine`) and
+        the batches after it stay readable. `next_base` is the next segment's base offset.
+        Returns how many bytes were cut off."""
         self._reset_state()
         position = 0
         while position < self.size:
             header = self._valid_batch_at(position)
-            if header is None:
+            if header is not None:
+                self._index_batch(
+                    position,
+                    header.base_offset,
+                    header.last_offset,
+                    header.max_timestamp,
+                    header.size,
+                )
+                position += header.size
+            elif self.next_offset < recovery_point:
+                position = self._quarantine(position, recovery_point, next_base)
+            else:
                 break
-            self._index_batch(
-                position, header.base_offset, header.last_offset, header.max_timestamp, header.size
-            )
-            position += header.size
         cut_bytes = self.size - position
         if cut_bytes:
             self._unseal()
             os.ftruncate(self._fd, position)
             self.size = position
         self.verified_bytes, self.verified_next_offset = position, self.next_offset
+        if self.damaged:  # reads check (and refuse) from the first damaged batch on
+            self.verified_bytes = min(self.damaged)
+            self.verified_next_offset = self.damaged[self.verified_bytes][0]
         return cut_bytes
+
+    def _quarantine(self, position: int, recovery_point: int, next_base: int | None) -> int:
+        """Keep the damaged batches from `position` on (below the recovery point) as one
+        unreadable range of offsets: up to the next intact batch, else to the next segment
+        or the recovery point. Reads of it are CORRUPT_MESSAGE; the batches after it stay.
+        Where a length is broken nothing after it can be found: the range runs to the next
+        segment, and in the last segment the log must not open (CORRUPT_MESSAGE saying how
+        to accept the cut). Returns the position after the range."""
+        first, end = self.next_offset, position
+        while end < self.size and (end == position or self._valid_batch_at(end) is None):
+            try:
+                end += self.header_at(end).size
+            except ZafkaError as err:
+                if next_base is None:
+                    raise self._unrecoverable(err.detail, first, recovery_point) from None
+                end = self.size
+        if end < self.size:
+            last = self.header_at(end).base_offset - 1
+        else:
+            last = (recovery_point if next_base is None else next_base) - 1
+        if last < first:
+            raise self._unrecoverable(f"damage at byte {position}", first, recovery_point)
+        self._bytes_since_entry = self._interval_bytes  # index entries at both ends of it
+        self._index_batch(position, first, last, -1, end - position)
+        self._bytes_since_entry = self._interval_bytes
+        self.damaged[position] = (first, last)
+        return end
+
+    def _unrecoverable(self, detail: str, first: int, recovery_point: int) -> ZafkaError:
+        return ZafkaError(
+            "CORRUPT_MESSAGE",
+            f"{detail} (offsets from {first}) is below the recovery point {recovery_point}: "
+            "flushed data is damaged and what follows it cannot be found. To open the log "
+            f"without offsets {first}.. (cut as a torn tail), delete "
+            f"{self.log_path.parent}/recovery-point and start again",
+        )
 
     def _valid_batch_at(self, position: int) -> BatchHeader | None:
         if self.size - position < HEADER_SIZE:
@@ -155,7 +205,7 @@ class LogSegment:
         position = self.position_of(offset)
         os.ftruncate(self._fd, position)
         self.size = position
-        self.recover()
+        self.recover(recovery_point=offset)  # what stays was kept: a bad batch there stays
 
     def seal(self, fsync: bool) -> None:
         """Write both index files with this segment's end state (on roll and on close)."""
@@ -203,6 +253,9 @@ class LogSegment:
 
     def position_of(self, offset: int) -> int:
         """Position of the first batch whose last offset is >= `offset` (or the file size)."""
+        for position, (first, last) in self.damaged.items():
+            if first <= offset <= last:
+                return position
         entry = self.offset_index.floor(offset - self.base_offset)
         start = self.offset_index.values[entry] if entry >= 0 else 0
         for position, _, last_offset in self._walk(start):
@@ -257,6 +310,9 @@ class LogSegment:
         served as valid data, and a consumer tailing the log pays nothing for it. A read
         stops before a damaged batch, so the intact batches before it are served; a read that
         starts at one is CORRUPT_MESSAGE naming the segment, the byte and the offsets."""
+        if position in self.damaged:
+            first, last = self.damaged[position]
+            raise self._damaged(position, first, last)
         end = self._end_of_read(position, max_bytes, max_offset)
         if end == position:
             return _EMPTY

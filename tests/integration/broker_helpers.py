@@ -38,6 +38,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until(predicate, timeout_s: float) -> bool:
+    """Check `predicate` every 50 ms until it holds; False after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
 def code(name: str) -> int:
     return BY_NAME[name].code
 

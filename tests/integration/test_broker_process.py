@@ -25,6 +25,7 @@ from tests.integration.broker_helpers import (
     fetch_values,
     free_port,
     produce,
+    wait_until,
 )
 from zafka import limits
 from zafka.coordination.topics import TopicStore
@@ -62,15 +63,6 @@ def client(broker: BrokerProcess) -> Iterator[RawClient]:
     raw = RawClient(broker.endpoint)
     yield raw
     raw.close()
-
-
-def wait_until(predicate, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_registers_creates_serves_and_stops_cleanly(broker, client, zk, tmp_path):

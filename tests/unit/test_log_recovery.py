@@ -169,3 +169,47 @@ def test_after_a_crash_the_next_flush_fsyncs_recovered_segments_and_close_seals_
     log.close()
     reopened = open_log(tmp_path)
     assert all(s.sealed for s in reopened.segments)  # a clean restart scans nothing
+
+
+def _flushed_then_crashed(tmp_path, batches: int, unflushed: int = 0):
+    """A one-segment log of `batches` 3-record batches, flushed (recovery point at its
+    end), then `unflushed` more, then a crash. Returns the segment and the log end."""
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=128))
+    for _ in range(batches):
+        log.append(batch(3), 0)
+    log.flush()
+    for _ in range(unflushed):
+        log.append(batch(3), 0)
+    segment, end = log.active, log.log_end_offset
+    crash(log)
+    return segment, end
+
+
+def test_a_damaged_batch_below_the_recovery_point_is_quarantined_not_cut(tmp_path, caplog):
+    segment, end = _flushed_then_crashed(tmp_path, batches=20)
+    _flip(segment.log_path, 40, 0x01)  # inside the first batch's CRC-covered header
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=128))
+    assert log.log_end_offset == end == 60
+    assert [r.offset for r in all_records(log, start=3)] == list(range(3, 60))
+    with pytest.raises(ZafkaError) as err:
+        log.read(1, 10_000)
+    assert err.value.error.name == "CORRUPT_MESSAGE" and "offsets 0..2" in err.value.detail
+    assert "offsets 0..2, below the recovery point 60" in caplog.text
+    assert log.append(batch(1), 0) == (60, 60)  # no offset is given out twice
+
+
+def test_a_torn_tail_above_the_recovery_point_is_still_cut(tmp_path):
+    segment, _ = _flushed_then_crashed(tmp_path, batches=5, unflushed=3)
+    _flip(segment.log_path, segment.size - 10, 0x01)  # inside the last, unflushed batch
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=128))
+    assert log.log_end_offset == 21 and log.recovery_point == 15
+
+
+def test_a_broken_length_below_the_recovery_point_refuses_to_open_and_says_how(tmp_path):
+    segment, _ = _flushed_then_crashed(tmp_path, batches=5)
+    _flip(segment.log_path, 8, 0x40)  # the first batch's length
+    with pytest.raises(ZafkaError) as err:
+        open_log(tmp_path, LogConfig(index_interval_bytes=128))
+    assert "offsets from 0" in err.value.detail and "recovery point 15" in err.value.detail
+    (tmp_path / "recovery-point").unlink()  # the documented escape: accept the cut
+    assert open_log(tmp_path, LogConfig(index_interval_bytes=128)).log_end_offset == 0
