@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import shutil
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +62,7 @@ from zafka.actors.group_host import GroupHost
 from zafka.actors.group_messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.offsets_loader import OffsetsLoaded
 from zafka.actors.partition import PartitionActor, actor_name
+from zafka.actors.partition_dirs import claim, delete_partition_dirs, partition_dir
 from zafka.coordination.broker_admin import (
     BrokerZooKeeper,
     CoordinatorLookup,
@@ -72,7 +72,6 @@ from zafka.coordination.broker_admin import (
     zk_error,
 )
 from zafka.coordination.group_records import OFFSETS_TOPIC
-from zafka.coordination.names import check_topic_name
 from zafka.coordination.producer_ids import ProducerIdPool
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
@@ -86,10 +85,11 @@ from zafka.transport.envelope import Envelope
 from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse
 
 log = logging.getLogger(__name__)
+Work = tuple[Callable[..., None], tuple]  # a BrokerActor method and its arguments
 
 BROKER_ACTOR = "broker"
-TOPIC_ID_FILE = "topic_id"  # in each partition directory: which incarnation of the topic
 SYNC_RETRY_MS = 1000  # a topic sync that failed (ZooKeeper unreachable) is tried again
+HOST_SLICE_TOPICS = 50  # topics hosted or dropped per runtime turn (see _enqueue)
 
 
 @dataclass
@@ -112,6 +112,9 @@ class BrokerContext:
     claiming_ids: bool = False  # a producer id block claim is with the worker
     awaiting_ids: deque[Envelope] = field(default_factory=deque)  # InitProducerId requests
     deferred: dict[int, Envelope] = field(default_factory=dict)  # requests at the worker
+    syncing: bool = False  # a topic sync is with the worker
+    sync_again: bool = False  # the topics changed meanwhile: one more sync after it
+    hosting: deque[Work] = field(default_factory=deque)  # see _enqueue
     keys: itertools.count = field(default_factory=lambda: itertools.count(1))
 
 
@@ -136,10 +139,16 @@ class BrokerActor(Actor):
     # --- lifecycle ------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        if self.context.started:
-            return  # a restart after a crash: the hosted partitions and the watch live on
+        if self.context.started:  # a restart after a crash: the hosted partitions and the
+            if self.context.hosting:  # watch live on; so does work queued, not its timer
+                self.set_timer("host", 0)
+            return
         self.context.started = True
         self._apply_sync(self.zk.topic_plans({}))  # before serving: nothing waits on this
+        while self.context.hosting:
+            method, args = self.context.hosting.popleft()
+            method(self, *args)
+        self.cancel_timer("host")
         runtime = self._runtime()
 
         def on_topics(names: list[str]) -> None:  # kazoo's thread: hand over, never block
@@ -185,8 +194,8 @@ class BrokerActor(Actor):
                 reply = finish(self, result)
             except Exception as exc:
                 reply = as_error(exc)
-        if envelope is not None:
-            self._answer(envelope, reply)
+        if envelope is not None:  # after the hosting its job queued (and any before it)
+            self._enqueue([(BrokerActor._answer, (envelope, reply))])
 
     def _answer(self, envelope: Envelope, reply: object) -> None:
         """Reply to a deferred call (a cast gets nothing), errors as ErrorReply."""
@@ -203,7 +212,12 @@ class BrokerActor(Actor):
     # --- hosting partitions ---------------------------------------------------------------
 
     def request_sync(self) -> None:
-        """Read the topic list again (on the worker) and host what it says."""
+        """Read the topic list again (on the worker) and host what it says. One sync at a
+        time: changes seen meanwhile make one more (a burst of topic changes costs a few
+        syncs, not one per change)."""
+        if self.context.syncing:
+            self.context.sync_again = True
+            return
         known = dict(self.context.topic_ids)
         runtime = self._runtime()
         try:
@@ -214,22 +228,45 @@ class BrokerActor(Actor):
         except ZafkaError as err:
             log.warning("broker %s: topic sync not queued (%s); retrying", self._id, err)
             self.set_timer("sync", SYNC_RETRY_MS)
+            return
+        self.context.syncing = True
 
     def on_sync_timeout(self, now_ms: int) -> None:
         self.request_sync()
 
     def _apply_sync(self, result: tuple[list[str], list[HostPlan]] | Exception) -> None:
+        self.context.syncing = False
         if isinstance(result, Exception):
             log.warning("broker %s: cannot read the topics: %s; retrying", self._id, result)
             self.set_timer("sync", SYNC_RETRY_MS)
             return
         names, plans = result
         current = set(names)
-        for name in [t for t in self.context.hosted if t not in current]:
-            self._unhost(name, delete_data=True)
-        for plan in plans:
-            self._host(plan)
-        self._topics_changed()
+        gone = [t for t in self.context.hosted if t not in current]
+        self._enqueue([(BrokerActor._unhost, (name, True)) for name in gone])
+        self._enqueue([(BrokerActor._host, (plan,)) for plan in plans])
+        self._enqueue([(BrokerActor._topics_changed, ())])
+        if self.context.sync_again:
+            self.context.sync_again = False
+            self.request_sync()
+
+    def _enqueue(self, work: list[Work]) -> None:
+        """Queue hosting work (one topic each, or a reply), done HOST_SLICE_TOPICS per
+        runtime turn, in order: produce and fetch are served between slices however many
+        topics change. Items name the method, not the instance: a restart replaces it."""
+        if not work:
+            return
+        if not self.context.hosting:
+            self.set_timer("host", 0)
+        self.context.hosting.extend(work)
+
+    def on_host_timeout(self, now_ms: int) -> None:
+        hosting = self.context.hosting
+        for _ in range(min(len(hosting), HOST_SLICE_TOPICS)):
+            method, args = hosting.popleft()
+            method(self, *args)
+        if hosting:
+            self.set_timer("host", 0)
 
     @property
     def _id(self) -> int:
@@ -245,8 +282,8 @@ class BrokerActor(Actor):
             self._unhost(info.name, delete_data=True)
         led = []
         for p, leader_epoch in plan.led:
-            directory = self._partition_dir(info.name, p)
-            _claim(directory, info.topic_id)
+            directory = partition_dir(self.context.data_dir, info.name, p)
+            claim(directory, info.topic_id)
             name = actor_name(info.name, p)
             factory = partial(
                 PartitionActor,
@@ -281,34 +318,20 @@ class BrokerActor(Actor):
             self._runtime().despawn(actor_name(name, p))
         self.context.topic_ids.pop(name, None)
         if delete_data:
-            self._delete_partition_dirs(name)
-
-    def _partition_dir(self, topic: str, partition: int) -> Path:
-        return self.context.data_dir / actor_name(check_topic_name(topic), partition)
-
-    def _delete_partition_dirs(self, topic: str) -> None:
-        """Delete `<data dir>/<topic>-<p>` for every p; nothing outside the data dir."""
-        root = self.context.data_dir.resolve()
-        prefix = f"{check_topic_name(topic)}-"
-        for path in root.iterdir():
-            suffix = path.name[len(prefix) :]
-            if not (path.name.startswith(prefix) and suffix.isascii() and suffix.isdigit()):
-                continue
-            if path.is_dir() and not path.is_symlink() and path.resolve().parent == root:
-                shutil.rmtree(path)
+            delete_partition_dirs(self.context.data_dir, name)
 
     def _host_all(self, result: tuple[object, list[HostPlan]]) -> object:
         response, plans = result
-        for plan in plans:
-            self._host(plan)
-        self._topics_changed()
+        self._enqueue([(BrokerActor._host, (plan,)) for plan in plans])
+        if plans:
+            self._enqueue([(BrokerActor._topics_changed, ())])
         return response
 
     def _unhost_all(self, result: tuple[object, list[str]]) -> object:
         response, deleted = result
-        for name in deleted:
-            self._unhost(name, delete_data=True)
-        self._topics_changed()
+        self._enqueue([(BrokerActor._unhost, (name, True)) for name in deleted])
+        if deleted:
+            self._enqueue([(BrokerActor._topics_changed, ())])
         return response
 
     def _topics_changed(self) -> None:
@@ -444,21 +467,3 @@ class BrokerActor(Actor):
 def _current(runtime) -> BrokerActor:
     """The broker actor now hosted (a restart after a crash replaces the instance)."""
     return runtime.actor(BROKER_ACTOR)
-
-
-def _claim(directory: Path, topic_id: str) -> None:
-    """Make `directory` belong to topic incarnation `topic_id`: data of another one (a topic
-    of the same name deleted while this broker was down) is removed first."""
-    marker = directory / TOPIC_ID_FILE
-    try:
-        owner = marker.read_text().strip()
-    except FileNotFoundError:
-        owner = None
-    except OSError:
-        owner = ""
-    if owner is not None and owner != topic_id:
-        log.warning("removing %s: it holds another incarnation of the topic", directory)
-        shutil.rmtree(directory)
-    if owner != topic_id:
-        directory.mkdir(parents=True, exist_ok=True)
-        marker.write_text(topic_id + "\n")

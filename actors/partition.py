@@ -27,7 +27,8 @@ Replication comes later: for now the high watermark is the log end offset, and a
 - ListOffsets: -2 the log start, -1 the log end (the high watermark), else the first offset
   whose record timestamp is >= the one asked (offset -1 when there is none, as Kafka says).
 
-A timer (`fsync_interval_ms`, on the runtime's monotonic clock) drives `flush_if_due`.
+A timer (`fsync_interval_ms`, on the runtime's monotonic clock), armed only while appended
+data is past the recovery point, drives `flush_if_due`.
 Another (`cleanup_interval_ms`, Kafka's 5 minutes by default) cleans the log by its topic's
 `cleanup.policy`: retention (`delete`: whole sealed segments past `retention.ms` or beyond
 `retention.bytes`) or compaction (`compact`: the latest record per key, tombstones kept for
@@ -106,6 +107,7 @@ class PartitionActor(Actor):
         self._compacted: tuple[int, ...] = ()  # sealed segments' bases after the last compaction
         self._compacted_ms: int | None = None  # when it ran (wall clock)
         self._damage_logged: set[str] = set()  # corrupt batches a fetch ran into
+        self._flush_armed = False  # the flush timer is set
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -141,10 +143,16 @@ class PartitionActor(Actor):
         return self._runtime().now_ms()
 
     def _schedule_flush(self) -> None:
-        if self.config.fsync is not Fsync.NEVER:
+        """Arm the flush timer while appended data is past the recovery point (an idle
+        partition costs no timer: a broker hosts thousands)."""
+        log = self.log
+        unflushed = log.recovery_point < log.log_end_offset
+        if self.config.fsync is not Fsync.NEVER and unflushed and not self._flush_armed:
             self.set_timer("flush", max(self.config.fsync_interval_ms, FLUSH_TIMER_MIN_MS))
+            self._flush_armed = True
 
     def on_flush_timeout(self, now_ms: int) -> None:
+        self._flush_armed = False
         self.log.flush_if_due(now_ms)
         self._schedule_flush()
 
@@ -218,6 +226,7 @@ class PartitionActor(Actor):
                 base_offset,
                 last_offset,
             )
+            self._schedule_flush()
             self._release_waiters()
         if envelope.correlation_id == 0:
             return None  # a cast (acks=0): nobody waits for an answer

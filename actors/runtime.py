@@ -82,7 +82,8 @@ class Runtime:
         self._clock = clock
         self._cells: dict[str, _Cell] = {}
         self._timers: list[tuple[int, int, str, int, str, object]] = []
-        self._live_timers: dict[tuple[str, str], int] = {}
+        self._live_timers: dict[str, dict[str, int]] = {}  # actor -> timer -> its sequence
+        self._ready: dict[str, _Cell] = {}  # cells with mail, in the order it came
         self._sequence = itertools.count(1)
         self._correlation = itertools.count(1)
         self._started = False
@@ -130,7 +131,8 @@ class Runtime:
         cell = self._cells.pop(name, None)
         if cell is None:
             return
-        self._live_timers = {k: v for k, v in self._live_timers.items() if k[0] != name}
+        self._live_timers.pop(name, None)
+        self._ready.pop(name, None)
         self._stop_cell(cell, ZafkaError("STOPPED", f"actor {name} was removed"))
 
     def _stop_cell(self, cell: _Cell, err: ZafkaError) -> None:
@@ -191,6 +193,7 @@ class Runtime:
             refusal = "BUSY"
         if refusal is None:
             cell.mailbox.append(envelope)
+            self._ready[actor_name] = cell
             return True
         self.dropped += 1
         if envelope.correlation_id and not envelope.reply:
@@ -206,7 +209,7 @@ class Runtime:
         )
 
     def _queued(self) -> int:
-        return sum(len(cell.mailbox) for cell in self._cells.values())
+        return sum(len(cell.mailbox) for cell in self._ready.values())
 
     def _receive(self) -> int:
         if self._transport is None:
@@ -259,11 +262,11 @@ class Runtime:
 
     def schedule_timer(self, actor_name: str, timer: str, delay_ms: int) -> None:
         sequence = next(self._sequence)
-        self._live_timers[(actor_name, timer)] = sequence
+        self._live_timers.setdefault(actor_name, {})[timer] = sequence
         self._push(self._clock() + delay_ms, sequence, actor_name, "timer", timer)
 
     def cancel_timer(self, actor_name: str, timer: str) -> None:
-        self._live_timers.pop((actor_name, timer), None)
+        self._live_timers.get(actor_name, {}).pop(timer, None)
 
     def schedule_call_timeout(self, actor_name: str, correlation_id: int, timeout_ms: int) -> None:
         self._push(
@@ -287,7 +290,7 @@ class Runtime:
                 return False
             if kind == "call":
                 return key in cell.actor._pending
-            return self._live_timers.get((actor_name, key)) == sequence
+            return self._live_timers.get(actor_name, {}).get(key) == sequence
 
         self._timers = [entry for entry in self._timers if live(entry)]
         heapq.heapify(self._timers)
@@ -311,8 +314,8 @@ class Runtime:
             if kind == "call":
                 timeout = ZafkaError("REQUEST_TIMED_OUT", f"call {key} from {actor_name}")
                 self._invoke(cell, cell.actor._fail_call, key, timeout)
-            elif self._live_timers.get((actor_name, key)) == sequence:
-                del self._live_timers[(actor_name, key)]
+            elif self._live_timers.get(actor_name, {}).get(key) == sequence:
+                del self._live_timers[actor_name][key]
                 self._invoke(cell, getattr(cell.actor, f"on_{key}_timeout"), now_ms)
             fired += 1
         for entry in scheduled_now:
@@ -327,11 +330,20 @@ class Runtime:
         work = self._run_posted() + self._fire_due(now_ms)
         if self._queued() < RECEIVE_PAUSE_QUEUED:  # else leave it queued: TCP pushes back
             work += self._receive()
-        for cell in list(self._cells.values()):
-            for _ in range(min(len(cell.mailbox), MAILBOX_BUDGET)):
-                envelope = cell.mailbox.popleft()
-                self._invoke(cell, cell.actor.on_message, envelope)
-                work += 1
+        return work + self._run_mailboxes()
+
+    def _run_mailboxes(self) -> int:
+        """One turn (up to MAILBOX_BUDGET messages) for every cell with mail, including
+        those that got it during this step; the cost is by cells with mail, not by cells."""
+        work, turned = 0, set()
+        while batch := [(n, c) for n, c in self._ready.items() if n not in turned]:
+            for name, cell in batch:
+                turned.add(name)
+                for _ in range(min(len(cell.mailbox), MAILBOX_BUDGET)):
+                    self._invoke(cell, cell.actor.on_message, cell.mailbox.popleft())
+                    work += 1
+                if not cell.mailbox and self._ready.get(name) is cell:
+                    del self._ready[name]
         return work
 
     def run(self, stop: Event, idle_wait_ms: int = 100) -> None:
@@ -381,7 +393,7 @@ class Runtime:
             )
         old = cell.actor
         cell.generation += 1
-        self._live_timers = {k: v for k, v in self._live_timers.items() if k[0] != old.name}
+        self._live_timers.pop(old.name, None)
         self._retire(old, ZafkaError("STOPPED", f"actor {old.name} restarted after a crash"))
         cell.actor = cell.factory()
         cell.actor.runtime = self

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +38,7 @@ from zafka.coordination.names import check_topic_name
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
 from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
 from zafka.errors import BY_NAME, ZafkaError
+from zafka.token_bucket import TokenBucket
 from zafka.transport.admin import (
     CreateTopicsResponse,
     DeleteTopicsResponse,
@@ -137,6 +139,10 @@ class BrokerZooKeeper:
         self.default_partitions = default_partitions
         self.offsets_partitions = offsets_partitions
         self.store = TopicStore(client)
+        # Auto-creation is bounded per broker (a burst, then a rate), used on the worker only.
+        self._creations = TokenBucket(
+            limits.auto_created_topics_per_minute_max, 60.0, time.monotonic()
+        )
 
     # --- hosting --------------------------------------------------------------------------
 
@@ -153,8 +159,11 @@ class BrokerZooKeeper:
         """The topic list now, and plans for the topics whose id is not in `known` (topic ->
         topic id the broker hosts). A topic that cannot be read is logged and skipped."""
         names = self.store.names()
+        ids = self.store.topic_ids([name for name in names if name in known])
         plans = []
         for name in names:
+            if name in known and ids.get(name) == known[name]:
+                continue  # hosted already, this incarnation: nothing to read
             try:
                 info = self.store.get(name)
                 if info is not None and known.get(name) != info.topic_id:
@@ -209,11 +218,15 @@ class BrokerZooKeeper:
             )
         return tuple(result)
 
-    def _topic_metadata(self, name: str, plans: list[HostPlan]) -> TopicMetadata:
+    def _topic_metadata(
+        self, name: str, plans: list[HostPlan], existing: set[str]
+    ) -> TopicMetadata:
         try:
             check_topic_name(name)
-            info = self.store.get(name)
+            info = self.store.get(name) if name in existing else None
             if info is None and self.auto_create_topics and name not in INTERNAL_TOPICS:
+                if not self._may_auto_create(len(plans)):
+                    return TopicMetadata(name, _code("THROTTLING_QUOTA_EXCEEDED"), ())
                 info = self._create(name, self.default_partitions, 1, {}, plans, exists_ok=True)
             if info is None:
                 return TopicMetadata(name, _code("UNKNOWN_TOPIC_OR_PARTITION"), ())
@@ -223,6 +236,12 @@ class BrokerZooKeeper:
         except KazooException as err:
             return TopicMetadata(name, zk_error(err).error.code, ())
 
+    def _may_auto_create(self, created: int) -> bool:
+        """Whether one more topic may be auto-created, `created` by this request so far."""
+        if created >= limits.auto_created_topics_per_request_max:
+            return False
+        return self._creations.take(time.monotonic())
+
     def metadata(self, topics: tuple[str, ...] | None) -> tuple[MetadataResponse, list[HostPlan]]:
         """Brokers and the named topics (None: all); plans for the topics it auto-created."""
         try:
@@ -231,7 +250,22 @@ class BrokerZooKeeper:
         except KazooException as err:
             raise zk_error(err) from None
         plans: list[HostPlan] = []
-        described = tuple(self._topic_metadata(name, plans) for name in dict.fromkeys(names))
+        wanted = list(dict.fromkeys(names))
+        try:
+            existing = self.store.existing([n for n in wanted if _valid_name(n)])
+        except KazooException as err:
+            raise zk_error(err) from None
+        described = tuple(self._topic_metadata(name, plans, existing) for name in wanted)
+        throttled = sum(t.error_code == _code("THROTTLING_QUOTA_EXCEEDED") for t in described)
+        if throttled:
+            log.warning(
+                "broker %s: %d topics not auto-created: at most %d per request and %d per "
+                "minute (THROTTLING_QUOTA_EXCEEDED; clients retry)",
+                self.broker_id,
+                throttled,
+                limits.auto_created_topics_per_request_max,
+                limits.auto_created_topics_per_minute_max,
+            )
         return MetadataResponse(brokers=brokers, topics=described), plans
 
     # --- admin ----------------------------------------------------------------------------
@@ -343,6 +377,14 @@ class BrokerZooKeeper:
             return _unavailable(f"{type(err).__name__}: {err}", plans=plans)
         response = FindCoordinatorResponse(0, state.leader, endpoint)
         return CoordinatorLookup(response, partition, plans)
+
+
+def _valid_name(name: str) -> bool:
+    try:
+        check_topic_name(name)
+    except ZafkaError:
+        return False
+    return True
 
 
 def _internal(name: str) -> TopicResult:

@@ -52,6 +52,7 @@ _TABLE = (
     ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
     ErrorCode(81, "GROUP_MAX_SIZE_REACHED", False, False, "the group has its most members"),
     ErrorCode(82, "FENCED_INSTANCE_ID", False, False, "another member took this instance id"),
+    ErrorCode(89, "THROTTLING_QUOTA_EXCEEDED", True, True, "too many topics created; retry later"),
     ErrorCode(95, "INVALID_UPDATE_VERSION", False, True, "state changed since it was read"),
     ErrorCode(110, "FENCED_MEMBER_EPOCH", False, False, "group member epoch is stale; rejoin"),
     # zafka's own codes, above Kafka's range.

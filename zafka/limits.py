@@ -16,7 +16,7 @@ decompressed_bytes_max = 64 * 1024 * 1024  # a batch payload after zstd: refuses
 
 # The wire (transport/): what one message may carry.
 frame_bytes_max = 16 * 1024 * 1024  # any single frame; set as ZMQ_MAXMSGSIZE (peer dropped)
-header_bytes_max = 64 * 1024  # the msgpack envelope frame
+header_bytes_max = 1024 * 1024  # the msgpack envelope frame: Metadata of thousands of topics fits
 payload_frames_max = 1024  # raw payload frames after the envelope in one message
 nesting_depth_max = 4  # messages nested inside messages in one envelope (schema-checked)
 collection_items_max = 10_000  # items in one array or map of an envelope
@@ -38,6 +38,9 @@ fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition
 topic_partitions_max = 1_000  # one topic's znodes must fit one ZooKeeper transaction (1 MiB)
 producer_ids_per_block_count = 1_000  # producer ids a broker claims at once
 producer_id_claim_attempts_max = 20  # lost version races in a row before a claim gives up
+# Topic auto-creation by Metadata: beyond these, names get THROTTLING_QUOTA_EXCEEDED.
+auto_created_topics_per_request_max = 100
+auto_created_topics_per_minute_max = 600  # per broker: a token bucket of this size
 zookeeper_jobs_queued_max = 10_000  # a broker's ZooKeeper requests waiting for its worker
 zookeeper_worker_stop_s = 5.0  # how long a stopping broker waits for a running ZooKeeper job
 

@@ -194,9 +194,16 @@ def create(client: RawClient, name: str, partitions: int = 2, configs=None) -> C
     return client.call("broker", CreateTopicsRequest((topic,)))
 
 
-def produce(client: RawClient, topic: str, partition: int, values: list[bytes]) -> int:
+def produce(
+    client: RawClient,
+    topic: str,
+    partition: int,
+    values: list[bytes],
+    timeout_s: float = REPLY_TIMEOUT_S,
+) -> int:
     batch = build_batch([(1000 + i, None, v, None) for i, v in enumerate(values)])
-    reply = client.call(f"{topic}-{partition}", ProduceRequest(topic, partition, 1, 5000, batch))
+    request = ProduceRequest(topic, partition, 1, 5000, batch)
+    reply = client.call(f"{topic}-{partition}", request, timeout_s)
     assert isinstance(reply, ProduceResponse), reply
     return reply.base_offset
 

@@ -14,14 +14,16 @@ from tests.integration.broker_helpers import (
     RawClient,
     code,
     create,
+    fetch_values,
     free_port,
     produce,
     wait_until,
 )
+from zafka import limits
 from zafka.storage import checkpoint
 from zafka.storage.batch import parse_header
 from zafka.storage.records import read_records
-from zafka.transport.client import FetchRequest, FetchResponse
+from zafka.transport.client import FetchRequest, FetchResponse, MetadataRequest, MetadataResponse
 from zafka.transport.codec import encode
 from zafka.transport.control import ErrorReply, Ping, Pong
 from zafka.transport.envelope import Envelope
@@ -87,3 +89,27 @@ def test_a_damaged_batch_below_the_recovery_point_keeps_the_data_after_it(broker
     finally:
         client.close()
     assert "offsets 0..2, below the recovery point 60" in broker.log()
+
+
+def test_a_metadata_request_for_10000_unknown_topics_leaves_the_broker_serving(zk_hosts, tmp_path):
+    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
+    process.args += ["--auto-create-topics"]
+    process.start()
+    client = RawClient(process.endpoint)
+    try:
+        names = tuple(f"auto-{i}" for i in range(limits.collection_items_max))
+        reply = client.receive(client.send("broker", MetadataRequest(names)), timeout_s=60)
+        assert isinstance(reply, MetadataResponse), reply
+        codes = [t.error_code for t in reply.topics]
+        assert codes.count(0) == limits.auto_created_topics_per_request_max
+        assert codes.count(code("THROTTLING_QUOTA_EXCEEDED")) == len(names) - codes.count(0)
+        created = next(t.name for t in reply.topics if t.error_code == 0)
+        # Produce and fetch are served at once, on a created topic and on a new one.
+        assert produce(client, created, 0, [b"a"], timeout_s=5) == 0
+        assert create(client, "normal", 1).results[0].error_code == 0
+        assert produce(client, "normal", 0, [b"b"], timeout_s=5) == 0
+        assert fetch_values(client, "normal", 0) == [b"b"]
+    finally:
+        client.close()
+        process.kill()
+    assert "topics not auto-created" in process.log()
