@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from zafka import limits
 from zafka.clients.admin_groups import GroupAdmin
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
-from zafka.clients.metadata import NO_LEADER, broker_node, parse_bootstrap
+from zafka.clients.metadata import NO_LEADER, broker_node, leader_may_have_moved, parse_bootstrap
 from zafka.coordination.names import is_internal
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
@@ -369,9 +369,7 @@ class Admin(GroupAdmin):
             if error is None:
                 future.set_result(answer.result())
                 return
-            if isinstance(error, ZafkaError) and (
-                error.error.name == "REQUEST_TIMED_OUT" or error.error.refresh_metadata
-            ):
+            if isinstance(error, ZafkaError) and leader_may_have_moved(error):
                 self._refresh_first = True  # that broker may be gone: ask again next time
                 error = ZafkaError(
                     error.error.name,

@@ -24,8 +24,9 @@ Per partition:
   before them are handed out: out of range is reset by the policy (or, with policy "none",
   raised by every poll until a seek); a corrupt batch is raised by every poll, naming the
   partition and offset, until the user seeks past it (as Kafka's consumer does). Errors
-  whose `refresh_metadata` flag is set ask for new metadata; both kinds, and other retriable
-  errors, back off exponentially (`retry_backoff_ms` doubling up to `retry_backoff_max_ms`).
+  whose `refresh_metadata` flag is set, and timeouts (`leader_may_have_moved`), ask for new
+  metadata; both kinds, and other retriable errors, back off exponentially
+  (`retry_backoff_ms` doubling up to `retry_backoff_max_ms`).
   A non-retriable error is raised once by the next poll (`notice`); an undecodable batch
   stops the partition and is raised by every poll until a seek (`error`).
 
@@ -41,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from zafka.clients.drain import Drain, TopicPartition, fresh, split_batches
+from zafka.clients.metadata import leader_may_have_moved
 from zafka.errors import ZafkaError
 from zafka.storage.batch import Buffer, corrupt
 
@@ -357,7 +359,7 @@ class FetchState:
             ps.last_error = err
         else:
             ps.notice = err
-        return err.error.refresh_metadata
+        return leader_may_have_moved(err)
 
 
 def _halted(tp: TopicPartition, offset: int, err: ZafkaError) -> ZafkaError:

@@ -68,6 +68,7 @@ class ClientActor(Actor):
         for broker_id in self._linked:
             self._transport.disconnect(broker_node(broker_id))
         self._linked.clear()
+        self.metadata.brokers = {}  # unlinked: no leader or coordinator known until metadata
         self._bootstrap_endpoint = next(self._bootstrap)
         self._transport.connect(ANY_NODE, self._bootstrap_endpoint)
 
@@ -107,7 +108,7 @@ class ClientActor(Actor):
         else:
             log.info("%s: metadata request failed: %s", self.address, error)
             self._failures += 1
-            if self._failures > len(self._linked):  # every known broker failed: start over
+            if self._failures >= len(self._linked):  # each known broker failed: start over
                 self._failures = 0
                 self._next_bootstrap()
         for done in waiting:

@@ -2,7 +2,8 @@
 
 `ClusterMetadata.update` takes a `MetadataResponse`; the client's actor (clients/io.py)
 asks for one at start, when it meets a topic it does not know, and when a broker answers
-with an error whose `refresh_metadata` flag is set (a leader moved, a topic went away).
+with an error whose `refresh_metadata` flag is set (a leader moved, a topic went away), or
+gives no answer in time (it may be down, or back at another address: `leader_may_have_moved`).
 Bootstrap servers are parsed here too: `host:port` or `tcp://host:port`, comma-separated.
 """
 
@@ -15,6 +16,12 @@ from zafka.errors import ZafkaError
 from zafka.transport.client import MetadataResponse, PartitionMetadata
 
 NO_LEADER = -1
+
+
+def leader_may_have_moved(error: ZafkaError) -> bool:
+    """Whether to ask for metadata before trying the leader again: the error says so, or no
+    answer came (as Kafka's client, which drops the connection and updates metadata)."""
+    return error.error.refresh_metadata or error.error.name == "REQUEST_TIMED_OUT"
 
 
 def broker_node(broker_id: int) -> str:

@@ -27,7 +27,7 @@ from zafka.actors.partition import actor_name
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
 from zafka.clients.io import ClientActor
-from zafka.clients.metadata import broker_node
+from zafka.clients.metadata import broker_node, leader_may_have_moved
 from zafka.errors import ZafkaError, from_code
 from zafka.storage.batch import build_batch
 from zafka.transport.client import InitProducerIdRequest, ProduceRequest, ProduceResponse
@@ -270,7 +270,7 @@ class SenderActor(ClientActor):
 
     def _retry(self, batch: Batch, error: ZafkaError) -> None:
         state, now = self.state, self._runtime().now_ms()
-        if error.error.refresh_metadata:
+        if leader_may_have_moved(error):
             self.metadata.forget_leader(batch.topic, batch.partition)
         with state.lock:
             state.answered((batch.topic, batch.partition))

@@ -43,6 +43,7 @@ from zafka.cluster_processes import (
     free_port,
     is_running,
     load_state,
+    port_is_free,
     record,
     save_state,
     spawn,
@@ -114,7 +115,7 @@ def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
         for broker_id in range(1, count + 1):
             current = state.get(broker_name(broker_id))
             if not (current and is_running(current.pid, current.marker)):
-                started[broker_id] = _start_broker(root, zk.port, broker_id)
+                started[broker_id] = _start_broker(root, zk.port, broker_id, current)
         deadline = time.monotonic() + limits.broker_start_timeout_s
         for broker_id, (info, proc) in started.items():
             _wait_ready(client, broker_id, info, proc, deadline)
@@ -126,16 +127,30 @@ def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
 
 
 def _start_broker(
-    root: Path, zk_port: int, broker_id: int
+    root: Path, zk_port: int, broker_id: int, previous: ProcessInfo | None
 ) -> tuple[ProcessInfo, subprocess.Popen[bytes]]:
     name = broker_name(broker_id)
     data_dir = root / name / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    log, port = root / name / "broker.log", free_port()
+    log, port = root / name / "broker.log", _broker_port(name, previous)
     proc = spawn(_broker_command(broker_id, zk_port, port, data_dir), log)
     info = ProcessInfo(name, proc.pid, port, str(log), str(data_dir))
     record(root, info)
     return info, proc
+
+
+def _broker_port(name: str, previous: ProcessInfo | None) -> int:
+    """The port a broker that ran before had (its clients know that address), else a
+    free one. LauncherError if another process took it meanwhile."""
+    if previous is None:
+        return free_port()
+    if not port_is_free(previous.port):
+        raise LauncherError(
+            f"{name} listened on 127.0.0.1:{previous.port}, where its clients reach it, but "
+            "another process holds that port now: stop that process and run `zafka cluster "
+            "up` again (or `zafka cluster down` first, to start every broker on a new port)"
+        )
+    return previous.port
 
 
 def _wait_ready(

@@ -107,6 +107,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_is_free(port: int) -> bool:
+    """Whether a listener could bind 127.0.0.1:`port` now (as ZeroMQ binds: SO_REUSEADDR,
+    so connections of a killed process in TIME_WAIT do not count)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _open(info: ProcessInfo) -> int | None:
     """A pidfd for `info`'s process if it is (still) the one we started, else None."""
     try:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from tests.integration.broker_helpers import RawClient
+from tests.integration.broker_helpers import RawClient, wait_until
 from tests.integration.zk_container import free_port
 from zafka import cli, cluster, limits, zookeeper
 from zafka.cluster_zk import CLUSTER_LABEL
@@ -84,6 +85,15 @@ def registered_ids(zk_port: int) -> list[str]:
         client.close()
 
 
+def _bound(sock: socket.socket, port: int) -> bool:
+    """Bind `sock` to 127.0.0.1:`port` if the port is free now (its killed owner gone)."""
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+
+
 def test_cluster_up_status_down_with_two_brokers(tmp_path):
     port = free_port()
     cluster_dir = str(tmp_path / "cluster")
@@ -131,6 +141,27 @@ def test_cluster_up_status_down_with_two_brokers(tmp_path):
         assert restarted.returncode == 0, restarted.stderr
         assert recorded(cluster_dir)["broker-2"]["pid"] != state["broker-2"]["pid"]
         assert recorded(cluster_dir)["broker-1"] == state["broker-1"]
+        # Where its clients knew it: the same port (and the bootstrap line says so).
+        assert recorded(cluster_dir)["broker-2"]["port"] == ports[1]
+        assert f"bootstrap: 127.0.0.1:{ports[0]},127.0.0.1:{ports[1]}\n" in restarted.stdout
+        assert metadata(ports[1], 2).brokers[1].endpoint == f"tcp://127.0.0.1:{ports[1]}"
+
+        os.kill(recorded(cluster_dir)["broker-2"]["pid"], signal.SIGKILL)
+        with socket.socket() as squatter:  # another process takes the port meanwhile
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            assert wait_until(lambda: _bound(squatter, ports[1]), EVENT_TIMEOUT_S)
+            squatter.listen()
+            taken = zafka(
+                "cluster", "up", "--dir", cluster_dir, "--zk-port", str(port), "--brokers", "2"
+            )
+        assert taken.returncode != 0
+        assert f"broker-2 listened on 127.0.0.1:{ports[1]}" in taken.stderr
+        assert "another process holds that port" in taken.stderr
+        back = zafka(  # the port is free again: the broker comes back on it
+            "cluster", "up", "--dir", cluster_dir, "--zk-port", str(port), "--brokers", "2"
+        )
+        assert back.returncode == 0, back.stderr
+        assert recorded(cluster_dir)["broker-2"]["port"] == ports[1]
     finally:
         pids = [info["pid"] for info in recorded(cluster_dir).values()]
         down = zafka("cluster", "down", "--dir", cluster_dir)
