@@ -27,8 +27,11 @@ topic synchronously and spawns what it leads (nothing is served yet, so nothing 
 watch on the topic list (kazoo's thread) posts a re-sync; the sync job reads the list again
 (never trusting the watch's list, which may be older than jobs queued before it) and the
 actor applies it: partitions of new topics spawned, those of deleted topics stopped and
-their data deleted. A sync that fails is retried after `SYNC_RETRY_MS`. A restart after a
-crash keeps the hosted partitions and the watch (they live in the `BrokerContext`).
+their data deleted. One sync at a time (changes meanwhile make one more). A sync that fails
+is retried after `SYNC_RETRY_MS`. Spawning and stopping go through one FIFO queue worked
+`HOST_SLICE_TOPICS` topics per runtime turn, each deferred reply queued behind the hosting
+its job asked for, so no number of topics keeps produce and fetch waiting. A restart after
+a crash keeps the hosted partitions, the queue and the watch (in the `BrokerContext`).
 
 Consumer groups: FindCoordinator names the broker leading the group's partition of
 `__consumer_offsets` (created on first use, on the worker: `BrokerZooKeeper.find_coordinator`);

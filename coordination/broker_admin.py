@@ -6,6 +6,10 @@ is thread-safe), so it can run there; it returns plain values: the response mess
 send and, when topics appeared, the `HostPlan`s that the broker actor applies on its own
 thread (spawning partition actors is the actor's job, not this module's).
 
+Auto-creation by Metadata is bounded: `limits.auto_created_topics_per_request_max` per
+request and `limits.auto_created_topics_per_minute_max` per broker (a token bucket); other
+unknown names get THROTTLING_QUOTA_EXCEEDED, and the client retries later.
+
 Per-topic errors become per-topic codes in the response (INVALID_TOPIC, TOPIC_ALREADY_EXISTS,
 UNKNOWN_TOPIC_OR_PARTITION, ...; a kazoo error: UNKNOWN_SERVER_ERROR naming it); an error
 that spoils the whole request (the broker list cannot be read) is raised.
