@@ -1,4 +1,5 @@
-"""Integration fixtures: one ZooKeeper container per session, a fresh chroot per test."""
+"""Integration fixtures: one ZooKeeper container per session, a fresh chroot per test, and a
+broker process."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient, KazooState
 
+from tests.integration.broker_helpers import BrokerProcess, free_port
 from tests.integration.zk_container import ZooKeeperContainer
 
 SESSION_TIMEOUT_S = 2.0
@@ -81,6 +84,16 @@ def make_client(zk_hosts: str) -> Iterator[Callable[..., KazooClient]]:
 def zk(make_client: Callable[..., KazooClient]) -> KazooClient:
     """A started kazoo client in this test's chroot (closed at teardown)."""
     return make_client()
+
+
+@pytest.fixture
+def broker(zk_hosts: str, tmp_path: Path) -> Iterator[BrokerProcess]:
+    """One broker process (id BROKER_ID, a free port), killed at the end of the test. The
+    client tests' conftest has its own, with auto-creation on."""
+    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
+    process.start()
+    yield process
+    process.kill()
 
 
 def wait_for_state(client: KazooClient, wanted: str, timeout_s: float) -> Callable[[], bool]:

@@ -4,7 +4,6 @@ and a request that would auto-create thousands of topics. Every wait is bounded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,14 +28,6 @@ from zafka.transport.control import ErrorReply, Ping, Pong
 from zafka.transport.envelope import Envelope
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def broker(zk_hosts: str, tmp_path: Path) -> Iterator[BrokerProcess]:
-    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
-    process.start()
-    yield process
-    process.kill()
 
 
 def test_the_protocol_docs_ping_example_is_answered_with_pong(broker):

@@ -51,14 +51,6 @@ INVALID_NAMES = ["", ".", "..", "a" * 250, "a/b", "a\x00b"]
 
 
 @pytest.fixture
-def broker(zk_hosts: str, tmp_path: Path) -> Iterator[BrokerProcess]:
-    process = BrokerProcess(zk_hosts, tmp_path / "data", tmp_path / "broker.log", free_port())
-    process.start()
-    yield process
-    process.kill()
-
-
-@pytest.fixture
 def client(broker: BrokerProcess) -> Iterator[RawClient]:
     raw = RawClient(broker.endpoint)
     yield raw
