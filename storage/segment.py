@@ -16,7 +16,8 @@ from pathlib import Path
 import crc32c
 
 from zafka.errors import ZafkaError
-from zafka.storage.batch import CRC_START, HEADER_SIZE, BatchHeader, check_batch, parse_header
+from zafka.storage import scan
+from zafka.storage.batch import CRC_START, HEADER_SIZE, BatchHeader, parse_header
 from zafka.storage.index import OFFSET_ENTRY, TIME_ENTRY, SegmentSeal, SparseIndex
 
 _VERIFY = struct.Struct(">qiibIhi")  # base_offset .. last_offset_delta: a header's first 27 bytes
@@ -86,28 +87,11 @@ class LogSegment:
         return True
 
     def recover(self, recovery_point: int = 0, next_base: int | None = None) -> int:
-        """Re-scan the whole file, checking every batch, and rebuild the indexes. A bad or
-        short batch at or above `recovery_point` is a torn tail: the file is cut there.
-        One below it was flushed and damaged later: it is quarantined (`_quarantine`) and
-        the batches after it stay readable. `next_base` is the next segment's base offset.
-        Returns how many bytes were cut off."""
+        """Re-scan the whole file, checking every batch, and rebuild the indexes (see
+        scan.py: a torn tail is cut, a flushed batch damaged later is quarantined).
+        `next_base` is the next segment's base offset. Returns how many bytes were cut."""
         self._reset_state()
-        position = 0
-        while position < self.size:
-            header = self._valid_batch_at(position)
-            if header is not None:
-                self._index_batch(
-                    position,
-                    header.base_offset,
-                    header.last_offset,
-                    header.max_timestamp,
-                    header.size,
-                )
-                position += header.size
-            elif self.next_offset < recovery_point:
-                position = self._quarantine(position, recovery_point, next_base)
-            else:
-                break
+        position = scan.intact_end(self, recovery_point, next_base)
         cut_bytes = self.size - position
         if cut_bytes:
             self._unseal()
@@ -119,53 +103,15 @@ class LogSegment:
             self.verified_next_offset = self.damaged[self.verified_bytes][0]
         return cut_bytes
 
-    def _quarantine(self, position: int, recovery_point: int, next_base: int | None) -> int:
-        """Keep the damaged batches from `position` on (below the recovery point) as one
-        unreadable range of offsets: up to the next intact batch, else to the next segment
-        or the recovery point. Reads of it are CORRUPT_MESSAGE; the batches after it stay.
-        Where a length is broken nothing after it can be found: the range runs to the next
-        segment, and in the last segment the log must not open (CORRUPT_MESSAGE saying how
-        to accept the cut). Returns the position after the range."""
-        first, end = self.next_offset, position
-        while end < self.size and (end == position or self._valid_batch_at(end) is None):
-            try:
-                end += self.header_at(end).size
-            except ZafkaError as err:
-                if next_base is None:
-                    raise self._unrecoverable(err.detail, first, recovery_point) from None
-                end = self.size
-        if end < self.size:
-            last = self.header_at(end).base_offset - 1
-        else:
-            last = (recovery_point if next_base is None else next_base) - 1
-        if last < first:
-            raise self._unrecoverable(f"damage at byte {position}", first, recovery_point)
+    def quarantine(self, position: int, first: int, last: int, size: int) -> None:
+        """Keep the `size` bytes at `position` as offsets `first`..`last`, unreadable."""
         self._bytes_since_entry = self._interval_bytes  # index entries at both ends of it
-        self._index_batch(position, first, last, -1, end - position)
+        self.index_batch(position, first, last, -1, size)
         self._bytes_since_entry = self._interval_bytes
         self.damaged[position] = (first, last)
-        return end
 
-    def _unrecoverable(self, detail: str, first: int, recovery_point: int) -> ZafkaError:
-        return ZafkaError(
-            "CORRUPT_MESSAGE",
-            f"{detail} (offsets from {first}) is below the recovery point {recovery_point}: "
-            "flushed data is damaged and what follows it cannot be found. To open the log "
-            f"without offsets {first}.. (cut as a torn tail), delete "
-            f"{self.log_path.parent}/recovery-point and start again",
-        )
-
-    def _valid_batch_at(self, position: int) -> BatchHeader | None:
-        if self.size - position < HEADER_SIZE:
-            return None
-        try:
-            header = self.header_at(position)
-            if header.base_offset < self.next_offset:
-                return None
-            check_batch(os.pread(self._fd, header.size, position))
-        except ZafkaError:
-            return None
-        return header
+    def pread(self, position: int, size: int) -> bytes:
+        return os.pread(self._fd, size, position)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -181,12 +127,12 @@ class LogSegment:
         except OSError:
             os.ftruncate(self._fd, position)
             raise
-        self._index_batch(position, base, last, max_timestamp, len(batch))
+        self.index_batch(position, base, last, max_timestamp, len(batch))
         self.size = position + len(batch)
         if self.verified_bytes == position:  # the log checked it before appending
             self.verified_bytes, self.verified_next_offset = self.size, last + 1
 
-    def _index_batch(self, position: int, base: int, last: int, max_ts: int, size: int) -> None:
+    def index_batch(self, position: int, base: int, last: int, max_ts: int, size: int) -> None:
         self.max_timestamp = max(self.max_timestamp, max_ts)
         if self.first_batch_timestamp < 0:
             self.first_batch_timestamp = max_ts
@@ -208,7 +154,11 @@ class LogSegment:
         self.recover(recovery_point=offset)  # what stays was kept: a bad batch there stays
 
     def seal(self, fsync: bool) -> None:
-        """Write both index files with this segment's end state (on roll and on close)."""
+        """Write both index files with this segment's end state (on roll and on close).
+        A segment holding quarantined batches is never sealed: the quarantine lives in
+        memory, so each open re-scans the segment and finds it again."""
+        if self.damaged:
+            return
         seal = SegmentSeal(self.next_offset, self.max_timestamp, self.size)
         self.offset_index.save(seal, fsync)
         self.time_index.save(seal, fsync)
@@ -240,10 +190,14 @@ class LogSegment:
 
     # --- reading --------------------------------------------------------------------------
 
+    def header_at_unchecked(self, position: int) -> BatchHeader:
+        """The header at `position` as the file holds it, its length not checked."""
+        return parse_header(os.pread(self._fd, HEADER_SIZE, position))
+
     def header_at(self, position: int) -> BatchHeader:
         """The header of the batch at `position`; CORRUPT_MESSAGE if its length cannot be
         right (so no walk over a damaged file can loop or run past the end)."""
-        header = parse_header(os.pread(self._fd, HEADER_SIZE, position))
+        header = self.header_at_unchecked(position)
         if not HEADER_SIZE <= header.size <= self.size - position:
             raise ZafkaError(
                 "CORRUPT_MESSAGE",
@@ -359,28 +313,58 @@ class LogSegment:
 
     def _verified_prefix(self, data: memoryview, position: int) -> int:
         """How many bytes of `data` (read at `position`) are good batches: each not checked
-        yet must pass its CRC and hold offsets that increase and stay inside this segment
-        (the CRC does not cover the leader-stamped base offset). CORRUPT_MESSAGE if the first
-        batch is bad. The rest of each header was validated on append."""
-        offset, previous_last = 0, self.base_offset - 1
+        yet must have a length that fits, pass its CRC and hold offsets that go on from the
+        batch before it and stay inside this segment (the CRC does not cover the
+        leader-stamped base offset). CORRUPT_MESSAGE if the first batch is bad. The rest of
+        each header was validated on append."""
+        offset = 0
+        previous_last = self.base_offset - 1
+        if position > self.verified_bytes:  # a cold read: offsets go on from the batch before
+            previous_last = self._first_offset_at(position) - 1
         while offset < len(data):
-            base, length, _, _, crc, _, delta = _VERIFY.unpack_from(data, offset)
-            start, size = position + offset, 12 + length
-            if start + size > self.verified_bytes:
+            start = position + offset
+            if start < self.verified_bytes:
+                base, length, _, _, _, _, delta = _VERIFY.unpack_from(data, offset)
+                size, last = 12 + length, base + delta
+            else:
                 if start == self.verified_bytes:
                     previous_last = max(previous_last, self.verified_next_offset - 1)
-                last = base + delta
-                if not (previous_last < base <= last < self.next_offset) or crc != crc32c.crc32c(
-                    data[offset + CRC_START : offset + size]
-                ):
-                    if offset:
-                        return offset
-                    raise self._damaged(start, base, last)
+                checked = self._check_batch_at(data, offset, previous_last)
+                if checked is None and offset:
+                    return offset
+                if checked is None:
+                    raise self._damaged(start, *self._claimed_offsets(data))
+                size, last = checked
                 if start == self.verified_bytes:
                     self.verified_bytes, self.verified_next_offset = start + size, last + 1
-            previous_last = base + delta
+            previous_last = last
             offset += size
         return offset
+
+    def _check_batch_at(
+        self, data: memoryview, offset: int, previous_last: int
+    ) -> tuple[int, int] | None:
+        """(size, last offset) of the batch at `offset` in `data`, or None if it is bad: a
+        length that does not fit, offsets out of order, or a CRC mismatch."""
+        if len(data) - offset < HEADER_SIZE:
+            return None
+        base, length, _, _, crc, _, delta = _VERIFY.unpack_from(data, offset)
+        size, last = 12 + length, base + delta
+        if not HEADER_SIZE <= size <= len(data) - offset:
+            return None
+        if not previous_last < base <= last < self.next_offset:
+            return None
+        if crc != crc32c.crc32c(data[offset + CRC_START : offset + size]):
+            return None
+        return size, last
+
+    @staticmethod
+    def _claimed_offsets(data: memoryview) -> tuple[int, int]:
+        """The offsets the (bad) batch at the start of `data` claims, if it has a header."""
+        if len(data) < _VERIFY.size:
+            return -1, -1
+        base, _, _, _, _, _, delta = _VERIFY.unpack_from(data)
+        return base, base + delta
 
     def _damaged(self, start: int, base: int, last: int) -> ZafkaError:
         """The error for a bad batch at byte `start`: the offsets it claims when they fit

@@ -148,11 +148,26 @@ def test_a_flipped_base_offset_in_a_sealed_segment_is_never_served(tmp_path):
     log.close()
     _flip(sealed.log_path, second_batch + 7, 0x02)  # base offset 3 becomes 1
     log = open_log(tmp_path)
-    assert len(log.read(0, 10_000)) == second_batch  # the intact batch before it, alone
-    with pytest.raises(ZafkaError) as err:
+    with pytest.raises(ZafkaError) as err:  # a cold read starting at it, before any other
         log.read(3, 10_000)
     assert err.value.error.name == "CORRUPT_MESSAGE"
     assert f"byte {second_batch} of {sealed.log_path}, offsets 3.." in err.value.detail
+    assert len(log.read(0, 10_000)) == second_batch  # the intact batch before it, alone
+
+
+def test_a_broken_length_inside_a_sealed_segment_is_refused_not_walked(tmp_path):
+    log = open_log(tmp_path)
+    for _ in range(40):
+        log.append(batch(3), 0)
+    sealed = log.segments[0]
+    first_batch = sealed.header_at(0).size
+    log.close()
+    _flip(sealed.log_path, first_batch + 8, 0x80)  # the second batch's length goes negative
+    log = open_log(tmp_path)
+    assert len(log.read(0, 10_000)) == first_batch  # read past an index entry: one pread
+    with pytest.raises(ZafkaError) as err:
+        log.read(3, 10_000)
+    assert err.value.error.name == "CORRUPT_MESSAGE"
 
 
 def test_after_a_crash_the_next_flush_fsyncs_recovered_segments_and_close_seals_them(tmp_path):
@@ -196,6 +211,37 @@ def test_a_damaged_batch_below_the_recovery_point_is_quarantined_not_cut(tmp_pat
     assert err.value.error.name == "CORRUPT_MESSAGE" and "offsets 0..2" in err.value.detail
     assert "offsets 0..2, below the recovery point 60" in caplog.text
     assert log.append(batch(1), 0) == (60, 60)  # no offset is given out twice
+
+
+def test_a_quarantine_is_found_again_after_a_clean_restart(tmp_path):
+    segment, _ = _flushed_then_crashed(tmp_path, batches=20)
+    _flip(segment.log_path, segment.size // 20 + 7, 0x02)  # batch 3..5 now claims base 1
+    open_log(tmp_path, LogConfig(index_interval_bytes=128)).close()  # quarantined, clean stop
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=128))
+    with pytest.raises(ZafkaError) as err:
+        log.read(4, 10_000)
+    assert "offsets 3..5" in err.value.detail
+    assert [r.offset for r in all_records(log, start=6)] == list(range(6, 60))
+
+
+def test_a_torn_unflushed_tail_after_a_damaged_flushed_batch_is_cut(tmp_path):
+    segment, _ = _flushed_then_crashed(tmp_path, batches=5, unflushed=1)
+    size = segment.size // 6  # six batches of one size
+    os.truncate(segment.log_path, size * 5 + 70)  # the unflushed one torn
+    _flip(segment.log_path, size * 4 + 40, 0x01)  # the flushed one before it damaged
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=128))
+    assert log.log_end_offset == 15 and log.recovery_point == 15
+    with pytest.raises(ZafkaError) as err:
+        log.read(12, 10_000)
+    assert "offsets 12..14" in err.value.detail
+    assert len(log.read(0, 10_000)) == size * 4  # the intact batches before it
+
+
+def test_a_torn_header_below_a_recovery_point_ahead_of_the_data_is_cut(tmp_path):
+    segment, _ = _flushed_then_crashed(tmp_path, batches=5)
+    os.truncate(segment.log_path, segment.size // 5 * 4 + 30)
+    log = open_log(tmp_path, LogConfig(index_interval_bytes=128))  # power loss: the point
+    assert log.log_end_offset == 12 and log.recovery_point == 12  # was ahead of the data
 
 
 def test_a_torn_tail_above_the_recovery_point_is_still_cut(tmp_path):
