@@ -20,7 +20,8 @@ through `Runtime.post`; the actor then hosts or drops the partitions the result 
 deleted, and replies. So produce, fetch and list offsets never wait behind ZooKeeper, even
 when it is slow or unreachable; admin requests wait behind one another (a stuck ZooKeeper
 call ends with the session timeout and UNKNOWN_SERVER_ERROR). A deferred request still
-pending when the actor stops (or is restarted after a crash) gets STOPPED.
+pending when the actor stops (or is restarted after a crash) gets STOPPED, also one whose
+reply is queued behind hosting.
 
 Hosting: on the process's first start, before it serves anything, the actor reads every
 topic synchronously and spawns what it leads (nothing is served yet, so nothing waits). A
@@ -30,8 +31,10 @@ actor applies it: partitions of new topics spawned, those of deleted topics stop
 their data deleted. One sync at a time (changes meanwhile make one more). A sync that fails
 is retried after `SYNC_RETRY_MS`. Spawning and stopping go through one FIFO queue worked
 `HOST_SLICE_TOPICS` topics per runtime turn, each deferred reply queued behind the hosting
-its job asked for, so no number of topics keeps produce and fetch waiting. A restart after
-a crash keeps the hosted partitions, the queue and the watch (in the `BrokerContext`).
+its job asked for, so no number of topics keeps produce and fetch waiting. An item that
+fails (a full disk) is logged and skipped; a sync drops topics still queued for hosting too.
+A restart after a crash keeps the hosted partitions, the queue and the watch (in the
+`BrokerContext`).
 
 Consumer groups: FindCoordinator names the broker leading the group's partition of
 `__consumer_offsets` (created on first use, on the worker: `BrokerZooKeeper.find_coordinator`);
@@ -149,8 +152,7 @@ class BrokerActor(Actor):
         self.context.started = True
         self._apply_sync(self.zk.topic_plans({}))  # before serving: nothing waits on this
         while self.context.hosting:
-            method, args = self.context.hosting.popleft()
-            method(self, *args)
+            self._work(self.context.hosting.popleft())
         self.cancel_timer("host")
         runtime = self._runtime()
 
@@ -160,12 +162,17 @@ class BrokerActor(Actor):
         self.zk.store.watch(on_topics)
 
     def on_stop(self) -> None:
-        """Requests waiting for ZooKeeper get STOPPED (partition actors are stopped by the
-        runtime: they were spawned after this one)."""
-        stopped = ZafkaError("STOPPED", f"{self.name} stopped before ZooKeeper answered")
+        """Requests waiting for ZooKeeper, or for the hosting their job queued, get STOPPED
+        (partition actors are stopped by the runtime: they were spawned after this one).
+        The hosting work stays queued in the context for a restart after a crash."""
+        stopped = ZafkaError("STOPPED", f"{self.name} stopped before the request was done")
+        queued = [item for item in self.context.hosting if item[0] is BrokerActor._answer]
         waiting = [*self.context.deferred.values(), *self.context.awaiting_ids]
+        waiting += [args[0] for _, args in queued]
         self.context.deferred.clear()
         self.context.awaiting_ids.clear()
+        hosting = [item for item in self.context.hosting if item[0] is not BrokerActor._answer]
+        self.context.hosting = deque(hosting)
         for envelope in waiting:
             self._answer(envelope, stopped)
 
@@ -245,7 +252,8 @@ class BrokerActor(Actor):
             return
         names, plans = result
         current = set(names)
-        gone = [t for t in self.context.hosted if t not in current]
+        queued = [args[0].info.name for m, args in self.context.hosting if m is BrokerActor._host]
+        gone = [t for t in dict.fromkeys([*self.context.hosted, *queued]) if t not in current]
         self._enqueue([(BrokerActor._unhost, (name, True)) for name in gone])
         self._enqueue([(BrokerActor._host, (plan,)) for plan in plans])
         self._enqueue([(BrokerActor._topics_changed, ())])
@@ -266,10 +274,18 @@ class BrokerActor(Actor):
     def on_host_timeout(self, now_ms: int) -> None:
         hosting = self.context.hosting
         for _ in range(min(len(hosting), HOST_SLICE_TOPICS)):
-            method, args = hosting.popleft()
-            method(self, *args)
+            self._work(hosting.popleft())
         if hosting:
             self.set_timer("host", 0)
+
+    def _work(self, item: Work) -> None:
+        """Do one queued item. One that fails (a full disk, a directory that cannot be
+        deleted) is logged and skipped: it never takes the actor, or the queue, down."""
+        method, args = item
+        try:
+            method(self, *args)
+        except Exception:
+            log.exception("broker %s: %s%r failed", self._id, method.__name__, args)
 
     @property
     def _id(self) -> int:
@@ -283,10 +299,12 @@ class BrokerActor(Actor):
             return
         if known is not None:  # deleted and created again since we looked
             self._unhost(info.name, delete_data=True)
-        led = []
+        led: list[int] = []  # recorded as it grows: nothing spawned goes unrecorded
+        self.context.topic_ids[info.name] = info.topic_id
+        self.context.hosted[info.name] = led
+        self.context.partition_counts[info.name] = info.partitions
         for p, leader_epoch in plan.led:
             directory = partition_dir(self.context.data_dir, info.name, p)
-            claim(directory, info.topic_id)
             name = actor_name(info.name, p)
             factory = partial(
                 PartitionActor,
@@ -298,15 +316,13 @@ class BrokerActor(Actor):
                 info.max_message_bytes,
             )
             try:
+                claim(directory, info.topic_id)
                 self._runtime().spawn(factory)
             except Exception:
                 log.exception("broker %s: partition %s did not start", self._id, name)
                 self._runtime().despawn(name)
                 continue
             led.append(p)
-        self.context.topic_ids[info.name] = info.topic_id
-        self.context.hosted[info.name] = led
-        self.context.partition_counts[info.name] = info.partitions
         if info.name == OFFSETS_TOPIC:
             self.context.groups.lead(self, led)
 

@@ -59,6 +59,7 @@ class FakeZooKeeper:
         self.gate = threading.Event()
         self.blocks = iter([ProducerIdBlock(1, 0, 1), ProducerIdBlock(1, 2000, 2001)])
         self.fail_with: Exception | None = None
+        self.created: list[HostPlan] = []  # what a metadata request auto-creates
 
     def topic_plans(self, known):
         plans = [
@@ -70,7 +71,7 @@ class FakeZooKeeper:
         assert self.gate.wait(WAIT_S), "the test never opened the gate"
         if self.fail_with is not None:
             raise self.fail_with
-        return MetadataResponse((), ()), []
+        return MetadataResponse((), ()), self.created
 
     def describe_topics(self, names):
         raise ZafkaError("INVALID_TOPIC", "from the job")
@@ -195,3 +196,44 @@ def test_a_topic_change_is_read_again_then_hosted_or_dropped(node: Node) -> None
     node.after_jobs(1)
     assert node.context.hosted == {"new": [0]}
     assert sorted(p.name for p in node.context.data_dir.iterdir()) == ["new-0"]
+
+
+def _plan(name: str) -> HostPlan:
+    return HostPlan(TopicInfo(name, f"id-{name}", ((1,),)), ((0, 0),))
+
+
+def test_a_failing_hosting_item_is_logged_and_the_rest_is_done(node, monkeypatch, caplog):
+    def no_disk(*args) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("zafka.actors.broker.delete_partition_dirs", no_disk)
+    monkeypatch.setattr("zafka.actors.broker.claim", no_disk)
+    node.zk.topics = {"new": TopicInfo("new", "id-2", ((1,),))}
+    node.zk.store.watchers[0]([])
+    node.settle()
+    node.after_jobs(1)
+    assert node.runtime.actor("broker") is node.broker  # not crashed, not restarted
+    assert node.context.hosted == {"new": []}  # its partition could not claim a directory
+    assert "_unhost('orders', True) failed" in caplog.text and "No space left" in caplog.text
+
+
+def test_a_topic_deleted_while_its_hosting_is_queued_is_never_left_hosted(node: Node) -> None:
+    node.broker._apply_sync((["orders", "late"], [_plan("late")]))  # queued, not yet done
+    node.broker._apply_sync((["orders"], []))  # deleted before its turn
+    node.settle()
+    assert node.context.hosted == {"orders": [0]}
+    with pytest.raises(KeyError):  # its partition actor was stopped
+        node.runtime.actor("late-0")
+
+
+def test_a_stopping_broker_answers_replies_queued_behind_hosting(node: Node) -> None:
+    node.zk.created = [_plan(f"t{i}") for i in range(120)]  # more than one slice
+    node.zk.gate.set()
+    metadata = node.ask("broker", MetadataRequest(None))
+    assert node.posts.acquire(timeout=WAIT_S)
+    node.runtime.step()  # the result is back: hosting and the reply are queued
+    assert metadata not in node.client.replies
+    node.broker.on_stop()
+    node.settle()
+    assert node.client.replies[metadata].error.name == "STOPPED"
+    assert len(node.context.hosted) == 121  # the hosting itself is kept and done
