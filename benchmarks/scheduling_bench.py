@@ -24,8 +24,8 @@ try:
 except ImportError:  # run from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zafka.actors.actor import Actor
-from zafka.actors.runtime import Runtime
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.transport.control import Ping, Pong
 from zafka.transport.envelope import Envelope
 

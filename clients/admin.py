@@ -34,11 +34,11 @@ from zafka import limits
 from zafka.clients.admin_groups import GroupAdmin
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import NO_LEADER, broker_node, leader_may_have_moved, parse_bootstrap
-from zafka.coordination.names import is_internal
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
 from zafka.transport.client import MetadataRequest, MetadataResponse, PartitionMetadata
 from zafka.transport.envelope import ANY_NODE
+from zafka.transport.names import is_internal
 
 DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 # How much longer than the request timeout a caller waits for the I/O thread's own answer

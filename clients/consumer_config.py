@@ -7,10 +7,10 @@ import re
 from collections.abc import Iterable
 
 from zafka import limits
+from zafka.clients.assignors import ASSIGNORS
 from zafka.clients.drain import TopicPartition
-from zafka.coordination.assignors import ASSIGNORS
-from zafka.coordination.names import check_topic_name
 from zafka.errors import ZafkaError
+from zafka.transport.names import check_topic_name
 
 GROUP_ID_CHARS_MAX = 249  # a group id names an actor (`group-<id>`): the broker's rule
 _GROUP_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{GROUP_ID_CHARS_MAX}}}")

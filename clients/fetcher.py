@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from typing import NamedTuple
 
 from zafka import limits
-from zafka.actors.partition import actor_name
+from zafka.actors.partition.actor import actor_name
 from zafka.clients.drain import TopicPartition
 from zafka.clients.fetch_state import FetchState, Plan, Request
 from zafka.clients.io import ClientActor

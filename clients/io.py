@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
-from zafka.actors.actor import Actor
-from zafka.actors.runtime import Runtime
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.clients.metadata import ClusterMetadata, broker_node, parse_bootstrap
 from zafka.errors import ZafkaError
 from zafka.transport.client import MetadataRequest, MetadataResponse

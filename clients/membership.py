@@ -10,7 +10,7 @@ Both of the Consumer's threads use one `Membership`, always under the Consumer's
   (revoke, start, drop as lost), runs the user's callbacks without the lock, and reports
   `done(task)`.
 
-The coordinator's rules (coordination/group_state.py) as the member follows them:
+The coordinator's rules (actors/group/state.py) as the member follows them:
 
 - Joining means owning nothing. The answer (and every heartbeat's) carries the member epoch
   and `assignment`, the partitions the member must own now.

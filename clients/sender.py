@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from zafka.actors.partition import actor_name
+from zafka.actors.partition.actor import actor_name
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
 from zafka.clients.io import ClientActor

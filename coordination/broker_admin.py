@@ -35,10 +35,9 @@ from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka import limits
+from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.clients.partitioner import key_partition
 from zafka.coordination import paths
-from zafka.coordination.group_records import OFFSETS_TOPIC
-from zafka.coordination.names import check_topic_name
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
 from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
 from zafka.errors import BY_NAME, ZafkaError
@@ -58,6 +57,7 @@ from zafka.transport.client import (
     TopicMetadata,
 )
 from zafka.transport.group import FindCoordinatorResponse
+from zafka.transport.names import check_topic_name
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ name can never reach another znode (`..`, `/`).
 
 from __future__ import annotations
 
-from zafka.coordination.names import check_topic_name
+from zafka.transport.names import check_topic_name
 
 BROKER_IDS = "/brokers/ids"  # one ephemeral child per live broker: its endpoint
 BROKER_TOPICS = "/brokers/topics"  # one persistent child per topic: its replica assignment

@@ -31,9 +31,9 @@ from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
 from zafka.coordination import paths
-from zafka.coordination.names import check_topic_name
 from zafka.errors import ZafkaError
 from zafka.storage.config import LogConfig
+from zafka.transport.names import check_topic_name
 
 FORMAT_VERSION = 1
 # A topic is created in one transaction, which must fit ZooKeeper's 1 MiB request

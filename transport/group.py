@@ -4,7 +4,7 @@ committed offsets, and the admin side (list, describe, delete groups).
 Member epochs are checked by the coordinator's group state machine, not at the actor's door:
 a member legitimately sends an epoch below the group's while it reconciles, its previous
 epoch after a lost answer, and older epochs on commits of partitions it kept
-(coordination/group_state.py says exactly which are accepted)."""
+(actors/group/state.py says exactly which are accepted)."""
 
 from __future__ import annotations
 

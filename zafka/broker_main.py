@@ -4,7 +4,7 @@
 `run(args)` connects to ZooKeeper (creating the chroot), binds the listen endpoint
 (tcp://127.0.0.1 only for now), registers `/brokers/ids/<id>` as an ephemeral znode holding
 `{"endpoint": ..., "version": 1}`, spawns the `BrokerActor`, starts the ZooKeeper worker
-thread (the broker's kazoo calls run there, see actors/broker.py) and runs the runtime loop in
+thread (the broker's kazoo calls run there, see actors/broker/actor.py) and runs the runtime loop in
 the main thread; once the actors have started it prints one line, `broker N ready at ENDPOINT`.
 
 SIGTERM or SIGINT stops it cleanly: the runtime stops every actor (partition logs are
@@ -32,13 +32,13 @@ from kazoo.exceptions import NodeExistsError
 from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka import broker_config, limits
-from zafka.actors.broker import BrokerActor, BrokerContext
-from zafka.actors.group_host import GroupHost, GroupSettings
-from zafka.actors.runtime import Runtime, SupervisionError
+from zafka.actors.broker.actor import BrokerActor, BrokerContext
+from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
+from zafka.actors.group.host import GroupHost, GroupSettings
+from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.broker_config import DEFAULT_ZK_SESSION_TIMEOUT_MS
 from zafka.coordination import paths
 from zafka.coordination.broker_admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
-from zafka.coordination.group_api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
 from zafka.coordination.registry import EphemeralRegistration
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError

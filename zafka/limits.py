@@ -30,7 +30,7 @@ call_timeout_ms_max = 300_000  # the longest timeout a call may ask for
 actor_restarts_max = 5  # restarts within actor_restart_window_s before the process stops
 actor_restart_window_s = 60.0
 
-# Partition leaders (actors/producer_state.py, actors/fetch_waiters.py).
+# Partition leaders (actors/partition/producer_state.py, actors/partition/fetch_waiters.py).
 producers_max = 1_000  # producer ids with de-duplication state per partition (LRU beyond)
 fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition actor
 
@@ -50,7 +50,7 @@ session_timeout_ms_max = 1_800_000  # Kafka's group.max.session.timeout.ms
 subscription_pattern_bytes_max = 1_000  # a longer regular expression is refused
 offset_metadata_bytes_max = 4_096  # Kafka's offset.metadata.max.bytes
 
-# Group coordinators on the broker (actors/group_coordinator.py, actors/offsets_loader.py).
+# Group coordinators on the broker (actors/group/coordinator.py, actors/group/offsets_loader.py).
 group_id_bytes_max = 249  # a group id: 1..249 of [A-Za-z0-9._-] (it names an actor)
 member_id_bytes_max = 255  # a member id or a static instance id chosen by a client
 group_log_timeout_ms = 30_000  # one append to, or one read of, an __consumer_offsets partition
@@ -59,7 +59,7 @@ offsets_load_retry_ms = 1_000  # a replay that failed (its partition not ready) 
 idle_group_ms = 60_000  # an empty group's actor nobody used for this long is stopped
 offsets_segment_bytes = 16 * 1024 * 1024  # __consumer_offsets segments: compaction starts at a roll
 
-# Partition logs on the broker (actors/partition.py).
+# Partition logs on the broker (actors/partition/actor.py).
 log_cleanup_interval_ms = 300_000  # retention (delete) or compaction (compact): Kafka's 5 min
 
 # The Python producer (clients/).

@@ -12,8 +12,8 @@ import msgpack
 import pytest
 import zmq
 
-from zafka.actors.actor import Actor
-from zafka.actors.runtime import Runtime
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.errors import BY_CODE
 from zafka.transport import codec
 from zafka.transport.client import ProduceRequest

@@ -12,8 +12,8 @@ from concurrent.futures import Future
 import pytest
 import zmq
 
-from zafka.actors.actor import Actor
-from zafka.actors.runtime import Runtime
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.transport import codec
 from zafka.transport.control import Ping, Pong
 from zafka.transport.envelope import ANY_NODE, Envelope

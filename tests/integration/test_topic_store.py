@@ -11,7 +11,6 @@ from kazoo.client import KazooState
 from tests.integration.conftest import expire_session, wait_for_state
 from zafka import limits
 from zafka.coordination import paths
-from zafka.coordination.names import NAME_CHARS_MAX
 from zafka.coordination.topics import (
     STALE_VERSION_ERROR,
     MalformedZnode,
@@ -19,6 +18,7 @@ from zafka.coordination.topics import (
     TopicStore,
 )
 from zafka.errors import ZafkaError
+from zafka.transport.names import NAME_CHARS_MAX
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@
 FindCoordinator, which spawns the group's coordinator actor as the real broker does),
 partition actors that serve appended records (long polls parked until records come), and per
 group a `FakeCoordinator` actor: the coordinator's real pure state machine
-(coordination/group_state.py) behind the wire messages, its records kept in a log so a
+(actors/group/state.py) behind the wire messages, its records kept in a log so a
 coordinator that is stopped and found again replays them (as a real one loads
 `__consumer_offsets`). A driver thread steps every runtime, the network's clock following real
 time, so a `Consumer` (whose `ClientIO` is swapped for `MemoryClientIO`) runs its user thread
@@ -24,8 +24,11 @@ from typing import Any
 
 import pytest
 
-from zafka.actors.actor import DEFERRED, Actor
-from zafka.actors.runtime import Runtime
+from zafka.actors.group.api import error_code
+from zafka.actors.group.records import Record, Subscription
+from zafka.actors.group.state import GroupState
+from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.clients import consumer as consumer_module
 from zafka.clients.consumer import Consumer
 from zafka.clients.drain import TopicPartition
@@ -33,9 +36,6 @@ from zafka.clients.fetch_state import EARLIEST
 from zafka.clients.io import CLIENT_ACTOR, ClientActor
 from zafka.clients.membership import to_groups, to_tps
 from zafka.clients.metadata import parse_bootstrap
-from zafka.coordination.group_api import error_code
-from zafka.coordination.group_records import Record, Subscription
-from zafka.coordination.group_state import GroupState
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import (

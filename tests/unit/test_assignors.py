@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zafka.clients.fetch_state import TopicPartition as TP
-from zafka.coordination.assignors import (
+from zafka.clients.assignors import (
     ASSIGNORS,
     DEFAULT_ASSIGNOR,
     Assignment,
@@ -19,6 +18,7 @@ from zafka.coordination.assignors import (
     range_assign,
     uniform_assign,
 )
+from zafka.clients.fetch_state import TopicPartition as TP
 
 Members = dict[str, MemberSubscriptionView]
 TOPICS = ("a", "b", "c", "d")

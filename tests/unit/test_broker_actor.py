@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from kazoo.exceptions import ConnectionLoss
 
-from zafka.actors.actor import Actor
-from zafka.actors.broker import BrokerActor, BrokerContext
-from zafka.actors.runtime import Runtime
+from zafka.actors.broker.actor import BrokerActor, BrokerContext
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.coordination.broker_admin import HostPlan
 from zafka.coordination.producer_ids import ProducerIdBlock
 from zafka.coordination.topics import TopicInfo
@@ -206,8 +206,8 @@ def test_a_failing_hosting_item_is_logged_and_the_rest_is_done(node, monkeypatch
     def no_disk(*args) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("zafka.actors.broker.delete_partition_dirs", no_disk)
-    monkeypatch.setattr("zafka.actors.broker.claim", no_disk)
+    monkeypatch.setattr("zafka.actors.broker.actor.delete_partition_dirs", no_disk)
+    monkeypatch.setattr("zafka.actors.broker.actor.claim", no_disk)
     node.zk.topics = {"new": TopicInfo("new", "id-2", ((1,),))}
     node.zk.store.watchers[0]([])
     node.settle()

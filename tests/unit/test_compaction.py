@@ -95,7 +95,7 @@ def test_a_segment_emptied_by_compaction_leaves_the_log_writable_and_closable(tm
 
 
 def test_each_idempotent_producer_keeps_its_last_batch_so_its_next_sequence_is_accepted(tmp_path):
-    from zafka.actors.producer_state import ProducerStateTable
+    from zafka.actors.partition.producer_state import ProducerStateTable
 
     log = open_log(tmp_path, COMPACT)
     seven = build_batch(

@@ -10,8 +10,8 @@ from collections import deque
 
 import pytest
 
-from zafka.actors.actor import DEFERRED, Actor
-from zafka.actors.runtime import Runtime
+from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.clients.drain import ConsumerRecord, TopicPartition
 from zafka.clients.fetch_state import EARLIEST, RESET_POLICIES, FetchState
 from zafka.clients.fetcher import FetcherActor, FetcherConfig

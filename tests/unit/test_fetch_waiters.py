@@ -8,7 +8,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from zafka.actors.fetch_waiters import FetchWaiters
+from zafka.actors.partition.fetch_waiters import FetchWaiters
 from zafka.errors import ZafkaError
 
 RECORD_BYTES = 10

@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from zafka import limits
-from zafka.actors.actor import Actor
-from zafka.actors.broker import BrokerActor, BrokerContext
-from zafka.actors.group_coordinator import GroupCoordinatorActor
-from zafka.actors.group_host import GroupHost, GroupSettings
-from zafka.actors.group_messages import group_actor_name
-from zafka.actors.runtime import Runtime
+from zafka.actors.broker.actor import BrokerActor, BrokerContext
+from zafka.actors.group.coordinator import GroupCoordinatorActor
+from zafka.actors.group.host import GroupHost, GroupSettings
+from zafka.actors.group.messages import group_actor_name
+from zafka.actors.group.records import OFFSETS_TOPIC, Subscription, decode_key
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.coordination.broker_admin import CoordinatorLookup, HostPlan, coordinator_partition
-from zafka.coordination.group_records import OFFSETS_TOPIC, Subscription, decode_key
 from zafka.coordination.topics import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
@@ -463,8 +463,8 @@ def test_a_coordinator_restarted_after_a_crash_replays_its_group(
 
 
 def test_replay_skips_other_groups_and_records_that_do_not_parse() -> None:
-    from zafka.actors.offsets_loader import replay_batches
-    from zafka.coordination.group_state import GroupState
+    from zafka.actors.group.offsets_loader import replay_batches
+    from zafka.actors.group.state import GroupState
     from zafka.storage.batch import build_batch
 
     source = GroupState("a")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.unit.test_partition_actor import Client, FakeClock, records_in
-from zafka.actors.partition import PartitionActor
-from zafka.actors.runtime import Runtime
+from zafka.actors.partition.actor import PartitionActor
+from zafka.actors.runtime.loop import Runtime
 from zafka.storage.batch import build_batch
 from zafka.storage.config import Fsync, LogConfig
 from zafka.transport.client import FetchRequest, FetchResponse, ProduceRequest, ProduceResponse

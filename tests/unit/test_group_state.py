@@ -9,10 +9,10 @@ from collections.abc import Iterable
 
 import pytest
 
+from zafka.actors.group.api import Outcome, error_code
+from zafka.actors.group.records import Member, Record, Subscription
+from zafka.actors.group.state import GroupState
 from zafka.clients.fetch_state import TopicPartition as TP
-from zafka.coordination.group_api import Outcome, error_code
-from zafka.coordination.group_records import Member, Record, Subscription
-from zafka.coordination.group_state import GroupState
 
 HEARTBEAT_MS = 100
 SESSION_MS = 1_000

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from tests.unit.test_group_state import HEARTBEAT_MS, REBALANCE_MS, SESSION_MS, Client, Harness
+from zafka.actors.group.records import Subscription
 from zafka.clients.fetch_state import TopicPartition as TP
-from zafka.coordination.group_records import Subscription
 
 METADATA = (
     {"a": 3, "b": 2},

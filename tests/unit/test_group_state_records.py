@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zafka.actors.group import records as rec
+from zafka.actors.group.records import CommittedOffset, Member, RecordError, Subscription
+from zafka.actors.group.state import GroupState
 from zafka.clients.fetch_state import TopicPartition as TP
-from zafka.coordination import group_records as rec
-from zafka.coordination.group_records import CommittedOffset, Member, RecordError, Subscription
-from zafka.coordination.group_state import GroupState
 
 names = st.text(min_size=1, max_size=8)
 partitions = st.builds(TP, st.sampled_from(["a", "b", "é"]), st.integers(0, 99))

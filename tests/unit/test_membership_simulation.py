@@ -1,5 +1,5 @@
 """Members (clients/membership.py) against the coordinator's real state machine
-(coordination/group_state.py), in any interleaving hypothesis finds: requests in flight per
+(actors/group/state.py), in any interleaving hypothesis finds: requests in flight per
 member answered in order but at any time, user threads that take their time over a task,
 members joining, consuming, committing and leaving. Checked after every step: no partition is
 owned by two members (as the members themselves see it); a partition's next owner starts
@@ -14,6 +14,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from zafka.actors.group.records import Subscription
+from zafka.actors.group.state import GroupState
 from zafka.clients.drain import TopicPartition
 from zafka.clients.membership import (
     ASSIGN,
@@ -24,8 +26,6 @@ from zafka.clients.membership import (
     Task,
     to_tps,
 )
-from zafka.coordination.group_records import Subscription
-from zafka.coordination.group_state import GroupState
 from zafka.errors import ZafkaError
 from zafka.transport.group import HeartbeatRequest, JoinGroupRequest, OffsetFetchRequest
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from zafka import limits
-from zafka.actors.actor import Actor
-from zafka.actors.fetch_waiters import FetchWaiters
-from zafka.actors.partition import PartitionActor, actor_name
-from zafka.actors.runtime import Runtime, monotonic_ms
+from zafka.actors.partition.actor import PartitionActor, actor_name
+from zafka.actors.partition.fetch_waiters import FetchWaiters
+from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.loop import Runtime, monotonic_ms
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch, parse_header
 from zafka.storage.config import LogConfig

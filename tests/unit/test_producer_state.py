@@ -7,7 +7,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from zafka.actors.producer_state import (
+from zafka.actors.partition.producer_state import (
     APPEND,
     BATCHES_KEPT,
     SEQUENCE_MAX,

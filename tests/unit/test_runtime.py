@@ -7,8 +7,8 @@ from typing import ClassVar
 import pytest
 
 from zafka import limits
-from zafka.actors.actor import Actor, handler_name
-from zafka.actors.runtime import Runtime, SupervisionError
+from zafka.actors.runtime.actor import Actor, handler_name
+from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.errors import ZafkaError
 from zafka.transport.control import Ack, Ping, Pong
 from zafka.transport.envelope import Envelope
@@ -342,7 +342,7 @@ def test_a_timer_set_during_a_step_does_not_hold_back_older_due_ones():
 
 
 def test_a_deferred_call_is_answered_once_when_the_handler_replies_later():
-    from zafka.actors.actor import DEFERRED
+    from zafka.actors.runtime.actor import DEFERRED
 
     class Later(Actor):
         def __init__(self) -> None:

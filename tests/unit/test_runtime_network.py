@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.test_runtime import Caller, Echo
-from zafka.actors.runtime import Runtime
+from zafka.actors.runtime.loop import Runtime
 from zafka.errors import ZafkaError
 from zafka.transport.control import Pong
 from zafka.transport.envelope import Envelope

@@ -15,9 +15,9 @@ from itertools import pairwise
 
 import pytest
 
-from zafka.actors.actor import DEFERRED, Actor
-from zafka.actors.producer_state import Action, ProducerStateTable
-from zafka.actors.runtime import Runtime
+from zafka.actors.partition.producer_state import Action, ProducerStateTable
+from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.loop import Runtime
 from zafka.clients.accumulator import RecordAccumulator
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult, RecordFuture
 from zafka.clients.metadata import NO_LEADER

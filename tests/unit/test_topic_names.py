@@ -12,7 +12,6 @@ import pytest
 
 from zafka import limits
 from zafka.coordination import paths
-from zafka.coordination.names import check_topic_name, is_internal
 from zafka.coordination.topics import (
     MalformedZnode,
     PartitionState,
@@ -21,6 +20,7 @@ from zafka.coordination.topics import (
 )
 from zafka.errors import ZafkaError
 from zafka.storage.config import Fsync, LogConfig
+from zafka.transport.names import check_topic_name, is_internal
 
 BAD_NAMES = [
     ("", "empty"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.integration.broker_helpers import REPO
 from tests.integration.clients.helpers import bare_client, records_in
-from zafka.actors.partition import actor_name
+from zafka.actors.partition.actor import actor_name
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import broker_node
 from zafka.storage.records import Record

@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.broker_helpers import BrokerProcess, free_port
 from tests.integration.clients.helpers import WAIT_S, bare_client, call
+from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.clients.admin import Admin
 from zafka.clients.admin_groups import (
     EARLIEST,
@@ -28,7 +29,6 @@ from zafka.clients.admin_groups import (
 from zafka.clients.drain import TopicPartition
 from zafka.clients.producer import Producer
 from zafka.coordination.broker_admin import coordinator_partition
-from zafka.coordination.group_records import OFFSETS_TOPIC
 from zafka.errors import ZafkaError
 from zafka.transport.group import (
     FindCoordinatorRequest,

@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import replace
 
+from zafka.actors.group.records import Member
 from zafka.clients.fetch_state import TopicPartition
-from zafka.coordination.group_records import Member
 
 
 def heartbeat_epoch_ok(

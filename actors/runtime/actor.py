@@ -24,7 +24,7 @@ from zafka.transport.control import ErrorReply, Ping, Pong, error_reply_for
 from zafka.transport.envelope import NO_EPOCH, Envelope, address
 
 if TYPE_CHECKING:
-    from zafka.actors.runtime import Runtime
+    from zafka.actors.runtime.loop import Runtime
 
 log = logging.getLogger(__name__)
 ReplyCallback = Callable[[Envelope | ZafkaError], None]

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from zafka import limits
-from zafka.actors.actor import Actor
-from zafka.actors.partition import EARLIEST, actor_name
-from zafka.coordination.group_records import OFFSETS_TOPIC, RecordError, record_group
-from zafka.coordination.group_state import GroupState
+from zafka.actors.group.records import OFFSETS_TOPIC, RecordError, record_group
+from zafka.actors.group.state import GroupState
+from zafka.actors.partition.actor import EARLIEST, actor_name
+from zafka.actors.runtime.actor import Actor
 from zafka.errors import ZafkaError
 from zafka.storage.batch import parse_header
 from zafka.storage.records import read_records

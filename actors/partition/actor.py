@@ -46,9 +46,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from zafka import limits
-from zafka.actors.actor import DEFERRED, Actor
-from zafka.actors.fetch_waiters import FetchWaiters, PendingFetch
-from zafka.actors.producer_state import Action, ProducerStateTable
+from zafka.actors.partition.fetch_waiters import FetchWaiters, PendingFetch
+from zafka.actors.partition.producer_state import Action, ProducerStateTable
+from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.errors import ZafkaError
 from zafka.storage.batch import check_batch, parse_header
 from zafka.storage.config import Fsync, LogConfig

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from zafka.actors.group.records import Member, Record, Subscription, compile_pattern
+from zafka.clients.assignors import ASSIGNORS
 from zafka.clients.fetch_state import TopicPartition
-from zafka.coordination.assignors import ASSIGNORS
-from zafka.coordination.group_records import Member, Record, Subscription, compile_pattern
 from zafka.errors import BY_NAME
 from zafka.limits import session_timeout_ms_max, subscription_pattern_bytes_max
 

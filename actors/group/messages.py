@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from zafka.actors.group.api import GroupDescription
+from zafka.actors.group.records import Subscription
+from zafka.actors.group.state import GroupState
 from zafka.clients.fetch_state import TopicPartition
-from zafka.coordination.group_api import GroupDescription
-from zafka.coordination.group_records import Subscription
-from zafka.coordination.group_state import GroupState
 from zafka.transport.group import (
     DeleteGroupRequest,
     DeleteGroupResponse,

@@ -46,10 +46,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from zafka.clients.fetch_state import TopicPartition
-from zafka.coordination import group_records as rec
-from zafka.coordination.assignors import ASSIGNORS, DEFAULT_ASSIGNOR, MemberSubscriptionView
-from zafka.coordination.group_api import (
+from zafka.actors.group import records as rec
+from zafka.actors.group.api import (
     HEARTBEAT_INTERVAL_MS,
     REBALANCE_TIMEOUT_MS,
     GroupDescription,
@@ -60,13 +58,15 @@ from zafka.coordination.group_api import (
     check_subscription,
     describe_group,
 )
-from zafka.coordination.group_reconcile import (
+from zafka.actors.group.reconcile import (
     commit_ok,
     confirm_revoked,
     heartbeat_epoch_ok,
     reconcile,
 )
-from zafka.coordination.group_records import CommittedOffset, Member, Record, Subscription
+from zafka.actors.group.records import CommittedOffset, Member, Record, Subscription
+from zafka.clients.assignors import ASSIGNORS, DEFAULT_ASSIGNOR, MemberSubscriptionView
+from zafka.clients.fetch_state import TopicPartition
 from zafka.limits import group_members_max, offset_metadata_bytes_max
 
 TP = TopicPartition

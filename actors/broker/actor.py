@@ -63,12 +63,13 @@ from typing import Any
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka.actors.actor import DEFERRED, Actor
-from zafka.actors.group_host import GroupHost
-from zafka.actors.group_messages import GroupGone, GroupStatus, NeedState
-from zafka.actors.offsets_loader import OffsetsLoaded
-from zafka.actors.partition import PartitionActor, actor_name
-from zafka.actors.partition_dirs import claim, delete_partition_dirs, partition_dir
+from zafka.actors.broker.partition_dirs import claim, delete_partition_dirs, partition_dir
+from zafka.actors.group.host import GroupHost
+from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
+from zafka.actors.group.offsets_loader import OffsetsLoaded
+from zafka.actors.group.records import OFFSETS_TOPIC
+from zafka.actors.partition.actor import PartitionActor, actor_name
+from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.coordination.broker_admin import (
     BrokerZooKeeper,
     CoordinatorLookup,
@@ -77,7 +78,6 @@ from zafka.coordination.broker_admin import (
     coordinator_partition,
     zk_error,
 )
-from zafka.coordination.group_records import OFFSETS_TOPIC
 from zafka.coordination.producer_ids import ProducerIdPool
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError

@@ -4,7 +4,7 @@ One actor per group, named `group-<group id>`, on the broker that leads the grou
 of `__consumer_offsets` (`coordination/broker_admin.py`: `coordinator_partition`). The broker
 actor spawns it when FindCoordinator asks for the group there, and for every group found when
 it loads a partition; clients then send it JoinGroup, Heartbeat, LeaveGroup, OffsetCommit,
-OffsetFetch, DescribeGroup and DeleteGroup. The logic is `coordination/group_state.py`'s
+OffsetFetch, DescribeGroup and DeleteGroup. The logic is `actors/group/state.py`'s
 `GroupState`; this actor does the I/O:
 
 - **Loading.** Until it has a state (replayed from the log by an `OffsetsLoader` and handed
@@ -41,8 +41,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
 from zafka import limits
-from zafka.actors.actor import DEFERRED, Actor
-from zafka.actors.group_messages import (
+from zafka.actors.group.api import Outcome, error_code
+from zafka.actors.group.messages import (
     GroupGone,
     GroupLoaded,
     GroupStatus,
@@ -56,11 +56,11 @@ from zafka.actors.group_messages import (
     subscription_of,
     topic_partitions,
 )
-from zafka.actors.partition import actor_name
+from zafka.actors.group.records import OFFSETS_TOPIC, Record
+from zafka.actors.group.state import GroupState
+from zafka.actors.partition.actor import actor_name
+from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.clients.fetch_state import TopicPartition
-from zafka.coordination.group_api import Outcome, error_code
-from zafka.coordination.group_records import OFFSETS_TOPIC, Record
-from zafka.coordination.group_state import GroupState
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import ProduceRequest, ProduceResponse

@@ -8,8 +8,8 @@ import logging
 import shutil
 from pathlib import Path
 
-from zafka.actors.partition import actor_name
-from zafka.coordination.names import check_topic_name
+from zafka.actors.partition.actor import actor_name
+from zafka.transport.names import check_topic_name
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from threading import Event
 
 from zafka import limits
-from zafka.actors.actor import Actor
+from zafka.actors.runtime.actor import Actor
 from zafka.errors import ZafkaError
 from zafka.transport import codec
 from zafka.transport.control import error_reply_for
