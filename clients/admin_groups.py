@@ -30,7 +30,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from zafka.clients.drain import TopicPartition
 from zafka.clients.io import result
 from zafka.clients.metadata import NO_LEADER
 from zafka.errors import ZafkaError, from_code
@@ -42,6 +41,7 @@ from zafka.transport.client import (
     MetadataRequest,
     MetadataResponse,
 )
+from zafka.transport.names import TopicPartition
 
 EARLIEST = -2  # list_offsets: the log start offset
 LATEST = -1  # list_offsets: the log end offset (the high watermark)

@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from zafka.clients.fetch_state import TopicPartition
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 

@@ -74,13 +74,14 @@ from zafka.clients.consumer_group import (
 )
 from zafka.clients.consumer_group_methods import GroupMetadata, GroupMethods
 from zafka.clients.consumer_position_methods import OffsetAndTimestamp, PositionMethods
-from zafka.clients.drain import ConsumerRecord, TopicPartition, fresh
+from zafka.clients.drain import ConsumerRecord, fresh
 from zafka.clients.fetch_state import RESET_POLICIES, FetchState
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
 from zafka.clients.group_member import GroupMemberActor
 from zafka.clients.io import ClientIO
 from zafka.clients.membership import CommitFailedError, Membership
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 __all__ = [
     "CommitFailedError",

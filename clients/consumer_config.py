@@ -8,9 +8,8 @@ from collections.abc import Iterable
 
 from zafka import limits
 from zafka.clients.assignors import ASSIGNORS
-from zafka.clients.drain import TopicPartition
 from zafka.errors import ZafkaError
-from zafka.transport.names import check_topic_name
+from zafka.transport.names import TopicPartition, check_topic_name
 
 GROUP_ID_CHARS_MAX = 249  # a group id names an actor (`group-<id>`): the broker's rule
 _GROUP_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{GROUP_ID_CHARS_MAX}}}")

@@ -29,7 +29,6 @@ from concurrent.futures import Future
 from typing import NamedTuple
 
 from zafka.clients import io
-from zafka.clients.drain import TopicPartition
 from zafka.clients.fetch_state import FetchState
 from zafka.clients.group_member import GroupMemberActor
 from zafka.clients.io import ClientIO
@@ -43,6 +42,7 @@ from zafka.clients.membership import (
     Task,
 )
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from zafka.clients.consumer_group import (
     ConsumerRebalanceListener,
     OffsetAndMetadata,
 )
-from zafka.clients.drain import TopicPartition
 from zafka.clients.group_member import GroupMemberActor
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 if TYPE_CHECKING:
     pass

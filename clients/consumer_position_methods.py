@@ -11,10 +11,11 @@ from typing import NamedTuple
 
 from zafka.clients import io
 from zafka.clients.consumer_config import check_tp, check_tps
-from zafka.clients.drain import TopicPartition, fresh
+from zafka.clients.drain import fresh
 from zafka.clients.fetch_state import EARLIEST, LATEST
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 
 class OffsetAndTimestamp(NamedTuple):

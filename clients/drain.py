@@ -15,13 +15,7 @@ from typing import NamedTuple
 from zafka.errors import ZafkaError
 from zafka.storage.batch import HEADER_SIZE, Buffer, parse_header
 from zafka.storage.records import Headers, RecordBatch, read_batch
-
-
-class TopicPartition(NamedTuple):
-    """One partition of one topic. A tuple: `("orders", 0)` works wherever this does."""
-
-    topic: str
-    partition: int
+from zafka.transport.names import TopicPartition
 
 
 class ConsumerRecord(NamedTuple):

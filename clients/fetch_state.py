@@ -41,10 +41,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from zafka.clients.drain import Drain, TopicPartition, fresh, split_batches
+from zafka.clients.drain import Drain, fresh, split_batches
 from zafka.clients.metadata import leader_may_have_moved
 from zafka.errors import ZafkaError
 from zafka.storage.batch import Buffer, corrupt
+from zafka.transport.names import TopicPartition
 
 EARLIEST = -2  # ListOffsets: the log start offset
 LATEST = -1  # ListOffsets: the log end offset

@@ -19,8 +19,6 @@ from concurrent.futures import Future
 from typing import NamedTuple
 
 from zafka import limits
-from zafka.actors.partition.actor import actor_name
-from zafka.clients.drain import TopicPartition
 from zafka.clients.fetch_state import FetchState, Plan, Request
 from zafka.clients.io import ClientActor
 from zafka.clients.metadata import broker_node
@@ -33,6 +31,7 @@ from zafka.transport.client import (
     ListOffsetsResponse,
 )
 from zafka.transport.envelope import Envelope
+from zafka.transport.names import TopicPartition, partition_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
 RETRY_BACKOFF_MAX_MS = 1000  # retries back off from retry_backoff_ms, doubling up to this
@@ -169,7 +168,7 @@ class FetcherActor(ClientActor):
         return leader
 
     def _target(self, tp: TopicPartition, leader: int) -> str:
-        return f"{broker_node(leader)}/{actor_name(tp.topic, tp.partition)}"
+        return f"{broker_node(leader)}/{partition_actor_name(tp.topic, tp.partition)}"
 
     def _forget(self, tp: TopicPartition, leader: int) -> None:
         if self.metadata.leader(tp.topic, tp.partition) == leader:

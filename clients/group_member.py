@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from zafka.clients.drain import TopicPartition
 from zafka.clients.fetch_state import FetchState
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
 from zafka.clients.membership import Assignment, Membership, to_groups, to_tps
@@ -44,6 +43,7 @@ from zafka.transport.group import (
     OffsetFetchRequest,
     PartitionOffset,
 )
+from zafka.transport.names import TopicPartition, group_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,6 @@ Done = Callable[[Answer], None]
 REFIND_ERRORS = frozenset(
     {"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "STOPPED", "REQUEST_TIMED_OUT"}
 )
-
-
-def group_actor_name(group_id: str) -> str:
-    """The name of a group's coordinator actor on its broker."""
-    return f"group-{group_id}"
 
 
 def answer_of(reply: Envelope | ZafkaError) -> Answer:

@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from zafka.clients.drain import TopicPartition
 from zafka.errors import ZafkaError
 from zafka.transport.group import (
     HeartbeatRequest,
@@ -47,6 +46,7 @@ from zafka.transport.group import (
     OffsetFetchRequest,
     TopicPartitions,
 )
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 

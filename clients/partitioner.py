@@ -1,19 +1,11 @@
 """Choosing a partition for a record, as a Java Kafka client does (DESIGN §8).
 
-Keyed records: `to_positive(murmur2(key)) % num_partitions`, bit for bit Kafka's
-`Utils.murmur2` (seed 0x9747b28c, 32-bit arithmetic, little-endian words, Kafka's tail) and
-`Utils.toPositive` (`h & 0x7fffffff`, not `abs`), so a key lands on the same partition as it
-would with a Java producer. Records without a key stick to one partition per topic until the
-accumulator reports that the partition's batch closed (sent or full), then move to another
-partition chosen at random among the available ones, a different one when there is a choice
-(Kafka's sticky partitioner, KIP-480).
-
-As cheap as pure Python allows (`benchmarks/producer_bench.py`): the words of a key come out
-in one C call (`struct.unpack_from`, no per-byte work); keys below `_LANES_FROM_WORDS` words
-run one short loop; longer keys mix all their words at once in two big integers with 64-bit
-lanes, leaving two operations per word for the chain that must stay sequential. About 1.1 µs
-for a 16-byte key (Kafka's code transcribed: 1.9 µs), still ~4 accumulator appends; so a
-bounded cache maps recent short keys to their hash (keys repeat: user ids, order ids): 0.1 µs.
+Keyed records: Kafka's murmur2 of the key (transport/murmur2.py), so a key lands on the same
+partition as it would with a Java producer; a bounded cache maps recent short keys to their
+hash (keys repeat: user ids, order ids): 0.1 µs instead of 1.1 µs. Records without a key stick
+to one partition per topic until the accumulator reports that the partition's batch closed
+(sent or full), then move to another partition chosen at random among the available ones, a
+different one when there is a choice (Kafka's sticky partitioner, KIP-480).
 
 Pure: no I/O, no clock, no threads; randomness comes from the `random.Random` you pass in.
 """
@@ -21,81 +13,10 @@ Pure: no I/O, no clock, no threads; randomness comes from the `random.Random` yo
 from __future__ import annotations
 
 import random
-import struct
 from collections.abc import Sequence
 
 from zafka import limits
-
-SEED = 0x9747B28C
-MULTIPLIER = 0x5BD1E995
-_MASK32 = 0xFFFFFFFF
-_SIGN32 = 0x80000000
-_POSITIVE = 0x7FFFFFFF
-
-_LANES_FROM_WORDS = 7  # from 28-byte keys, the 64-bit-lane mix beats the word loop
-_UNPACKERS = tuple(struct.Struct(f"<{n}I").unpack_from for n in range(_LANES_FROM_WORDS))
-_LANE_MASKS_KEPT = 64  # lane masks kept for keys up to 256 bytes; longer keys build theirs
-
-
-def _lane_mask(words: int) -> int:
-    """Ones in the low 32 bits of each 64-bit lane, for `words` words."""
-    return int.from_bytes(b"\xff\xff\xff\xff\0\0\0\0" * ((words + 1) // 2), "little")
-
-
-_LANE_MASKS = tuple(map(_lane_mask, range(_LANE_MASKS_KEPT + 1)))
-
-
-def _mix_lanes(data: bytes, words: int, h: int) -> int:
-    """The word loop for long keys: each word's mix in 64-bit lanes, then the chain."""
-    m = MULTIPLIER
-    lanes = _LANE_MASKS[words] if words <= _LANE_MASKS_KEPT else _lane_mask(words)
-    x = int.from_bytes(data[: words * 4], "little")
-    even = (x & lanes) * m & lanes  # words 0, 2, 4, ...: 64 bits apart, so no carry mixes them
-    odd = (x >> 32 & lanes) * m & lanes  # words 1, 3, 5, ...
-    even = ((even ^ even >> 24) & lanes) * m & lanes
-    odd = ((odd ^ odd >> 24) & lanes) * m & lanes
-    mixed = (even | odd << 32).to_bytes(words * 4, "little")
-    for k in struct.unpack_from(f"<{words}I", mixed):
-        h = (h * m ^ k) & _MASK32
-    return h
-
-
-def _murmur2_u32(data: bytes) -> int:
-    """Kafka's murmur2 as an unsigned 32-bit int. Masking is deferred where the low 32 bits
-    cannot change: they depend only on the low 32 bits of what is multiplied or xor-ed."""
-    n = len(data)
-    m = MULTIPLIER
-    words = n >> 2
-    h = SEED ^ n
-    if words < _LANES_FROM_WORDS:
-        for k in _UNPACKERS[words](data):
-            k = k * m & _MASK32
-            h = h * m ^ (k ^ k >> 24) * m
-    else:
-        h = _mix_lanes(data, words, h)
-    tail = n & 3
-    if tail:  # Kafka: byte n-tail, then n-tail+1 << 8, then n-tail+2 << 16; one multiply
-        h = (h ^ int.from_bytes(data[n - tail :], "little")) * m
-    h &= _MASK32
-    h ^= h >> 13
-    h = h * m & _MASK32
-    return h ^ h >> 15
-
-
-def murmur2(data: bytes | bytearray | memoryview) -> int:
-    """Kafka's `Utils.murmur2(data)`: a signed 32-bit int, equal to Java's for the same bytes."""
-    h = _murmur2_u32(bytes(data))
-    return h - (1 << 32) if h & _SIGN32 else h
-
-
-def to_positive(h: int) -> int:
-    """Kafka's `Utils.toPositive`: clears the sign bit (so -2**31 gives 0, unlike abs)."""
-    return h & _POSITIVE
-
-
-def key_partition(key: bytes, num_partitions: int) -> int:
-    """The partition of a key among `num_partitions`, as Kafka's default partitioner picks it."""
-    return (_murmur2_u32(key) & _POSITIVE) % num_partitions
+from zafka.transport.murmur2 import positive_hash
 
 
 class Partitioner:
@@ -130,9 +51,9 @@ class Partitioner:
         try:
             h = self._hashes.get(key)
         except TypeError:  # a bytearray key: hashed, never cached (nor is a memoryview)
-            return (_murmur2_u32(key) & _POSITIVE) % num_partitions
+            return positive_hash(key) % num_partitions
         if h is None:
-            h = _murmur2_u32(key) & _POSITIVE
+            h = positive_hash(key)
             if len(key) <= limits.key_hash_cache_key_bytes_max and type(key) is bytes:
                 if len(self._hashes) >= limits.key_hash_cache_keys_max:
                     self._hashes.clear()  # O(1) amortized; no bookkeeping on hits

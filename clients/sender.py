@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from zafka.actors.partition.actor import actor_name
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
 from zafka.clients.io import ClientActor
@@ -32,6 +31,7 @@ from zafka.errors import ZafkaError, from_code
 from zafka.storage.batch import build_batch
 from zafka.transport.client import InitProducerIdRequest, ProduceRequest, ProduceResponse
 from zafka.transport.envelope import Envelope
+from zafka.transport.names import partition_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
 NO_PRODUCER_ID = -1
@@ -215,7 +215,7 @@ class SenderActor(ClientActor):
             )
             self._wire[batch.batch_id] = data
         leader = self.metadata.leader(batch.topic, batch.partition)
-        target = f"{broker_node(leader)}/{actor_name(batch.topic, batch.partition)}"
+        target = f"{broker_node(leader)}/{partition_actor_name(batch.topic, batch.partition)}"
         config = self.config
         request = ProduceRequest(
             batch.topic, batch.partition, config.acks, config.request_timeout_ms, data

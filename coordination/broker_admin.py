@@ -36,7 +36,6 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka import limits
 from zafka.actors.group.records import OFFSETS_TOPIC
-from zafka.clients.partitioner import key_partition
 from zafka.coordination import paths
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
 from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
@@ -57,6 +56,7 @@ from zafka.transport.client import (
     TopicMetadata,
 )
 from zafka.transport.group import FindCoordinatorResponse
+from zafka.transport.murmur2 import key_partition
 from zafka.transport.names import check_topic_name
 
 log = logging.getLogger(__name__)

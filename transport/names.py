@@ -1,4 +1,9 @@
-"""Topic names: Kafka's rules, checked before a name reaches a znode path or a directory name.
+"""The vocabulary brokers and clients share: partitions, actor addresses, topic-name rules.
+
+`TopicPartition` names one partition; `partition_actor_name` and `group_actor_name` are the
+actor names a partition's leader and a group's coordinator have on their broker's node.
+
+Topic names follow Kafka's rules, checked before a name reaches a znode path or a directory.
 
 A name is 1 to 249 characters of ASCII letters, digits, `.`, `_` and `-`, and is neither `.`
 nor `..` (a topic's name becomes a znode name and a partition directory `<name>-<p>`, so
@@ -9,12 +14,31 @@ internal topics (`__consumer_offsets`): valid, and told apart by `is_internal`.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from zafka.errors import ZafkaError
 
 NAME_CHARS_MAX = 249  # Kafka's rule: <name>-<partition> must fit a 255-byte file name
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_PREFIX = "__"
+GROUP_PREFIX = "group-"
+
+
+class TopicPartition(NamedTuple):
+    """One partition of one topic. A tuple: `("orders", 0)` works wherever this does."""
+
+    topic: str
+    partition: int
+
+
+def partition_actor_name(topic: str, partition: int) -> str:
+    """The name of the actor leading `topic`'s `partition`: `f"{topic}-{partition}"`."""
+    return f"{topic}-{partition}"
+
+
+def group_actor_name(group_id: str) -> str:
+    """The name of `group_id`'s coordinator actor: `group-<group_id>`."""
+    return GROUP_PREFIX + group_id
 
 
 def check_topic_name(name: object) -> str:

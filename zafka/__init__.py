@@ -19,7 +19,7 @@ _CLIENT_NAMES = {
     "Consumer": "zafka.clients.consumer",
     "ConsumerRecord": "zafka.clients.consumer",
     "OffsetAndTimestamp": "zafka.clients.consumer",
-    "TopicPartition": "zafka.clients.consumer",
+    "TopicPartition": "zafka.transport.names",
     "GroupMetadata": "zafka.clients.consumer",
     "CommitFailedError": "zafka.clients.membership",
     "ConsumerRebalanceListener": "zafka.clients.consumer_group",

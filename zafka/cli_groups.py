@@ -34,8 +34,8 @@ from zafka.clients.admin_groups import (
     GroupOffset,
     MemberDescription,
 )
-from zafka.clients.drain import TopicPartition
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 NONE = "-"  # a table cell with no value
 DATETIME_EXAMPLES = "2024-05-01T12:00:00Z, 2024-05-01T14:00:00+02:00, 2024-05-01"

@@ -68,7 +68,7 @@ from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.group.offsets_loader import OffsetsLoaded
 from zafka.actors.group.records import OFFSETS_TOPIC
-from zafka.actors.partition.actor import PartitionActor, actor_name
+from zafka.actors.partition.actor import PartitionActor
 from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.coordination.broker_admin import (
     BrokerZooKeeper,
@@ -89,6 +89,7 @@ from zafka.transport.admin import (
 from zafka.transport.client import InitProducerIdResponse, MetadataRequest
 from zafka.transport.envelope import Envelope
 from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse
+from zafka.transport.names import partition_actor_name
 
 log = logging.getLogger(__name__)
 Work = tuple[Callable[..., None], tuple]  # a BrokerActor method and its arguments
@@ -305,7 +306,7 @@ class BrokerActor(Actor):
         self.context.partition_counts[info.name] = info.partitions
         for p, leader_epoch in plan.led:
             directory = partition_dir(self.context.data_dir, info.name, p)
-            name = actor_name(info.name, p)
+            name = partition_actor_name(info.name, p)
             factory = partial(
                 PartitionActor,
                 info.name,
@@ -334,7 +335,7 @@ class BrokerActor(Actor):
             self.context.groups.unlead_all(self)
         self.context.partition_counts.pop(name, None)
         for p in self.context.hosted.pop(name, []):
-            self._runtime().despawn(actor_name(name, p))
+            self._runtime().despawn(partition_actor_name(name, p))
         self.context.topic_ids.pop(name, None)
         if delete_data:
             delete_partition_dirs(self.context.data_dir, name)

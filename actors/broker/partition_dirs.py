@@ -8,8 +8,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from zafka.actors.partition.actor import actor_name
-from zafka.transport.names import check_topic_name
+from zafka.transport.names import check_topic_name, partition_actor_name
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +16,7 @@ TOPIC_ID_FILE = "topic_id"  # in each partition directory: which incarnation of 
 
 
 def partition_dir(data_dir: Path, topic: str, partition: int) -> Path:
-    return data_dir / actor_name(check_topic_name(topic), partition)
+    return data_dir / partition_actor_name(check_topic_name(topic), partition)
 
 
 def delete_partition_dirs(data_dir: Path, topic: str) -> None:

@@ -9,9 +9,9 @@ from typing import NamedTuple
 
 from zafka.actors.group.records import Member, Record, Subscription, compile_pattern
 from zafka.clients.assignors import ASSIGNORS
-from zafka.clients.fetch_state import TopicPartition
 from zafka.errors import BY_NAME
 from zafka.limits import session_timeout_ms_max, subscription_pattern_bytes_max
+from zafka.transport.names import TopicPartition
 
 HEARTBEAT_INTERVAL_MS = 3_000  # default; a session timeout must be longer
 REBALANCE_TIMEOUT_MS = 300_000  # default time a member has to confirm a revocation

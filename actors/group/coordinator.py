@@ -50,7 +50,6 @@ from zafka.actors.group.messages import (
     TopicsChanged,
     describe_response,
     error_response,
-    group_actor_name,
     is_blank,
     partitions_of,
     subscription_of,
@@ -58,9 +57,7 @@ from zafka.actors.group.messages import (
 )
 from zafka.actors.group.records import OFFSETS_TOPIC, Record
 from zafka.actors.group.state import GroupState
-from zafka.actors.partition.actor import actor_name
 from zafka.actors.runtime.actor import DEFERRED, Actor
-from zafka.clients.fetch_state import TopicPartition
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import ProduceRequest, ProduceResponse
@@ -81,6 +78,7 @@ from zafka.transport.group import (
     OffsetFetchResponse,
     PartitionOffset,
 )
+from zafka.transport.names import TopicPartition, group_actor_name, partition_actor_name
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +355,9 @@ class GroupCoordinatorActor(Actor):
             request = ProduceRequest(
                 OFFSETS_TOPIC, self.partition, ACKS_ALL, limits.group_log_timeout_ms, batch
             )
-            target = address(self._runtime().node, actor_name(OFFSETS_TOPIC, self.partition))
+            target = address(
+                self._runtime().node, partition_actor_name(OFFSETS_TOPIC, self.partition)
+            )
             self.call(target, request, limits.group_log_timeout_ms, self._appended)
         except ZafkaError as err:  # MESSAGE_TOO_LARGE, BUSY: as if the append had failed
             self._appended(err)

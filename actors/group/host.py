@@ -31,13 +31,14 @@ from functools import partial
 
 from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
 from zafka.actors.group.coordinator import GroupCoordinatorActor
-from zafka.actors.group.messages import GroupLoaded, TopicsChanged, group_actor_name, is_blank
+from zafka.actors.group.messages import GroupLoaded, TopicsChanged, is_blank
 from zafka.actors.group.offsets_loader import LOADER_PREFIX, OffsetsLoaded, OffsetsLoader
 from zafka.actors.group.state import GroupState
 from zafka.actors.runtime.actor import Actor
 from zafka.errors import BY_NAME
 from zafka.transport.envelope import address
 from zafka.transport.group import GroupListing, ListGroupsResponse
+from zafka.transport.names import group_actor_name
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from zafka.actors.group.api import GroupDescription
 from zafka.actors.group.records import Subscription
 from zafka.actors.group.state import GroupState
-from zafka.clients.fetch_state import TopicPartition
 from zafka.transport.group import (
     DeleteGroupRequest,
     DeleteGroupResponse,
@@ -30,13 +29,7 @@ from zafka.transport.group import (
     OffsetFetchResponse,
     TopicPartitions,
 )
-
-GROUP_PREFIX = "group-"
-
-
-def group_actor_name(group_id: str) -> str:
-    """The coordinator actor of `group_id`: `group-<group_id>`."""
-    return GROUP_PREFIX + group_id
+from zafka.transport.names import TopicPartition
 
 
 def is_blank(state: GroupState) -> bool:

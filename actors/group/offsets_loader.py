@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from zafka import limits
 from zafka.actors.group.records import OFFSETS_TOPIC, RecordError, record_group
 from zafka.actors.group.state import GroupState
-from zafka.actors.partition.actor import EARLIEST, actor_name
+from zafka.actors.partition.actor import EARLIEST
 from zafka.actors.runtime.actor import Actor
 from zafka.errors import ZafkaError
 from zafka.storage.batch import parse_header
@@ -40,6 +40,7 @@ from zafka.transport.client import (
     ListOffsetsResponse,
 )
 from zafka.transport.envelope import Envelope, address
+from zafka.transport.names import partition_actor_name
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class OffsetsLoader(Actor):
 
     @property
     def _leader(self) -> str:
-        return address(self._runtime().node, actor_name(OFFSETS_TOPIC, self.partition))
+        return address(self._runtime().node, partition_actor_name(OFFSETS_TOPIC, self.partition))
 
     def on_start(self) -> None:
         self._begin()

@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection
 from dataclasses import replace
 
 from zafka.actors.group.records import Member
-from zafka.clients.fetch_state import TopicPartition
+from zafka.transport.names import TopicPartition
 
 
 def heartbeat_epoch_ok(

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 import msgpack
 
-from zafka.clients.fetch_state import TopicPartition
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 OFFSETS_TOPIC = "__consumer_offsets"

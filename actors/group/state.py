@@ -66,8 +66,8 @@ from zafka.actors.group.reconcile import (
 )
 from zafka.actors.group.records import CommittedOffset, Member, Record, Subscription
 from zafka.clients.assignors import ASSIGNORS, DEFAULT_ASSIGNOR, MemberSubscriptionView
-from zafka.clients.fetch_state import TopicPartition
 from zafka.limits import group_members_max, offset_metadata_bytes_max
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 

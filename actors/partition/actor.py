@@ -63,6 +63,7 @@ from zafka.transport.client import (
     ProduceResponse,
 )
 from zafka.transport.envelope import Envelope
+from zafka.transport.names import partition_actor_name
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,6 @@ LATEST = -1  # ListOffsets: the log end offset (the high watermark)
 ACKS = (0, 1, -1)
 NO_TIMESTAMP = -1
 FLUSH_TIMER_MIN_MS = 10  # fsync_interval_ms of 0 must not make the timer spin every step
-
-
-def actor_name(topic: str, partition: int) -> str:
-    """The name of the actor leading `topic`'s `partition`: `f"{topic}-{partition}"`."""
-    return f"{topic}-{partition}"
 
 
 class PartitionActor(Actor):
@@ -92,7 +88,7 @@ class PartitionActor(Actor):
         cleanup_interval_ms: int = limits.log_cleanup_interval_ms,
         wall_clock: Callable[[], int] | None = None,
     ) -> None:
-        super().__init__(actor_name(topic, partition))
+        super().__init__(partition_actor_name(topic, partition))
         self.topic = topic
         self.partition = partition
         self.directory = directory

@@ -31,7 +31,6 @@ from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.actors.runtime.loop import Runtime
 from zafka.clients import consumer as consumer_module
 from zafka.clients.consumer import Consumer
-from zafka.clients.drain import TopicPartition
 from zafka.clients.fetch_state import EARLIEST
 from zafka.clients.io import CLIENT_ACTOR, ClientActor
 from zafka.clients.membership import to_groups, to_tps
@@ -57,6 +56,7 @@ from zafka.transport.group import (
     PartitionOffset,
 )
 from zafka.transport.memory import MemoryNetwork, MemoryTransport
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 BOOTSTRAP = "127.0.0.1:1"

@@ -13,7 +13,6 @@ import pytest
 
 from zafka.clients import admin_groups
 from zafka.clients.admin_groups import GroupAdmin, GroupListing, GroupOffset
-from zafka.clients.drain import TopicPartition as TP
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport import admin as wire
 from zafka.transport import group as gw
@@ -25,6 +24,7 @@ from zafka.transport.client import (
     MetadataResponse,
     PartitionMetadata,
 )
+from zafka.transport.names import TopicPartition as TP
 
 Target = tuple[int, str] | None
 Answer = Callable[[Target, object], object]

@@ -18,7 +18,7 @@ from zafka.clients.assignors import (
     range_assign,
     uniform_assign,
 )
-from zafka.clients.fetch_state import TopicPartition as TP
+from zafka.transport.names import TopicPartition as TP
 
 Members = dict[str, MemberSubscriptionView]
 TOPICS = ("a", "b", "c", "d")

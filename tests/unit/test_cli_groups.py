@@ -28,8 +28,8 @@ from zafka.clients.admin_groups import (
     GroupOffset,
     MemberDescription,
 )
-from zafka.clients.drain import TopicPartition as TP
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition as TP
 
 T0 = 1_700_000_000_000
 

@@ -7,8 +7,8 @@ import pytest
 
 from zafka.clients.consumer import Consumer
 from zafka.clients.consumer_config import check_tps
-from zafka.clients.drain import TopicPartition
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 BOOTSTRAP = "127.0.0.1:9"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from zafka.clients.drain import ConsumerRecord, Drain, TopicPartition, split_batches
+from zafka.clients.drain import ConsumerRecord, Drain, split_batches
 from zafka.clients.fetch_state import (
     EARLIEST,
     LATEST,
@@ -16,6 +16,7 @@ from zafka.clients.fetch_state import (
 )
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
+from zafka.transport.names import TopicPartition
 
 T0 = 1_700_000_000_000
 TP = TopicPartition("orders", 0)

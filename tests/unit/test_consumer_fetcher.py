@@ -12,7 +12,7 @@ import pytest
 
 from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.actors.runtime.loop import Runtime
-from zafka.clients.drain import ConsumerRecord, TopicPartition
+from zafka.clients.drain import ConsumerRecord
 from zafka.clients.fetch_state import EARLIEST, RESET_POLICIES, FetchState
 from zafka.clients.fetcher import FetcherActor, FetcherConfig
 from zafka.errors import ZafkaError
@@ -27,6 +27,7 @@ from zafka.transport.client import (
 )
 from zafka.transport.envelope import Envelope
 from zafka.transport.memory import MemoryNetwork, MemoryTransport
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition("orders", 0)
 ENDPOINT = "mem://broker-1"

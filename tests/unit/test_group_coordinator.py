@@ -23,7 +23,6 @@ from zafka import limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.group.coordinator import GroupCoordinatorActor
 from zafka.actors.group.host import GroupHost, GroupSettings
-from zafka.actors.group.messages import group_actor_name
 from zafka.actors.group.records import OFFSETS_TOPIC, Subscription, decode_key
 from zafka.actors.runtime.actor import Actor
 from zafka.actors.runtime.loop import Runtime
@@ -59,6 +58,7 @@ from zafka.transport.group import (
     TopicPartitions,
 )
 from zafka.transport.memory import MemoryNetwork, MemoryTransport
+from zafka.transport.names import group_actor_name
 
 NODE = "broker-1"
 ENDPOINT = "mem://broker-1"

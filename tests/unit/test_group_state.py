@@ -12,7 +12,7 @@ import pytest
 from zafka.actors.group.api import Outcome, error_code
 from zafka.actors.group.records import Member, Record, Subscription
 from zafka.actors.group.state import GroupState
-from zafka.clients.fetch_state import TopicPartition as TP
+from zafka.transport.names import TopicPartition as TP
 
 HEARTBEAT_MS = 100
 SESSION_MS = 1_000

@@ -13,7 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from tests.unit.test_group_state import HEARTBEAT_MS, REBALANCE_MS, SESSION_MS, Client, Harness
 from zafka.actors.group.records import Subscription
-from zafka.clients.fetch_state import TopicPartition as TP
+from zafka.transport.names import TopicPartition as TP
 
 METADATA = (
     {"a": 3, "b": 2},

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from zafka.actors.group import records as rec
 from zafka.actors.group.records import CommittedOffset, Member, RecordError, Subscription
 from zafka.actors.group.state import GroupState
-from zafka.clients.fetch_state import TopicPartition as TP
+from zafka.transport.names import TopicPartition as TP
 
 names = st.text(min_size=1, max_size=8)
 partitions = st.builds(TP, st.sampled_from(["a", "b", "é"]), st.integers(0, 99))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from zafka.clients.drain import TopicPartition
 from zafka.clients.membership import (
     ASSIGN,
     FAILED,
@@ -24,6 +23,7 @@ from zafka.clients.membership import (
 )
 from zafka.errors import ZafkaError
 from zafka.transport.group import TopicPartitions
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 P0, P1, P2, P3 = (TP("orders", p) for p in range(4))

@@ -16,7 +16,6 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from zafka.actors.group.records import Subscription
 from zafka.actors.group.state import GroupState
-from zafka.clients.drain import TopicPartition
 from zafka.clients.membership import (
     ASSIGN,
     MEMBER,
@@ -28,6 +27,7 @@ from zafka.clients.membership import (
 )
 from zafka.errors import ZafkaError
 from zafka.transport.group import HeartbeatRequest, JoinGroupRequest, OffsetFetchRequest
+from zafka.transport.names import TopicPartition
 
 TP = TopicPartition
 PARTITIONS = 12

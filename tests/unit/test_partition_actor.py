@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from zafka import limits
-from zafka.actors.partition.actor import PartitionActor, actor_name
+from zafka.actors.partition.actor import PartitionActor
 from zafka.actors.partition.fetch_waiters import FetchWaiters
 from zafka.actors.runtime.actor import Actor
 from zafka.actors.runtime.loop import Runtime, monotonic_ms
@@ -25,6 +25,7 @@ from zafka.transport.client import (
     ProduceResponse,
 )
 from zafka.transport.envelope import Envelope
+from zafka.transport.names import partition_actor_name
 
 TOPIC = "orders"
 T0 = 1_700_000_000_000
@@ -127,7 +128,7 @@ def node(tmp_path: Path) -> Iterator[Node]:
 
 
 def test_the_actor_is_named_after_its_topic_and_partition(node: Node) -> None:
-    assert node.partition.name == actor_name(TOPIC, 0) == "orders-0"
+    assert node.partition.name == partition_actor_name(TOPIC, 0) == "orders-0"
 
 
 def test_produce_then_fetch_returns_the_same_records(node: Node) -> None:

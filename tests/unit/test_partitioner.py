@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from zafka import limits
 from zafka.clients.accumulator import RecordAccumulator
-from zafka.clients.partitioner import Partitioner, key_partition, murmur2, to_positive
+from zafka.clients.partitioner import Partitioner
+from zafka.transport.murmur2 import key_partition, murmur2, to_positive
 
 # Kafka's own vectors: apache/kafka clients/src/test/java/org/apache/kafka/common/utils/
 # UtilsTest.java, testMurmur2.

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from tests.integration.broker_helpers import REPO
 from tests.integration.clients.helpers import bare_client, records_in
-from zafka.actors.partition.actor import actor_name
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import broker_node
 from zafka.storage.records import Record
 from zafka.transport.client import FetchRequest, FetchResponse
+from zafka.transport.names import partition_actor_name
 
 RUN_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 15.0
@@ -58,7 +58,7 @@ def zafka(
 def read_partition(bootstrap: str, topic: str, partition: int, count: int) -> list[Record]:
     """The first `count` records of the partition (fewer if they do not arrive within
     READ_TIMEOUT_S), fetched with long polls from the broker's partition actor."""
-    target = f"{broker_node(BROKER_ID)}/{actor_name(topic, partition)}"
+    target = f"{broker_node(BROKER_ID)}/{partition_actor_name(topic, partition)}"
     records: list[Record] = []
     deadline = time.monotonic() + READ_TIMEOUT_S
     with bare_client(bootstrap, "test-reader") as io:

@@ -26,7 +26,6 @@ from zafka.clients.admin_groups import (
     GroupOffset,
     MemberDescription,
 )
-from zafka.clients.drain import TopicPartition
 from zafka.clients.producer import Producer
 from zafka.coordination.broker_admin import coordinator_partition
 from zafka.errors import ZafkaError
@@ -38,6 +37,7 @@ from zafka.transport.group import (
     LeaveGroupRequest,
     LeaveGroupResponse,
 )
+from zafka.transport.names import TopicPartition
 
 TIMEOUT_MS = 10_000
 T0 = 1_700_000_000_000  # record timestamps: T0 + 1000 * offset

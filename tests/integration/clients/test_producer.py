@@ -14,11 +14,11 @@ import pytest
 from tests.integration.broker_helpers import BrokerProcess
 from tests.integration.clients.helpers import WAIT_S, bare_client, call, create, records_in
 from zafka.clients.io import ClientIO
-from zafka.clients.partitioner import key_partition
 from zafka.clients.producer import Producer
 from zafka.errors import ZafkaError
 from zafka.storage.records import Record
 from zafka.transport.client import FetchRequest
+from zafka.transport.murmur2 import key_partition
 
 
 @pytest.fixture
