@@ -17,8 +17,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS
 from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
-from zafka.coordination.broker_admin import DEFAULT_OFFSETS_PARTITIONS
 
 DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
 

@@ -33,12 +33,12 @@ from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka import broker_config, limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
+from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
 from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.broker_config import DEFAULT_ZK_SESSION_TIMEOUT_MS
 from zafka.coordination import paths
-from zafka.coordination.broker_admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
 from zafka.coordination.registry import EphemeralRegistration
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError

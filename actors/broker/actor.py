@@ -14,7 +14,7 @@ each with a result code per topic, and InitProducerId (a producer id unique in t
 epoch 0, from blocks claimed in ZooKeeper: coordination/producer_ids.py).
 
 ZooKeeper never runs on the runtime's thread once the broker serves. These requests are
-answered DEFERRED: their ZooKeeper part (coordination/broker_admin.py) runs on the process's
+answered DEFERRED: their ZooKeeper part (actors/broker/admin.py) runs on the process's
 `ZooKeeperWorker` thread, one job at a time in arrival order, and its result comes back
 through `Runtime.post`; the actor then hosts or drops the partitions the result created or
 deleted, and replies. So produce, fetch and list offsets never wait behind ZooKeeper, even
@@ -63,14 +63,7 @@ from typing import Any
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka.actors.broker.partition_dirs import claim, delete_partition_dirs, partition_dir
-from zafka.actors.group.host import GroupHost
-from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
-from zafka.actors.group.offsets_loader import OffsetsLoaded
-from zafka.actors.group.records import OFFSETS_TOPIC
-from zafka.actors.partition.actor import PartitionActor
-from zafka.actors.runtime.actor import DEFERRED, Actor
-from zafka.coordination.broker_admin import (
+from zafka.actors.broker.admin import (
     BrokerZooKeeper,
     CoordinatorLookup,
     HostPlan,
@@ -78,6 +71,13 @@ from zafka.coordination.broker_admin import (
     coordinator_partition,
     zk_error,
 )
+from zafka.actors.broker.partition_dirs import claim, delete_partition_dirs, partition_dir
+from zafka.actors.group.host import GroupHost
+from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
+from zafka.actors.group.offsets_loader import OffsetsLoaded
+from zafka.actors.group.records import OFFSETS_TOPIC
+from zafka.actors.partition.actor import PartitionActor
+from zafka.actors.runtime.actor import DEFERRED, Actor
 from zafka.coordination.producer_ids import ProducerIdPool
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError

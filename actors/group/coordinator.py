@@ -1,7 +1,7 @@
 """GroupCoordinatorActor: the shell around one consumer group's state machine (DESIGN §3).
 
 One actor per group, named `group-<group id>`, on the broker that leads the group's partition
-of `__consumer_offsets` (`coordination/broker_admin.py`: `coordinator_partition`). The broker
+of `__consumer_offsets` (`actors/broker/admin.py`: `coordinator_partition`). The broker
 actor spawns it when FindCoordinator asks for the group there, and for every group found when
 it loads a partition; clients then send it JoinGroup, Heartbeat, LeaveGroup, OffsetCommit,
 OffsetFetch, DescribeGroup and DeleteGroup. The logic is `actors/group/state.py`'s

@@ -24,8 +24,8 @@ from tests.integration.broker_helpers import (
     create,
     free_port,
 )
+from zafka.actors.broker.admin import coordinator_partition
 from zafka.actors.group.records import OFFSETS_TOPIC
-from zafka.coordination.broker_admin import coordinator_partition
 from zafka.transport.admin import CreateTopicsRequest, DeleteTopicsRequest, NewTopic
 from zafka.transport.client import MetadataRequest
 from zafka.transport.control import ErrorReply

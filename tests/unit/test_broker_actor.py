@@ -14,9 +14,9 @@ import pytest
 from kazoo.exceptions import ConnectionLoss
 
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
+from zafka.actors.broker.admin import HostPlan
 from zafka.actors.runtime.actor import Actor
 from zafka.actors.runtime.loop import Runtime
-from zafka.coordination.broker_admin import HostPlan
 from zafka.coordination.producer_ids import ProducerIdBlock
 from zafka.coordination.topics import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker

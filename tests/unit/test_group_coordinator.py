@@ -21,12 +21,12 @@ import pytest
 
 from zafka import limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
+from zafka.actors.broker.admin import CoordinatorLookup, HostPlan, coordinator_partition
 from zafka.actors.group.coordinator import GroupCoordinatorActor
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.group.records import OFFSETS_TOPIC, Subscription, decode_key
 from zafka.actors.runtime.actor import Actor
 from zafka.actors.runtime.loop import Runtime
-from zafka.coordination.broker_admin import CoordinatorLookup, HostPlan, coordinator_partition
 from zafka.coordination.topics import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError

@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.broker_helpers import BrokerProcess, free_port
 from tests.integration.clients.helpers import WAIT_S, bare_client, call
+from zafka.actors.broker.admin import coordinator_partition
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.clients.admin import Admin
 from zafka.clients.admin_groups import (
@@ -27,7 +28,6 @@ from zafka.clients.admin_groups import (
     MemberDescription,
 )
 from zafka.clients.producer import Producer
-from zafka.coordination.broker_admin import coordinator_partition
 from zafka.errors import ZafkaError
 from zafka.transport.group import (
     FindCoordinatorRequest,
