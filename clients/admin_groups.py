@@ -36,6 +36,8 @@ from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
 from zafka.transport import group as gw
 from zafka.transport.client import (
+    EARLIEST,
+    LATEST,
     ListOffsetsRequest,
     ListOffsetsResponse,
     MetadataRequest,
@@ -43,8 +45,6 @@ from zafka.transport.client import (
 )
 from zafka.transport.names import TopicPartition
 
-EARLIEST = -2  # list_offsets: the log start offset
-LATEST = -1  # list_offsets: the log end offset (the high watermark)
 RETRY_BACKOFF_S = 0.05  # first retry after a retriable error; doubles each time
 RETRY_BACKOFF_MAX_S = 1.0
 _GRACE_S = 5.0  # as admin._CALLER_GRACE_S: the I/O thread's own timeout answers first

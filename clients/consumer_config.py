@@ -7,9 +7,8 @@ import re
 from collections.abc import Iterable
 
 from zafka import limits
-from zafka.clients.assignors import ASSIGNORS
 from zafka.errors import ZafkaError
-from zafka.transport.names import TopicPartition, check_topic_name
+from zafka.transport.names import ASSIGNOR_NAMES, TopicPartition, check_topic_name
 
 GROUP_ID_CHARS_MAX = 249  # a group id names an actor (`group-<id>`): the broker's rule
 _GROUP_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{GROUP_ID_CHARS_MAX}}}")
@@ -59,9 +58,10 @@ def check_group_config(group_id: object, instance_id: object, assignor: object) 
         raise ZafkaError(
             "INVALID_CONFIG", f"group_instance_id={instance_id!r}: expected a non-empty string"
         )
-    if assignor is not None and assignor not in ASSIGNORS:
+    if assignor is not None and assignor not in ASSIGNOR_NAMES:
         raise ZafkaError(
-            "INVALID_CONFIG", f"assignor={assignor!r}: expected one of {sorted(ASSIGNORS)} or None"
+            "INVALID_CONFIG",
+            f"assignor={assignor!r}: expected one of {list(ASSIGNOR_NAMES)} or None",
         )
 
 

@@ -45,10 +45,9 @@ from zafka.clients.drain import Drain, fresh, split_batches
 from zafka.clients.metadata import leader_may_have_moved
 from zafka.errors import ZafkaError
 from zafka.storage.batch import Buffer, corrupt
+from zafka.transport.client import EARLIEST, LATEST
 from zafka.transport.names import TopicPartition
 
-EARLIEST = -2  # ListOffsets: the log start offset
-LATEST = -1  # ListOffsets: the log end offset
 RESET_POLICIES: dict[str, int | None] = {"earliest": EARLIEST, "latest": LATEST, "none": None}
 HALTING_ERRORS = ("OFFSET_OUT_OF_RANGE", "CORRUPT_MESSAGE")  # stop the partition: see settle
 STALE_CALLS_MAX = 4  # requests of older epochs in flight per partition before a new one waits

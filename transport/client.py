@@ -95,6 +95,10 @@ class FetchResponse(Message):
     records: Frame
 
 
+EARLIEST = -2  # ListOffsetsRequest.timestamp: the log start offset
+LATEST = -1  # ListOffsetsRequest.timestamp: the log end offset (the high watermark)
+
+
 @dataclass(frozen=True, slots=True)
 class ListOffsetsRequest(Message):
     """The first offset with a timestamp (ms) >= `timestamp`; -1: the log end, -2: the log start."""

@@ -2,6 +2,8 @@
 
 `TopicPartition` names one partition; `partition_actor_name` and `group_actor_name` are the
 actor names a partition's leader and a group's coordinator have on their broker's node.
+`ASSIGNOR_NAMES` are the server-side assignors a consumer may ask for (they run in the
+group coordinator, `actors/group/assignors.py`; the SDK checks a name before it is sent).
 
 Topic names follow Kafka's rules, checked before a name reaches a znode path or a directory.
 
@@ -22,6 +24,7 @@ NAME_CHARS_MAX = 249  # Kafka's rule: <name>-<partition> must fit a 255-byte fil
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_PREFIX = "__"
 GROUP_PREFIX = "group-"
+ASSIGNOR_NAMES = ("range", "uniform")
 
 
 class TopicPartition(NamedTuple):

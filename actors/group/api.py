@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
+from zafka.actors.group.assignors import ASSIGNORS
 from zafka.actors.group.records import Member, Record, Subscription, compile_pattern
-from zafka.clients.assignors import ASSIGNORS
 from zafka.errors import BY_NAME
 from zafka.limits import session_timeout_ms_max, subscription_pattern_bytes_max
 from zafka.transport.names import TopicPartition

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from zafka import limits
 from zafka.actors.group.records import OFFSETS_TOPIC, RecordError, record_group
 from zafka.actors.group.state import GroupState
-from zafka.actors.partition.actor import EARLIEST
 from zafka.actors.runtime.actor import Actor
 from zafka.errors import ZafkaError
 from zafka.storage.batch import parse_header
 from zafka.storage.records import read_records
 from zafka.transport.client import (
+    EARLIEST,
     FetchRequest,
     FetchResponse,
     ListOffsetsRequest,

@@ -58,6 +58,7 @@ from zafka.actors.group.api import (
     check_subscription,
     describe_group,
 )
+from zafka.actors.group.assignors import ASSIGNORS, DEFAULT_ASSIGNOR, MemberSubscriptionView
 from zafka.actors.group.reconcile import (
     commit_ok,
     confirm_revoked,
@@ -65,7 +66,6 @@ from zafka.actors.group.reconcile import (
     reconcile,
 )
 from zafka.actors.group.records import CommittedOffset, Member, Record, Subscription
-from zafka.clients.assignors import ASSIGNORS, DEFAULT_ASSIGNOR, MemberSubscriptionView
 from zafka.limits import group_members_max, offset_metadata_bytes_max
 from zafka.transport.names import TopicPartition
 

@@ -55,6 +55,8 @@ from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.log import PartitionLog
 from zafka.storage.records import read_batch
 from zafka.transport.client import (
+    EARLIEST,
+    LATEST,
     FetchRequest,
     FetchResponse,
     ListOffsetsRequest,
@@ -67,8 +69,6 @@ from zafka.transport.names import partition_actor_name
 
 logger = logging.getLogger(__name__)
 
-EARLIEST = -2  # ListOffsets: the log start offset
-LATEST = -1  # ListOffsets: the log end offset (the high watermark)
 ACKS = (0, 1, -1)
 NO_TIMESTAMP = -1
 FLUSH_TIMER_MIN_MS = 10  # fsync_interval_ms of 0 must not make the timer spin every step

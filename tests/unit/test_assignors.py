@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zafka.clients.assignors import (
+from zafka.actors.group.assignors import (
     ASSIGNORS,
     DEFAULT_ASSIGNOR,
     Assignment,
@@ -18,6 +18,7 @@ from zafka.clients.assignors import (
     range_assign,
     uniform_assign,
 )
+from zafka.transport.names import ASSIGNOR_NAMES
 from zafka.transport.names import TopicPartition as TP
 
 Members = dict[str, MemberSubscriptionView]
@@ -198,3 +199,7 @@ def test_assignors_by_name() -> None:
     assert get_assignor("uniform") is uniform_assign
     with pytest.raises(ValueError, match="unknown assignor"):
         get_assignor("roundrobin")
+
+
+def test_the_names_clients_may_ask_for_are_the_assignors_the_coordinator_runs() -> None:
+    assert tuple(ASSIGNORS) == ASSIGNOR_NAMES
