@@ -364,9 +364,9 @@ def test_a_failed_append_answers_an_error_and_reloads_the_state_from_the_log(
     joined = cluster.join("m1")
     assert cluster.commit("m1", joined.member_epoch, {0: 5}) == 0
     partition = cluster.runtime.actor(f"{OFFSETS_TOPIC}-{coordinator_partition(GROUP, 2)}")
-    partition.max_message_bytes = 64  # the next batch is refused: MESSAGE_TOO_LARGE
+    partition.state.max_message_bytes = 64  # the next batch is refused: MESSAGE_TOO_LARGE
     assert cluster.commit("m1", joined.member_epoch, {0: 9}) == code("COORDINATOR_NOT_AVAILABLE")
-    partition.max_message_bytes = limits.batch_bytes_max
+    partition.state.max_message_bytes = limits.batch_bytes_max
     # The state was replayed from the log: the failed commit is not in it, the rest is.
     assert cluster.committed() == {0: 5}
     assert assigned(cluster.heartbeat("m1", joined.member_epoch, ALL)) == {0, 1, 2, 3}

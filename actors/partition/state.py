@@ -1,0 +1,277 @@
+"""The state machine of one partition's leader. Pure: no files, sockets, threads or clock.
+
+`PartitionActor` is its shell: it feeds requests in, performs the log operations they
+return on its `PartitionLog`, feeds the results back, sends the replies and arms timers.
+Time comes in as `now_ms` (the runtime's monotonic clock) or `wall_ms` (record time).
+
+What it owns: the partition's identity and leader epoch, the topic's limits, the producer
+state (idempotence), the parked fetches (long polling), and the log's offsets as the shell
+last reported them (`log_opened`, `log_changed`). What it decides:
+
+- Produce: `produce(request)` checks the partition, acks and batch size, and judges the
+  batch by the producer state: a retried duplicate gets its original base offset (an `int`,
+  nothing to append); otherwise it returns an `Append` for the shell to perform and report
+  with `appended` (which records the batch for its producer and releases the parked fetches
+  that now have their `min_bytes`). A corrupt batch is reported as CORRUPT_MESSAGE, never as
+  a sequence gap; a duplicate is checked before it is answered (an appended batch is checked
+  by the log). Every refusal is a ZafkaError raised before anything is appended.
+- Fetch: `fetch(request)` checks the request and the offset against [log start, high
+  watermark] and returns the `Read` to perform; `fetched(request, handle, data, now_ms)`
+  turns its result into the response, or parks the fetch (returns `PARKED`) when fewer than
+  `min_bytes` came back and it may wait. `released(pending)` gives the `Read` for a parked
+  fetch being answered now (or the ZafkaError to answer it with).
+- ListOffsets: `list_offsets(request)` answers -2 (log start) and -1 (high watermark) at
+  once; for a timestamp it returns a `FindTimestamp` for the shell to look up in the log.
+- Timers: `flush_wanted()` says when a flush timer should be armed (appended data past the
+  recovery point, fsync not `never`); `cleanup(wall_ms)` which cleanup the topic's policy
+  wants now (see `Cleanup`); `next_fetch_deadline_ms` / `expire(now_ms)` for parked fetches.
+
+Replication comes later: for now the high watermark is the log end offset, and acks=-1
+(all in-sync replicas) means this leader alone, exactly like acks=1.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+from zafka import limits
+from zafka.actors.partition.fetch_waiters import BytesAvailableFn, FetchWaiters, PendingFetch
+from zafka.actors.partition.producer_state import Action, ProducerStateTable
+from zafka.errors import ZafkaError
+from zafka.storage.batch import BatchHeader, check_batch, parse_header
+from zafka.storage.config import Fsync, LogConfig
+from zafka.transport.client import (
+    EARLIEST,
+    LATEST,
+    FetchRequest,
+    FetchResponse,
+    ListOffsetsRequest,
+    ListOffsetsResponse,
+    ProduceRequest,
+)
+
+ACKS = (0, 1, -1)
+NO_TIMESTAMP = -1
+PARKED = object()  # `fetched`: the fetch waits (answer it when `appended` or `expire` says)
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    """Log operation: append `batch` under `leader_epoch`, then report it with `appended`."""
+
+    batch: bytes
+    header: BatchHeader
+    leader_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Log operation: whole batches from `offset`, at most `max_bytes` past the first,
+    below `max_offset` (the high watermark)."""
+
+    offset: int
+    max_bytes: int
+    max_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class FindTimestamp:
+    """Log operation: the first offset whose record timestamp is >= `timestamp`."""
+
+    timestamp: int
+
+
+class Cleanup(enum.Enum):
+    """What `cleanup(wall_ms)` wants from the log now."""
+
+    NONE = "none"  # compaction has nothing new to do
+    RETENTION = "retention"  # cleanup.policy delete: drop segments past retention
+    COMPACT = "compact"  # cleanup.policy compact: a segment was sealed, or tombstones aged
+
+
+class PartitionState:
+    """The leader of partition `partition` of `topic`, as state and decisions."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        config: LogConfig,
+        leader_epoch: int = 0,
+        max_message_bytes: int = limits.batch_bytes_max,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.config = config
+        self.leader_epoch = leader_epoch
+        self.max_message_bytes = max_message_bytes  # the topic's max.message.bytes
+        self.producers = ProducerStateTable()
+        self.waiters = FetchWaiters()
+        self.log_start_offset = 0
+        self.log_end_offset = 0
+        self.recovery_point = 0
+        self.flush_armed = False  # the shell's flush timer is set
+        self._compacted: tuple[int, ...] = ()  # sealed segments' bases after the last compaction
+        self._compacted_ms: int | None = None  # when it ran (wall clock)
+        self._damage_reported: set[str] = set()  # corrupt batches a fetch ran into
+
+    @property
+    def high_watermark(self) -> int:
+        """What consumers may read below: the log end until replication exists."""
+        return self.log_end_offset
+
+    # --- the log's results ------------------------------------------------------------------
+
+    def log_opened(self, headers: Iterable[BatchHeader], start: int, end: int, rp: int) -> None:
+        """The log was opened: rebuild the producer state from its batch headers."""
+        self.producers.rebuild(headers)
+        self.log_changed(start, end, rp)
+
+    def log_changed(self, start: int, end: int, recovery_point: int) -> None:
+        """The log's start, end and recovery point after an operation on it."""
+        self.log_start_offset, self.log_end_offset = start, end
+        self.recovery_point = recovery_point
+
+    # --- produce ----------------------------------------------------------------------------
+
+    def check_partition(self, topic: str, partition: int) -> None:
+        if topic != self.topic or partition != self.partition:
+            raise ZafkaError(
+                "UNKNOWN_TOPIC_OR_PARTITION",
+                f"{topic}-{partition} is not led by {self.topic}-{self.partition}",
+            )
+
+    def produce(self, request: ProduceRequest) -> Append | int:
+        """The `Append` to perform, or the base offset of the duplicate it retries."""
+        self.check_partition(request.topic, request.partition)
+        if request.acks not in ACKS:
+            raise ZafkaError("INVALID_REQUEST", f"acks {request.acks} is not one of {ACKS}")
+        if len(request.batch) > self.max_message_bytes:
+            raise ZafkaError(
+                "MESSAGE_TOO_LARGE",
+                f"batch of {len(request.batch)} bytes, max.message.bytes {self.max_message_bytes}",
+            )
+        header = parse_header(request.batch)
+        try:
+            decision = self.producers.check(
+                header.producer_id, header.producer_epoch, header.base_sequence, header.record_count
+            )
+        except ZafkaError:
+            check_batch(request.batch)  # a corrupt batch is reported as such, not as a gap
+            raise
+        if decision.action is Action.DUPLICATE:
+            check_batch(request.batch)
+            return decision.base_offset
+        return Append(request.batch, header, self.leader_epoch)
+
+    def appended(
+        self, append: Append, base_offset: int, last_offset: int, available: BytesAvailableFn
+    ) -> list[PendingFetch]:
+        """`append` is in the log at [base_offset, last_offset] (report the log's offsets
+        with `log_changed` first). Returns the parked fetches to answer now."""
+        header = append.header
+        self.producers.record(
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+            header.record_count,
+            base_offset,
+            last_offset,
+        )
+        key = (self.topic, self.partition)
+        return self.waiters.on_append(key, self.high_watermark, available)
+
+    # --- fetch ------------------------------------------------------------------------------
+
+    def fetch(self, request: FetchRequest) -> Read:
+        self.check_partition(request.topic, request.partition)
+        if request.max_bytes < 0 or request.max_wait_ms < 0:
+            raise ZafkaError("INVALID_REQUEST", "max_bytes and max_wait_ms must be >= 0")
+        return self._read(request.offset, request.max_bytes)
+
+    def fetched(
+        self, request: FetchRequest, handle: Hashable, data: bytes, now_ms: int
+    ) -> FetchResponse | object:
+        """The response to a fetch whose `Read` returned `data`, or PARKED: fewer than
+        `min_bytes` and it may wait (BUSY when too many wait already)."""
+        if len(data) >= request.min_bytes or request.max_wait_ms == 0:
+            return self.response(data)
+        key = (self.topic, self.partition)
+        deadline_ms = now_ms + request.max_wait_ms
+        self.waiters.add(
+            handle, key, request.offset, request.min_bytes, request.max_bytes, deadline_ms
+        )
+        return PARKED
+
+    def released(self, pending: PendingFetch) -> Read:
+        """The read to answer a released fetch with (ZafkaError if its offset is gone)."""
+        return self._read(pending.offset, pending.max_bytes)
+
+    def response(self, data: bytes) -> FetchResponse:
+        return FetchResponse(
+            error_code=0,
+            high_watermark=self.high_watermark,
+            log_start_offset=self.log_start_offset,
+            records=data,  # the stored batches as read: travels as its own frame, uncopied
+        )
+
+    def first_report(self, damage: str) -> bool:
+        """True the first time a fetch runs into the damaged batch `damage` (log it once)."""
+        first = damage not in self._damage_reported
+        self._damage_reported.add(damage)
+        return first
+
+    def expire(self, now_ms: int) -> list[PendingFetch]:
+        return self.waiters.expire(now_ms)
+
+    def next_fetch_deadline_ms(self) -> int | None:
+        return self.waiters.next_deadline_ms()
+
+    def stop(self) -> list[PendingFetch]:
+        """The actor stops: every parked fetch, to answer with what is there."""
+        return self.waiters.drain_all()
+
+    def _read(self, offset: int, max_bytes: int) -> Read:
+        start, end = self.log_start_offset, self.high_watermark
+        if not start <= offset <= end:
+            raise ZafkaError("OFFSET_OUT_OF_RANGE", f"offset {offset} is outside [{start}, {end}]")
+        return Read(offset, max_bytes, end)
+
+    # --- list offsets -----------------------------------------------------------------------
+
+    def list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse | FindTimestamp:
+        self.check_partition(request.topic, request.partition)
+        timestamp = request.timestamp
+        if timestamp == EARLIEST:
+            return ListOffsetsResponse(0, self.log_start_offset, NO_TIMESTAMP)
+        if timestamp == LATEST:
+            return ListOffsetsResponse(0, self.high_watermark, NO_TIMESTAMP)
+        if timestamp < 0:
+            raise ZafkaError("INVALID_REQUEST", f"timestamp {timestamp}: -2, -1 or >= 0")
+        return FindTimestamp(timestamp)
+
+    # --- timers -----------------------------------------------------------------------------
+
+    def flush_wanted(self) -> bool:
+        """Whether to arm the flush timer now (an idle partition costs no timer: a broker
+        hosts thousands). The caller sets it and `flush_armed`."""
+        unflushed = self.recovery_point < self.log_end_offset
+        return self.config.fsync is not Fsync.NEVER and unflushed and not self.flush_armed
+
+    def cleanup(self, wall_ms: int, sealed_bases: tuple[int, ...]) -> Cleanup:
+        """What the topic's cleanup.policy wants now, given the sealed segments' bases."""
+        if self.config.cleanup_policy != "compact":
+            return Cleanup.RETENTION
+        aged = (
+            self._compacted_ms is not None
+            and wall_ms - self._compacted_ms >= self.config.delete_retention_ms
+        )
+        if not sealed_bases or (sealed_bases == self._compacted and not aged):
+            return Cleanup.NONE
+        return Cleanup.COMPACT
+
+    def compacted(self, wall_ms: int, sealed_bases: tuple[int, ...]) -> None:
+        """A compaction ran at `wall_ms`, leaving these sealed segments."""
+        self._compacted, self._compacted_ms = sealed_bases, wall_ms
