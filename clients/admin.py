@@ -271,14 +271,16 @@ class Admin(GroupAdmin):
         expected: type[_Response],
         target: tuple[int, str] | None = None,
         deadline: float | None = None,
+        context: str = "",
     ) -> _Response:
         """Send `message` and wait for its reply, which must be an `expected`; every error is
-        raised here, in the caller's thread. `target`: (broker id, actor name), default any
-        broker's `broker` actor. `deadline`: time.monotonic() by which the answer is due
-        (default: `request_timeout_ms` from now)."""
+        raised here, in the caller's thread (a response's error code too, `context` in its
+        detail). `target`: (broker id, actor name), default any broker's `broker` actor.
+        `deadline`: time.monotonic() by which the answer is due (default:
+        `request_timeout_ms` from now)."""
         if deadline is None:
             deadline = time.monotonic() + self._timeout_ms / 1000
-        future = self._submit(message, target, deadline)
+        future = self._submit(message, target, deadline, context)
         reply = result(future, max(deadline - time.monotonic(), 0) + _CALLER_GRACE_S)
         if not isinstance(reply, expected):
             raise ZafkaError(
@@ -288,10 +290,10 @@ class Admin(GroupAdmin):
         return reply
 
     def _submit(
-        self, message: object, target: tuple[int, str] | None, deadline: float
+        self, message: object, target: tuple[int, str] | None, deadline: float, context: str = ""
     ) -> Future[Any]:
         """`_call` without the wait: a future for the reply message (or the ZafkaError)."""
-        return self._io.submit(lambda f: self._start(message, deadline, f, target))
+        return self._io.submit(lambda f: self._start(message, deadline, f, target, context))
 
     # On the I/O thread from here on.
 
@@ -306,12 +308,13 @@ class Admin(GroupAdmin):
         deadline: float,
         future: Future[Any],
         target: tuple[int, str] | None = None,
+        context: str = "",
     ) -> None:
         """Send `message` to `target` (None: any broker's `broker` actor), asking for the
         brokers first when they are not known yet or `target`'s broker is not among them."""
         known = target is None or target[0] in self._actor().metadata.brokers
         if not self._refresh_first and known:
-            self._send(message, deadline, future, target)
+            self._send(message, deadline, future, target, context)
             return
         attempts = [0]
 
@@ -319,7 +322,7 @@ class Admin(GroupAdmin):
             attempts[0] += 1
             if error is None:
                 self._refresh_first = False
-                self._send(message, deadline, future, target)
+                self._send(message, deadline, future, target, context)
             elif error.retriable and attempts[0] < len(self._bootstrap):
                 self._actor().refresh_metadata((), on_metadata)  # the next bootstrap server
             elif error.error.name == "REQUEST_TIMED_OUT":
@@ -342,6 +345,7 @@ class Admin(GroupAdmin):
         deadline: float,
         future: Future[Any],
         target: tuple[int, str] | None = None,
+        context: str = "",
     ) -> None:
         remaining_ms = int((deadline - time.monotonic()) * 1000)
         if remaining_ms <= 0:
@@ -380,7 +384,7 @@ class Admin(GroupAdmin):
             future.set_exception(error)
 
         inner.add_done_callback(done)
-        actor.request(f"{node}/{actor_name}", message, inner, timeout_ms=remaining_ms)
+        actor.request(f"{node}/{actor_name}", message, inner, remaining_ms, context)
 
 
 def _id(broker: BrokerDescription) -> int:

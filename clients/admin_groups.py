@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from zafka.clients.io import result
 from zafka.clients.metadata import NO_LEADER
-from zafka.errors import ZafkaError, from_code
+from zafka.errors import BY_NAME, ZafkaError, from_code
 from zafka.transport import admin as wire
 from zafka.transport import group as gw
 from zafka.transport.client import (
@@ -49,7 +49,6 @@ RETRY_BACKOFF_S = 0.05  # first retry after a retriable error; doubles each time
 RETRY_BACKOFF_MAX_S = 1.0
 _GRACE_S = 5.0  # as admin._CALLER_GRACE_S: the I/O thread's own timeout answers first
 # Errors after which the coordinator is looked up again at any broker.
-_REFIND = frozenset({"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "STOPPED"})
 _Response = TypeVar("_Response")
 
 
@@ -222,14 +221,13 @@ class GroupAdmin:
             cluster = self._call(MetadataRequest(topics=()), MetadataResponse, None, deadline)
             pending = sorted(b.id for b in cluster.brokers if b.id not in answered)
             futures = {
-                b: self._submit(gw.ListGroupsRequest(), (b, "broker"), deadline) for b in pending
+                b: self._submit(gw.ListGroupsRequest(), (b, "broker"), deadline, f"broker {b}")
+                for b in pending
             }
             error = None
             for broker_id, future in futures.items():
                 try:
                     reply = self._wait(future, deadline, gw.ListGroupsResponse)
-                    if reply.error_code != 0:
-                        raise from_code(reply.error_code, f"broker {broker_id}")
                 except ZafkaError as err:
                     if not err.retriable or err.error.name == "REQUEST_TIMED_OUT":
                         raise
@@ -376,11 +374,8 @@ class GroupAdmin:
             try:
                 coordinator = self._find_coordinator(group_id, ask, deadline)
                 target = (coordinator, f"group-{group_id}")
-                reply = self._call(message, expected, target, deadline)
-                code = reply.error_code  # type: ignore[attr-defined]
-                if code == 0:
-                    return coordinator, reply
-                raise from_code(code, f"group {group_id!r}")
+                reply = self._call(message, expected, target, deadline, f"group {group_id!r}")
+                return coordinator, reply
             except ZafkaError as err:
                 name = err.error.name
                 if not err.retriable or name == "REQUEST_TIMED_OUT":
@@ -390,7 +385,7 @@ class GroupAdmin:
                     ask = coordinator  # its broker starts the group's actor when asked
                     if first:
                         continue  # at once: that is the normal way to start it
-                elif name in _REFIND:
+                elif err.error.refind_coordinator:
                     ask = None
                 backoff.wait(err, what)
 
@@ -398,10 +393,8 @@ class GroupAdmin:
         """The coordinator's broker id, asked of broker `ask` (None: any broker)."""
         request = gw.FindCoordinatorRequest(group_id)
         target = None if ask is None else (ask, "broker")
-        r = self._call(request, gw.FindCoordinatorResponse, target, deadline)
-        if r.error_code != 0:
-            raise from_code(r.error_code, f"group {group_id!r}")
-        return r.node
+        context = f"group {group_id!r}"
+        return self._call(request, gw.FindCoordinatorResponse, target, deadline, context).node
 
     def _check_partitions(self, tps: list[TopicPartition], deadline: float) -> None:
         """UNKNOWN_TOPIC_OR_PARTITION (or INVALID_TOPIC) unless every one of `tps` exists."""
@@ -426,7 +419,7 @@ class GroupAdmin:
         for tp in tps:
             topic = topics.get(tp.topic)
             if topic is None or topic.error_code != 0:
-                code = topic.error_code if topic else 3  # UNKNOWN_TOPIC_OR_PARTITION
+                code = topic.error_code if topic else BY_NAME["UNKNOWN_TOPIC_OR_PARTITION"].code
                 leaders[tp] = from_code(code, f"topic {tp.topic!r}")
             elif tp.partition >= len(topic.partitions):
                 count = _plural(len(topic.partitions), "partition")
@@ -456,7 +449,7 @@ class GroupAdmin:
                 else:
                     request = ListOffsetsRequest(tp.topic, tp.partition, pending[tp])
                     target = (leader, f"{tp.topic}-{tp.partition}")
-                    futures[tp] = self._submit(request, target, deadline)
+                    futures[tp] = self._submit(request, target, deadline, str(tp))
             retry: dict[TopicPartition, int] = {}
             error = None
             for tp, future in futures.items():
@@ -464,8 +457,6 @@ class GroupAdmin:
                     if isinstance(future, ZafkaError):
                         raise future
                     reply = self._wait(future, deadline, ListOffsetsResponse)
-                    if reply.error_code != 0:
-                        raise from_code(reply.error_code, str(tp))
                     found[tp] = reply.offset
                 except ZafkaError as err:
                     unknown = err.error.name == "UNKNOWN_TOPIC_OR_PARTITION"

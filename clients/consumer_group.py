@@ -34,7 +34,6 @@ from zafka.clients.group_member import GroupMemberActor
 from zafka.clients.io import ClientIO
 from zafka.clients.membership import (
     ASSIGN,
-    FENCING_ERRORS,
     LOST,
     REVOKE,
     CommitFailedError,
@@ -371,7 +370,7 @@ class ConsumerGroup:
 
 
 def _commit_error(err: ZafkaError) -> ZafkaError:
-    if err.error.name in FENCING_ERRORS and not isinstance(err, CommitFailedError):
+    if err.error.rejoin_group and not isinstance(err, CommitFailedError):
         return CommitFailedError(
             err.error.name, f"the group refused the commit: {err.detail}; the member rejoins"
         )

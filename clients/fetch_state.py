@@ -49,7 +49,6 @@ from zafka.transport.client import EARLIEST, LATEST
 from zafka.transport.names import TopicPartition
 
 RESET_POLICIES: dict[str, int | None] = {"earliest": EARLIEST, "latest": LATEST, "none": None}
-HALTING_ERRORS = ("OFFSET_OUT_OF_RANGE", "CORRUPT_MESSAGE")  # stop the partition: see settle
 STALE_CALLS_MAX = 4  # requests of older epochs in flight per partition before a new one waits
 
 
@@ -349,7 +348,7 @@ class FetchState:
     ) -> bool:
         """Back off; remember a retriable error (position's timeout names it), have the next
         poll raise any other; OFFSET_OUT_OF_RANGE and CORRUPT_MESSAGE wait for `settle`."""
-        if ps.position is not None and err.error.name in HALTING_ERRORS:
+        if ps.position is not None and err.error.halts_position:
             ps.halted = _halted(ps.tp, ps.fetch_offset, err)
             return False
         ps.failures += 1

@@ -19,11 +19,11 @@ from concurrent.futures import Future
 from typing import NamedTuple
 
 from zafka import limits
+from zafka.actors.runtime.actor import answer_of
 from zafka.clients.fetch_state import FetchState, Plan, Request
 from zafka.clients.io import ClientActor
 from zafka.clients.metadata import broker_node
 from zafka.errors import ZafkaError, from_code
-from zafka.storage.batch import Buffer
 from zafka.transport.client import (
     FetchRequest,
     FetchResponse,
@@ -188,16 +188,10 @@ class FetcherActor(ClientActor):
         )
 
         def on_reply(reply: Envelope | ZafkaError) -> None:
-            answer: ZafkaError | tuple[Buffer, int]
-            if isinstance(reply, ZafkaError):
-                answer = reply
-            else:
-                response: FetchResponse = reply.message
-                if response.error_code:
-                    answer = from_code(response.error_code, f"fetch {tp}")
-                else:
-                    answer = (response.records, response.high_watermark)
-            self._answered(request, answer, self.state.fetch_done)
+            response = answer_of(reply, f"fetch {tp}")
+            if isinstance(response, FetchResponse):
+                response = (response.records, response.high_watermark)
+            self._answered(request, response, self.state.fetch_done)
 
         self._call(self._target(tp, request.leader), message, self._fetch_timeout_ms, on_reply)
 
@@ -260,9 +254,8 @@ class FetcherActor(ClientActor):
 def _list_offsets_answer(
     tp: TopicPartition, reply: Envelope | ZafkaError, with_timestamp: bool = False
 ) -> ZafkaError | int | tuple[int, int]:
-    if isinstance(reply, ZafkaError):
-        return reply
-    response: ListOffsetsResponse = reply.message
-    if response.error_code:
-        return from_code(response.error_code, f"list offsets {tp}")
+    response = answer_of(reply, f"list offsets {tp}")
+    if isinstance(response, ZafkaError):
+        return response
+    assert isinstance(response, ListOffsetsResponse)
     return (response.offset, response.timestamp) if with_timestamp else response.offset

@@ -27,11 +27,12 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from zafka.actors.runtime.actor import answer_of
 from zafka.clients.fetch_state import FetchState
 from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
 from zafka.clients.membership import Assignment, Membership, to_groups, to_tps
 from zafka.clients.metadata import broker_node
-from zafka.errors import ZafkaError, from_code
+from zafka.errors import ZafkaError
 from zafka.transport.envelope import Envelope
 from zafka.transport.group import (
     FindCoordinatorRequest,
@@ -50,21 +51,6 @@ log = logging.getLogger(__name__)
 
 Answer = object  # a response message, or the ZafkaError it carried / the call failed with
 Done = Callable[[Answer], None]
-# Errors after which the coordinator is looked up again before the next attempt.
-REFIND_ERRORS = frozenset(
-    {"NOT_COORDINATOR", "COORDINATOR_NOT_AVAILABLE", "STOPPED", "REQUEST_TIMED_OUT"}
-)
-
-
-def answer_of(reply: Envelope | ZafkaError) -> Answer:
-    """The response message, or a ZafkaError for a failed call or a response's error code."""
-    if isinstance(reply, ZafkaError):
-        return reply
-    message = reply.message
-    code = getattr(message, "error_code", 0)
-    if code:
-        return from_code(code, type(message).__name__.removesuffix("Response"))
-    return message
 
 
 class GroupMemberActor(FetcherActor):
@@ -332,7 +318,7 @@ class GroupMemberActor(FetcherActor):
             return
         if name == "UNKNOWN_ACTOR":  # not spawned yet: its broker's FindCoordinator does that
             self.coordinator, self._ask = None, coordinator
-        elif name in REFIND_ERRORS:
+        elif err.error.refind_coordinator:
             self.coordinator, self._ask = None, None
 
     def _with_coordinator(self, fn: Callable[[int | ZafkaError], None]) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
-from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.actor import Actor, answer_of
 from zafka.actors.runtime.loop import Runtime
 from zafka.clients.metadata import ClusterMetadata, broker_node, parse_bootstrap
 from zafka.errors import ZafkaError
@@ -99,10 +99,11 @@ class ClientActor(Actor):
     def _on_metadata_reply(self, reply: Envelope | ZafkaError) -> None:
         self._refreshing = False
         waiting, self._waiting = self._waiting, []
-        error = reply if isinstance(reply, ZafkaError) else None
+        response = answer_of(reply, "metadata")
+        error = response if isinstance(response, ZafkaError) else None
         if error is None:
             self._failures = 0
-            self.metadata.update(reply.message)
+            self.metadata.update(response)
             self._link_brokers()
             self.on_metadata_updated()
         else:
@@ -136,24 +137,29 @@ class ClientActor(Actor):
         target = f"{self.any_broker()}/broker"
 
         def on_reply(reply: Envelope | ZafkaError) -> None:
-            if isinstance(reply, ZafkaError):
-                future.set_exception(reply)
+            response = answer_of(reply, "metadata")
+            if isinstance(response, ZafkaError):
+                future.set_exception(response)
                 return
-            response: MetadataResponse = reply.message
+            assert isinstance(response, MetadataResponse)
             self.metadata.update(response, complete=topics is None)
             self._link_brokers()
             future.set_result(response)
 
         self.call(target, MetadataRequest(topics=topics), self.request_timeout_ms, on_reply)
 
-    def request(self, target: str, message: object, future: Future, timeout_ms: int = 0) -> None:
-        """Call `target`; `future` gets the reply message or the ZafkaError."""
+    def request(
+        self, target: str, message: object, future: Future, timeout_ms: int = 0, context: str = ""
+    ) -> None:
+        """Call `target`; `future` gets the response message, or the ZafkaError of the call
+        or of the response's error code (`context`: what was asked, for its detail)."""
 
         def on_reply(reply: Envelope | ZafkaError) -> None:
-            if isinstance(reply, ZafkaError):
-                future.set_exception(reply)
+            response = answer_of(reply, context)
+            if isinstance(response, ZafkaError):
+                future.set_exception(response)
             else:
-                future.set_result(reply.message)
+                future.set_result(response)
 
         self.call(target, message, timeout_ms or self.request_timeout_ms, on_reply)
 

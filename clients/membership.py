@@ -62,10 +62,6 @@ LOST = "lost"
 REVOKE = "revoke"
 ASSIGN = "assign"
 
-FENCING_ERRORS = frozenset({"FENCED_MEMBER_EPOCH", "UNKNOWN_MEMBER_ID"})
-# Errors after which a join or heartbeat is simply tried again (besides retriable ones).
-RETRY_ERRORS = frozenset({"UNKNOWN_SERVER_ERROR", "REQUEST_TIMED_OUT"})
-
 
 class CommitFailedError(ZafkaError):
     """A commit the group refused, or that could not be sent because the member no longer
@@ -314,7 +310,7 @@ class Membership:
         if self.state != MEMBER:
             return
         if isinstance(answer, ZafkaError):
-            if answer.error.name in FENCING_ERRORS:
+            if answer.error.rejoin_group:
                 self.fence(answer)
             else:
                 self._failed(answer, now_ms)
@@ -340,9 +336,9 @@ class Membership:
     def _failed(self, err: ZafkaError, now_ms: int) -> None:
         """A join or heartbeat failed: fatal, or back off and try again. A member whose
         heartbeats have failed for a whole session has surely been removed: its partitions
-        are lost."""
-        name = err.error.name
-        if not err.retriable and name not in RETRY_ERRORS:
+        are lost. An unexpected broker error is tried again too: only the session ends a
+        membership."""
+        if not err.retriable and err.error.name != "UNKNOWN_SERVER_ERROR":
             self.state, self.error = FAILED, err
             return
         self._failures += 1
@@ -374,7 +370,7 @@ class Membership:
 
     def on_commit_error(self, generation: int, err: ZafkaError) -> None:
         """A commit sent at `generation` was refused: a fencing error fences the member."""
-        if generation == self.generation and err.error.name in FENCING_ERRORS:
+        if generation == self.generation and err.error.rejoin_group:
             self.fence(err)
 
     def on_offsets(

@@ -23,11 +23,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from zafka.actors.runtime.actor import answer_of
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
 from zafka.clients.io import ClientActor
 from zafka.clients.metadata import broker_node, leader_may_have_moved
-from zafka.errors import ZafkaError, from_code
+from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import InitProducerIdRequest, ProduceRequest, ProduceResponse
 from zafka.transport.envelope import Envelope
@@ -235,16 +236,13 @@ class SenderActor(ClientActor):
         )
 
     def _on_produced(self, batch: Batch, reply: Envelope | ZafkaError) -> None:
-        error = reply if isinstance(reply, ZafkaError) else None
-        response: ProduceResponse | None = None if error else reply.message
-        if response is not None and response.error_code != 0:
-            error = from_code(response.error_code, "in a ProduceResponse")
-        if error is None:
+        response = answer_of(reply, "in a ProduceResponse")
+        if isinstance(response, ProduceResponse):
             self.finish(batch, response.base_offset, None, in_flight=True)
-        elif self._retriable(batch, error):
-            self._retry(batch, error)
+        elif self._retriable(batch, response):
+            self._retry(batch, response)
         else:
-            self.finish(batch, UNKNOWN_OFFSET, error, in_flight=True)
+            self.finish(batch, UNKNOWN_OFFSET, response, in_flight=True)
         if not self._retired:
             self.send_ready()
 
@@ -312,11 +310,11 @@ class SenderActor(ClientActor):
 
     def _on_producer_id(self, reply: Envelope | ZafkaError) -> None:
         self._asking_producer_id = False
-        if isinstance(reply, ZafkaError) or reply.message.error_code != 0:
+        response = answer_of(reply)
+        if isinstance(response, ZafkaError):
             self.set_timer("linger", self.config.retry_backoff_ms)  # ask again after it
             return
-        self.producer_id = reply.message.producer_id
-        self.producer_epoch = reply.message.producer_epoch
+        self.producer_id, self.producer_epoch = response.producer_id, response.producer_epoch
         with self.state.lock:
             self.state.accumulator.reset_sequences()
         self._wire.clear()

@@ -57,10 +57,10 @@ from zafka.actors.group.messages import (
 )
 from zafka.actors.group.records import OFFSETS_TOPIC, Record
 from zafka.actors.group.state import GroupState
-from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.actor import DEFERRED, Actor, answer_of
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
-from zafka.transport.client import ProduceRequest, ProduceResponse
+from zafka.transport.client import ProduceRequest
 from zafka.transport.envelope import Envelope, address
 from zafka.transport.group import (
     DeleteGroupRequest,
@@ -84,10 +84,6 @@ log = logging.getLogger(__name__)
 
 ACKS_ALL = -1
 EXPIRE = "expire"  # a queued expiry run (the timer fired while an append was in flight)
-# An append that failed with one of these: the partition is not led here (any more).
-_GONE = frozenset(
-    {"NOT_LEADER_OR_FOLLOWER", "UNKNOWN_ACTOR", "STOPPED", "UNKNOWN_TOPIC_OR_PARTITION"}
-)
 
 
 def wall_ms() -> int:
@@ -367,14 +363,9 @@ class GroupCoordinatorActor(Actor):
             return  # already failed (the call was refused before it was sent)
         self._appending = False
         held, self._held = self._held, []
-        if isinstance(reply, Envelope):
-            answer: ProduceResponse = reply.message  # type: ignore[assignment]
-            error = None if answer.error_code == 0 else f"error code {answer.error_code}"
-            gone = False
-        else:
-            error, gone = str(reply), reply.error.name in _GONE
-        if error is not None:
-            self._failed(held, error, gone)
+        answer = answer_of(reply, f"append to {OFFSETS_TOPIC}-{self.partition}")
+        if isinstance(answer, ZafkaError):
+            self._failed(held, answer)
             return
         self._answer_all(held)
         self._settled()  # written: report the status, arm the timers
@@ -383,15 +374,11 @@ class GroupCoordinatorActor(Actor):
             self._queue.clear()
             self._round(items)
 
-    def _failed(self, held: list[tuple[Envelope, object]], error: str, gone: bool) -> None:
-        """The state holds records that may not be in the log: drop it and replay the log."""
-        log.warning(
-            "%s: append to %s-%d failed (%s); reloading",
-            self.name,
-            OFFSETS_TOPIC,
-            self.partition,
-            error,
-        )
+    def _failed(self, held: list[tuple[Envelope, object]], error: ZafkaError) -> None:
+        """The state holds records that may not be in the log: drop it and replay the log.
+        The partition not led here any more (`refresh_metadata`): NOT_COORDINATOR."""
+        log.warning("%s: %s; reloading", self.name, error)
+        gone = error.error.refresh_metadata
         name = "NOT_COORDINATOR" if gone else "COORDINATOR_NOT_AVAILABLE"
         for envelope, _ in held:
             self._reply(envelope, self._error(envelope.message, name))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from zafka import limits
 from zafka.actors.group.records import OFFSETS_TOPIC, RecordError, record_group
 from zafka.actors.group.state import GroupState
-from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.actor import Actor, answer_of
 from zafka.errors import ZafkaError
 from zafka.storage.batch import parse_header
 from zafka.storage.records import read_records
@@ -127,13 +127,11 @@ class OffsetsLoader(Actor):
         self.call(self._leader, request, limits.group_log_timeout_ms, self._on_start_offset)
 
     def _on_start_offset(self, reply: Envelope | ZafkaError) -> None:
-        if isinstance(reply, ZafkaError):
-            self._retry(reply)
+        answer = answer_of(reply, "list offsets")
+        if isinstance(answer, ZafkaError):
+            self._retry(answer)
             return
-        answer: ListOffsetsResponse = reply.message  # type: ignore[assignment]
-        if answer.error_code:
-            self._retry(ZafkaError("UNKNOWN_SERVER_ERROR", f"list offsets: {answer.error_code}"))
-            return
+        assert isinstance(answer, ListOffsetsResponse)
         self._next = answer.offset
         self._fetch()
 
@@ -144,13 +142,11 @@ class OffsetsLoader(Actor):
         self.call(self._leader, request, limits.group_log_timeout_ms, self._on_fetch)
 
     def _on_fetch(self, reply: Envelope | ZafkaError) -> None:
-        if isinstance(reply, ZafkaError):
-            self._retry(reply)
+        answer = answer_of(reply, "fetch")
+        if isinstance(answer, ZafkaError):
+            self._retry(answer)
             return
-        answer: FetchResponse = reply.message  # type: ignore[assignment]
-        if answer.error_code:
-            self._retry(ZafkaError("UNKNOWN_SERVER_ERROR", f"fetch: {answer.error_code}"))
-            return
+        assert isinstance(answer, FetchResponse)
         if self._end is None:
             self._end = answer.high_watermark
         try:

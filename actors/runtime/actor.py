@@ -7,6 +7,11 @@ An actor owns its state and shares nothing. The runtime feeds it one envelope at
 DEFERRED when it will `reply` later itself; a ZafkaError it raises becomes an ErrorReply
 with that code. Anything else it raises is a crash: the runtime supervises (runtime.py).
 
+A call's callback gets the reply envelope or the ZafkaError the call failed with (an
+ErrorReply, a timeout, a refused send); `answer_of` turns either into the response message
+or a ZafkaError, also for a response whose `error_code` is not 0: the one way every caller
+reads a reply.
+
 Who may call whom is written in actors/README.md; the graph is kept acyclic so no two actors
 ever wait on each other.
 """
@@ -42,6 +47,22 @@ class _Deferred:
 
 # What a call's handler returns when it will answer later with `reply` (a parked fetch).
 DEFERRED = _Deferred()
+
+
+def answer_of(reply: Envelope | ZafkaError, context: str = "") -> object:
+    """The response message of a call, or a ZafkaError: the call failed, or the response
+    carries an error code (its code kept; `context` says what was asked)."""
+    if isinstance(reply, ZafkaError):
+        return reply
+    return error_of(reply.message, context) or reply.message
+
+
+def error_of(response: object, context: str = "") -> ZafkaError | None:
+    """The ZafkaError for a response whose `error_code` is not 0, else None."""
+    code = getattr(response, "error_code", 0)
+    if not code:
+        return None
+    return from_code(code, context or type(response).__name__.removesuffix("Response"))
 
 
 def handler_name(type_name: str) -> str:

@@ -11,6 +11,7 @@ from concurrent.futures import Future
 
 import pytest
 
+from zafka.actors.runtime.actor import error_of
 from zafka.clients import admin_groups
 from zafka.clients.admin_groups import GroupAdmin, GroupListing, GroupOffset
 from zafka.errors import BY_NAME, ZafkaError
@@ -58,22 +59,23 @@ class Scripted(GroupAdmin):
         self.answer = answer
         self.sent: list[tuple[Target, str]] = []
 
-    def _reply(self, message: object, target: Target) -> object:
+    def _reply(self, message: object, target: Target, context: str) -> object:
         self.sent.append((target, type(message).__name__))
         reply = self.answer(target, message)
-        if isinstance(reply, ZafkaError):
-            raise reply
+        error = reply if isinstance(reply, ZafkaError) else error_of(reply, context)
+        if error is not None:  # as the I/O thread's `request` does
+            raise error
         return reply
 
-    def _call(self, message, expected, target=None, deadline=None):
-        reply = self._reply(message, target)
+    def _call(self, message, expected, target=None, deadline=None, context=""):
+        reply = self._reply(message, target, context)
         assert isinstance(reply, expected), reply
         return reply
 
-    def _submit(self, message, target, deadline):
+    def _submit(self, message, target, deadline, context=""):
         future: Future = Future()
         try:
-            future.set_result(self._reply(message, target))
+            future.set_result(self._reply(message, target, context))
         except ZafkaError as err:
             future.set_exception(err)
         return future
