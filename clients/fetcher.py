@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from zafka import limits
 from zafka.actors.runtime.actor import answer_of
@@ -100,6 +100,15 @@ class FetcherActor(ClientActor):
         assert isinstance(actor, FetcherActor)
         return actor
 
+    def _handed_over(self, call: Callable[[Any], object]) -> bool:
+        """Whether this actor was retired (a crash restarted it) and another one took its
+        place; then `call(that one)` ran instead (user threads may still hold this one)."""
+        live = self._live() if self.retired else self
+        if live is self:
+            return False
+        call(live)
+        return True
+
     def pump(self) -> None:
         """Send every request the state plans now; arrange to plan again after backoffs."""
         if self.closing:
@@ -107,8 +116,7 @@ class FetcherActor(ClientActor):
         if self.retired:
             with self.cond:
                 self._kick_pending = False
-            if self._live() is not self:
-                self._live().pump()
+            self._handed_over(FetcherActor.pump)
             return
         now = self._runtime().now_ms()
         with self.cond:
@@ -223,8 +231,7 @@ class FetcherActor(ClientActor):
     def list_offsets(self, tp: TopicPartition, timestamp: int, future: Future) -> None:
         """One ListOffsets to `tp`'s leader (metadata first if it is unknown); `future` gets
         `(offset, timestamp)` or the error."""
-        if self.retired and self._live() is not self:
-            self._live().list_offsets(tp, timestamp, future)
+        if self._handed_over(lambda live: live.list_offsets(tp, timestamp, future)):
             return
 
         def send(leader: int | ZafkaError | None) -> None:

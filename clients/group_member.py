@@ -85,11 +85,6 @@ class GroupMemberActor(FetcherActor):
             self.membership.forget_in_flight()
         self.group_pump()
 
-    def _live_member(self) -> GroupMemberActor:
-        actor = self._live()
-        assert isinstance(actor, GroupMemberActor)
-        return actor
-
     def group_kick(self) -> None:
         """User thread, lock held: the membership changed, act on it soon (posted once)."""
         if not self._group_kick_pending and self.runtime is not None:
@@ -125,8 +120,7 @@ class GroupMemberActor(FetcherActor):
         if self.retired:
             with self.cond:
                 self._group_kick_pending = False
-            if self._live() is not self:
-                self._live_member().group_pump()
+            self._handed_over(GroupMemberActor.group_pump)
             return
         now = self._runtime().now_ms()
         with self.cond:
@@ -144,20 +138,16 @@ class GroupMemberActor(FetcherActor):
         self._arm(out.wake_ms)
 
     def _send_join(self, request: JoinGroupRequest, generation: int) -> None:
-        def done(answer: Answer) -> None:
-            if not isinstance(answer, ZafkaError):
-                answer = Assignment(
-                    answer.member_epoch,  # type: ignore[attr-defined]
-                    answer.heartbeat_interval_ms,  # type: ignore[attr-defined]
-                    to_tps(answer.assignment),  # type: ignore[attr-defined]
-                )
-            else:
-                log.info("%s: join of group %r failed: %s", self.address, self.group_id, answer)
-            self._filed(self.membership.on_join, generation, answer)
-
-        self._group_call(request, self.request_timeout_ms, done)
+        self._send_membership(request, generation, self.membership.on_join, "join")
 
     def _send_heartbeat(self, request: HeartbeatRequest, generation: int) -> None:
+        self._send_membership(request, generation, self.membership.on_heartbeat, "heartbeat")
+
+    def _send_membership(
+        self, request: object, generation: int, on_answer: Callable[..., None], what: str
+    ) -> None:
+        """A join or heartbeat: both are answered with the member's assignment."""
+
         def done(answer: Answer) -> None:
             if not isinstance(answer, ZafkaError):
                 answer = Assignment(
@@ -166,8 +156,8 @@ class GroupMemberActor(FetcherActor):
                     to_tps(answer.assignment),  # type: ignore[attr-defined]
                 )
             else:
-                log.info("%s: heartbeat to group %r: %s", self.address, self.group_id, answer)
-            self._filed(self.membership.on_heartbeat, generation, answer)
+                log.info("%s: %s of group %r failed: %s", self.address, what, self.group_id, answer)
+            self._filed(on_answer, generation, answer)
 
         self._group_call(request, self.request_timeout_ms, done)
 
@@ -201,10 +191,8 @@ class GroupMemberActor(FetcherActor):
         """Commit `{tp: (offset, metadata)}` as `member_id` at `member_epoch`, retrying for
         up to `timeout_ms`; `future` gets None or the ZafkaError (a fencing error also fences
         the membership)."""
-        if self.retired and self._live() is not self:
-            self._live_member().commit(
-                offsets, member_id, member_epoch, generation, timeout_ms, future
-            )
+        args = (offsets, member_id, member_epoch, generation, timeout_ms, future)
+        if self._handed_over(lambda live: live.commit(*args)):
             return
         self._commits += 1
         sequence = self._commits
@@ -234,8 +222,7 @@ class GroupMemberActor(FetcherActor):
 
     def fetch_committed(self, tps: list, timeout_ms: int, future: Future) -> None:
         """`future` gets `{tp: (offset, metadata)}` of the committed offsets among `tps`."""
-        if self.retired and self._live() is not self:
-            self._live_member().fetch_committed(tps, timeout_ms, future)
+        if self._handed_over(lambda live: live.fetch_committed(tps, timeout_ms, future)):
             return
         message = OffsetFetchRequest(self.group_id, to_groups(tps))
 
@@ -249,8 +236,7 @@ class GroupMemberActor(FetcherActor):
 
     def leave_group(self, member_id: str, timeout_ms: int, future: Future) -> None:
         """LeaveGroup for `member_id`; `future` gets None or the ZafkaError."""
-        if self.retired and self._live() is not self:
-            self._live_member().leave_group(member_id, timeout_ms, future)
+        if self._handed_over(lambda live: live.leave_group(member_id, timeout_ms, future)):
             return
 
         def done(answer: Answer) -> None:

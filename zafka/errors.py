@@ -1,18 +1,19 @@
 """The one error table: every error a broker can reply with, and how clients react to it.
 
-Clients decide from the flags, never by matching names or message strings:
+Clients decide from the flags (a row's `flags` words), never by matching names or messages:
 
-- `retriable`: the same request may succeed later (back off and send it again);
-- `refresh_metadata`: the target is not (or no longer) where the request went: look the
-  leader up again before retrying (a group coordinator's append to a partition that is not
-  led there any more drops the coordinator);
-- `refind_coordinator`: a consumer group's coordinator is not (or no longer) reachable
-  there: send FindCoordinator again before the next group request;
-- `rejoin_group`: the group no longer knows this member (or this epoch of it): its
-  partitions are lost, it joins again;
-- `halts_position`: a fetch from this position cannot succeed: the consumer stops the
-  partition until it resets (auto.offset.reset) or the application seeks.
- Codes are stable on the wire: never renumber one.
+- `retriable` (`retry`): the same request may succeed later (back off and send it again);
+- `refresh_metadata` (`refresh`): the target is not (or no longer) where the request went:
+  look the leader up again before retrying (a group coordinator whose append to its
+  partition fails so drops the group: it is not coordinated there any more);
+- `refind_coordinator` (`refind`): a consumer group's coordinator is not (or no longer)
+  reachable there: send FindCoordinator again before the next group request;
+- `rejoin_group` (`rejoin`): the group no longer knows this member (or this epoch of it):
+  its partitions are lost, it joins again;
+- `halts_position` (`halt`): a fetch from this position cannot succeed: the consumer stops
+  the partition until it resets (auto.offset.reset) or the application seeks.
+
+Codes are stable on the wire: never renumber one.
 Where Kafka has the error, zafka uses Kafka's code; zafka's own codes start at 1001.
 """
 
@@ -20,104 +21,83 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+FLAGS = ("retry", "refresh", "refind", "rejoin", "halt")  # the words of ErrorCode.flags
+
+
+def _flag(word: str) -> property:
+    return property(lambda error: word in error.flags.split(), doc=f"`{word}` is a flag of it")
+
 
 @dataclass(frozen=True)
 class ErrorCode:
+    """One row of the table; `flags` is the words of the flags it has (see the top)."""
+
     code: int
     name: str
-    retriable: bool
-    refresh_metadata: bool
+    flags: str
     message: str
-    refind_coordinator: bool = False
-    rejoin_group: bool = False
-    halts_position: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.flags.split()) - set(FLAGS)
+        if unknown:
+            raise ValueError(f"{self.name}: unknown flags {sorted(unknown)}; known: {FLAGS}")
+
+    retriable = _flag("retry")
+    refresh_metadata = _flag("refresh")
+    refind_coordinator = _flag("refind")
+    rejoin_group = _flag("rejoin")
+    halts_position = _flag("halt")
 
 
 _TABLE = (
-    ErrorCode(0, "NONE", False, False, "no error"),
-    ErrorCode(-1, "UNKNOWN_SERVER_ERROR", False, False, "unexpected server error; see broker log"),
+    ErrorCode(0, "NONE", "", "no error"),
+    ErrorCode(-1, "UNKNOWN_SERVER_ERROR", "", "unexpected server error; see broker log"),
+    ErrorCode(1, "OFFSET_OUT_OF_RANGE", "halt", "offset outside the retained log"),
+    ErrorCode(2, "CORRUPT_MESSAGE", "halt", "batch failed its CRC or size checks"),
+    ErrorCode(3, "UNKNOWN_TOPIC_OR_PARTITION", "retry refresh", "no such topic or partition"),
     ErrorCode(
-        1,
-        "OFFSET_OUT_OF_RANGE",
-        False,
-        False,
-        "offset outside the retained log",
-        halts_position=True,
+        6, "NOT_LEADER_OR_FOLLOWER", "retry refresh", "this broker does not lead the partition"
+    ),
+    ErrorCode(7, "REQUEST_TIMED_OUT", "retry refind", "request timed out"),
+    ErrorCode(10, "MESSAGE_TOO_LARGE", "", "batch exceeds the size limit"),
+    ErrorCode(11, "STALE_CONTROLLER_EPOCH", "refresh", "controller epoch older than current"),
+    ErrorCode(12, "OFFSET_METADATA_TOO_LARGE", "", "offset metadata is too long"),
+    ErrorCode(14, "COORDINATOR_LOAD_IN_PROGRESS", "retry", "coordinator still loading"),
+    ErrorCode(
+        15, "COORDINATOR_NOT_AVAILABLE", "retry refresh refind", "no coordinator for the group now"
     ),
     ErrorCode(
-        2,
-        "CORRUPT_MESSAGE",
-        False,
-        False,
-        "batch failed its CRC or size checks",
-        halts_position=True,
+        16, "NOT_COORDINATOR", "retry refresh refind", "this broker does not coordinate the group"
     ),
-    ErrorCode(3, "UNKNOWN_TOPIC_OR_PARTITION", True, True, "no such topic or partition"),
-    ErrorCode(6, "NOT_LEADER_OR_FOLLOWER", True, True, "this broker does not lead the partition"),
-    ErrorCode(7, "REQUEST_TIMED_OUT", True, False, "request timed out", refind_coordinator=True),
-    ErrorCode(10, "MESSAGE_TOO_LARGE", False, False, "batch exceeds the size limit"),
-    ErrorCode(11, "STALE_CONTROLLER_EPOCH", False, True, "controller epoch older than current"),
-    ErrorCode(12, "OFFSET_METADATA_TOO_LARGE", False, False, "offset metadata is too long"),
-    ErrorCode(14, "COORDINATOR_LOAD_IN_PROGRESS", True, False, "coordinator still loading"),
+    ErrorCode(17, "INVALID_TOPIC", "", "invalid topic name"),
+    ErrorCode(19, "NOT_ENOUGH_REPLICAS", "retry", "fewer in-sync replicas than required"),
+    ErrorCode(24, "INVALID_GROUP_ID", "", "invalid group id"),
+    ErrorCode(25, "UNKNOWN_MEMBER_ID", "rejoin", "the group has no such member; rejoin"),
+    ErrorCode(26, "INVALID_SESSION_TIMEOUT", "", "session timeout out of range"),
+    ErrorCode(35, "UNSUPPORTED_VERSION", "", "protocol version not supported"),
+    ErrorCode(36, "TOPIC_ALREADY_EXISTS", "", "topic already exists"),
+    ErrorCode(37, "INVALID_PARTITIONS", "", "invalid number of partitions"),
+    ErrorCode(38, "INVALID_REPLICATION_FACTOR", "", "invalid replication factor"),
+    ErrorCode(40, "INVALID_CONFIG", "", "invalid configuration value"),
+    ErrorCode(42, "INVALID_REQUEST", "", "malformed or unknown request"),
+    ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", "", "producer sequence gap"),
+    ErrorCode(47, "INVALID_PRODUCER_EPOCH", "", "producer epoch is stale (fenced)"),
+    ErrorCode(59, "UNKNOWN_PRODUCER_ID", "", "the broker has no state for this producer"),
+    ErrorCode(68, "NON_EMPTY_GROUP", "", "the group has members"),
+    ErrorCode(69, "GROUP_ID_NOT_FOUND", "", "no such group"),
+    ErrorCode(74, "FENCED_LEADER_EPOCH", "refresh", "leader epoch older than the current one"),
+    ErrorCode(81, "GROUP_MAX_SIZE_REACHED", "", "the group has its most members"),
+    ErrorCode(82, "FENCED_INSTANCE_ID", "", "another member took this instance id"),
     ErrorCode(
-        15,
-        "COORDINATOR_NOT_AVAILABLE",
-        True,
-        True,
-        "no coordinator for the group now",
-        refind_coordinator=True,
+        89, "THROTTLING_QUOTA_EXCEEDED", "retry refresh", "too many topics created; retry later"
     ),
-    ErrorCode(
-        16,
-        "NOT_COORDINATOR",
-        True,
-        True,
-        "this broker does not coordinate the group",
-        refind_coordinator=True,
-    ),
-    ErrorCode(17, "INVALID_TOPIC", False, False, "invalid topic name"),
-    ErrorCode(19, "NOT_ENOUGH_REPLICAS", True, False, "fewer in-sync replicas than required"),
-    ErrorCode(24, "INVALID_GROUP_ID", False, False, "invalid group id"),
-    ErrorCode(
-        25,
-        "UNKNOWN_MEMBER_ID",
-        False,
-        False,
-        "the group has no such member; rejoin",
-        rejoin_group=True,
-    ),
-    ErrorCode(26, "INVALID_SESSION_TIMEOUT", False, False, "session timeout out of range"),
-    ErrorCode(35, "UNSUPPORTED_VERSION", False, False, "protocol version not supported"),
-    ErrorCode(36, "TOPIC_ALREADY_EXISTS", False, False, "topic already exists"),
-    ErrorCode(37, "INVALID_PARTITIONS", False, False, "invalid number of partitions"),
-    ErrorCode(38, "INVALID_REPLICATION_FACTOR", False, False, "invalid replication factor"),
-    ErrorCode(40, "INVALID_CONFIG", False, False, "invalid configuration value"),
-    ErrorCode(42, "INVALID_REQUEST", False, False, "malformed or unknown request"),
-    ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", False, False, "producer sequence gap"),
-    ErrorCode(47, "INVALID_PRODUCER_EPOCH", False, False, "producer epoch is stale (fenced)"),
-    ErrorCode(59, "UNKNOWN_PRODUCER_ID", False, False, "the broker has no state for this producer"),
-    ErrorCode(68, "NON_EMPTY_GROUP", False, False, "the group has members"),
-    ErrorCode(69, "GROUP_ID_NOT_FOUND", False, False, "no such group"),
-    ErrorCode(74, "FENCED_LEADER_EPOCH", False, True, "leader epoch older than the current one"),
-    ErrorCode(81, "GROUP_MAX_SIZE_REACHED", False, False, "the group has its most members"),
-    ErrorCode(82, "FENCED_INSTANCE_ID", False, False, "another member took this instance id"),
-    ErrorCode(89, "THROTTLING_QUOTA_EXCEEDED", True, True, "too many topics created; retry later"),
-    ErrorCode(95, "INVALID_UPDATE_VERSION", False, True, "state changed since it was read"),
-    ErrorCode(
-        110,
-        "FENCED_MEMBER_EPOCH",
-        False,
-        False,
-        "group member epoch is stale; rejoin",
-        rejoin_group=True,
-    ),
+    ErrorCode(95, "INVALID_UPDATE_VERSION", "refresh", "state changed since it was read"),
+    ErrorCode(110, "FENCED_MEMBER_EPOCH", "rejoin", "group member epoch is stale; rejoin"),
     # zafka's own codes, above Kafka's range.
-    ErrorCode(1001, "BUSY", True, False, "the target's mailbox is full; retry with backoff"),
-    ErrorCode(
-        1002, "STOPPED", True, True, "the actor stopped before it answered", refind_coordinator=True
-    ),
-    ErrorCode(1003, "UNKNOWN_ACTOR", True, True, "no such actor on this node"),
-    ErrorCode(1004, "BUFFER_FULL", True, False, "producer buffer is full; slow down or flush"),
+    ErrorCode(1001, "BUSY", "retry", "the target's mailbox is full; retry with backoff"),
+    ErrorCode(1002, "STOPPED", "retry refresh refind", "the actor stopped before it answered"),
+    ErrorCode(1003, "UNKNOWN_ACTOR", "retry refresh", "no such actor on this node"),
+    ErrorCode(1004, "BUFFER_FULL", "retry", "producer buffer is full; slow down or flush"),
 )
 
 BY_CODE: dict[int, ErrorCode] = {e.code: e for e in _TABLE}
