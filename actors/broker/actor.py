@@ -77,7 +77,7 @@ from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.group.offsets_loader import OffsetsLoaded
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.actors.partition.actor import PartitionActor
-from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.coordination.producer_ids import ProducerIdPool
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
@@ -86,9 +86,9 @@ from zafka.transport.admin import (
     DeleteTopicsRequest,
     DescribeTopicsRequest,
 )
-from zafka.transport.client import InitProducerIdResponse, MetadataRequest
+from zafka.transport.client import InitProducerIdRequest, InitProducerIdResponse, MetadataRequest
 from zafka.transport.envelope import Envelope
-from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse
+from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse, ListGroupsRequest
 from zafka.transport.names import partition_actor_name
 
 log = logging.getLogger(__name__)
@@ -482,6 +482,22 @@ class BrokerActor(Actor):
     def on_group_gone(self, envelope: Envelope) -> None:
         message: GroupGone = envelope.message
         self.context.groups.on_gone(message.group_id)
+
+    HANDLERS = handlers(
+        {
+            MetadataRequest: on_metadata_request,
+            CreateTopicsRequest: on_create_topics_request,
+            DeleteTopicsRequest: on_delete_topics_request,
+            DescribeTopicsRequest: on_describe_topics_request,
+            InitProducerIdRequest: on_init_producer_id_request,
+            FindCoordinatorRequest: on_find_coordinator_request,
+            ListGroupsRequest: on_list_groups_request,
+            OffsetsLoaded: on_offsets_loaded,
+            NeedState: on_need_state,
+            GroupStatus: on_group_status,
+            GroupGone: on_group_gone,
+        }
+    )
 
 
 def _current(runtime) -> BrokerActor:

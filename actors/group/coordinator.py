@@ -57,7 +57,7 @@ from zafka.actors.group.messages import (
 )
 from zafka.actors.group.records import OFFSETS_TOPIC, Record
 from zafka.actors.group.state import GroupState
-from zafka.actors.runtime.actor import DEFERRED, Actor, answer_of
+from zafka.actors.runtime.actor import DEFERRED, Actor, answer_of, handlers
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import ProduceRequest
@@ -91,16 +91,7 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-# Request type -> the GroupCoordinatorActor method that runs it through the state machine.
-_STEPS: dict[type, str] = {
-    JoinGroupRequest: "_join",
-    HeartbeatRequest: "_heartbeat",
-    LeaveGroupRequest: "_leave",
-    OffsetCommitRequest: "_commit",
-    OffsetFetchRequest: "_fetch",
-    DescribeGroupRequest: "_describe",
-    DeleteGroupRequest: "_delete",
-}
+_LOCAL_MESSAGES = (GroupLoaded, TopicsChanged)  # from the broker; not group requests
 
 
 class GroupCoordinatorActor(Actor):
@@ -180,26 +171,11 @@ class GroupCoordinatorActor(Actor):
 
     # --- requests -------------------------------------------------------------------------
 
-    def on_join_group_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
-
-    def on_heartbeat_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
-
-    def on_leave_group_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
-
-    def on_offset_commit_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
-
-    def on_offset_fetch_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
-
-    def on_describe_group_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
-
-    def on_delete_group_request(self, envelope: Envelope) -> object:
-        return self._request(envelope)
+    def handler_for(self, envelope: Envelope) -> Callable[[Envelope], object]:
+        """Every group request goes through `_request` (queued behind loading and appends);
+        its step in the dispatch table (`_join`, ...) runs inside a round (`_handle`)."""
+        handler = super().handler_for(envelope)
+        return handler if type(envelope.message) in _LOCAL_MESSAGES else self._request
 
     def _request(self, envelope: Envelope) -> object:
         if self.state is None:
@@ -261,7 +237,7 @@ class GroupCoordinatorActor(Actor):
         instance_id = getattr(message, "instance_id", None) or ""
         if max(len(member_id.encode()), len(instance_id.encode())) > limits.member_id_bytes_max:
             return (), self._error(message, "INVALID_REQUEST")
-        outcome, reply = getattr(self, _STEPS[type(message)])(state, message)
+        outcome, reply = getattr(self, self.dispatch_table[type(message)])(state, message)
         return outcome.records, reply
 
     def _join(self, state: GroupState, message: JoinGroupRequest) -> tuple[Outcome, object]:
@@ -449,3 +425,17 @@ class GroupCoordinatorActor(Actor):
             return
         self._tell_broker(GroupGone(self.group_id))
         self._runtime().despawn(self.name)
+
+    HANDLERS = handlers(
+        {
+            GroupLoaded: on_group_loaded,
+            TopicsChanged: on_topics_changed,
+            JoinGroupRequest: _join,
+            HeartbeatRequest: _heartbeat,
+            LeaveGroupRequest: _leave,
+            OffsetCommitRequest: _commit,
+            OffsetFetchRequest: _fetch,
+            DescribeGroupRequest: _describe,
+            DeleteGroupRequest: _delete,
+        }
+    )

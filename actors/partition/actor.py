@@ -40,7 +40,7 @@ from zafka.actors.partition.state import (
     PartitionState,
     Read,
 )
-from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.errors import ZafkaError
 from zafka.storage.config import LogConfig
 from zafka.storage.log import PartitionLog
@@ -258,3 +258,11 @@ class PartitionActor(Actor):
             if at == offset:
                 return timestamp
         return NO_TIMESTAMP
+
+    HANDLERS = handlers(
+        {
+            ProduceRequest: on_produce_request,
+            FetchRequest: on_fetch_request,
+            ListOffsetsRequest: on_list_offsets_request,
+        }
+    )

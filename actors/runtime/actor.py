@@ -1,11 +1,14 @@
 """The Actor base class: one exhaustive dispatcher, handlers, timers, call and cast.
 
 An actor owns its state and shares nothing. The runtime feeds it one envelope at a time
-(`on_message`) and fires its timers; handlers never block. A handler for message type
-`FetchRequest` is `on_fetch_request(envelope)`; a timer named `flush` fires
-`on_flush_timeout(now_ms)`. What a handler returns (a Message) is the reply to a call, or
-DEFERRED when it will `reply` later itself; a ZafkaError it raises becomes an ErrorReply
-with that code. Anything else it raises is a crash: the runtime supervises (runtime.py).
+(`on_message`) and fires its timers; handlers never block. Each actor class ends with its
+dispatch table, `HANDLERS = handlers({FetchRequest: on_fetch_request, ...})`: message type
+-> the method that handles it (called by name, so a subclass may override it); the tables
+of its base classes are merged in (every actor answers Ping). A message type not in the
+table is INVALID_REQUEST. A timer named `flush` fires `on_flush_timeout(now_ms)`. What a
+handler returns (a Message) is the reply to a call, or DEFERRED when it will `reply` later
+itself; a ZafkaError it raises becomes an ErrorReply with that code. Anything else it
+raises is a crash: the runtime supervises (runtime.py).
 
 A call's callback gets the reply envelope or the ZafkaError the call failed with (an
 ErrorReply, a timeout, a refused send); `answer_of` turns either into the response message
@@ -19,8 +22,8 @@ ever wait on each other.
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
 
 from zafka import limits
@@ -65,19 +68,23 @@ def error_of(response: object, context: str = "") -> ZafkaError | None:
     return from_code(code, context or type(response).__name__.removesuffix("Response"))
 
 
-def handler_name(type_name: str) -> str:
-    """`FetchRequest` -> `on_fetch_request`."""
-    return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", type_name).lower()
+def handlers(table: dict[type, Callable[..., object]]) -> Mapping[type, Callable[..., object]]:
+    """An actor class's dispatch table, read-only."""
+    return MappingProxyType(table)
 
 
 class Actor:
-    """Subclass and add `on_<message>` handlers. Spawn with `Runtime.spawn`."""
+    """Subclass, add handlers and list them in `HANDLERS`. Spawn with `Runtime.spawn`."""
 
-    _handlers: ClassVar[dict[str, str]]
+    HANDLERS: ClassVar[Mapping[type, Callable[..., object]]]  # this class's own entries
+    dispatch_table: ClassVar[dict[type, str]]  # merged over the bases: type -> method name
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        cls._handlers = {}  # message type -> handler method name, filled on first use
+        cls.dispatch_table = {}
+        for klass in reversed(cls.__mro__):
+            own = klass.__dict__.get("HANDLERS", {})
+            cls.dispatch_table.update({kind: fn.__name__ for kind, fn in own.items()})
 
     def __init__(self, name: str) -> None:
         if not name or "/" in name:
@@ -114,7 +121,7 @@ class Actor:
             return
         is_call = envelope.correlation_id != 0
         try:
-            handler = self._handler_for(envelope)
+            handler = self.handler_for(envelope)
             self._check_epoch(envelope)
             result = handler(envelope)
         except ZafkaError as err:
@@ -136,16 +143,13 @@ class Actor:
         except ZafkaError as err:  # e.g. a reply too large for the wire
             self.reply_error(envelope, err)
 
-    def _handler_for(self, envelope: Envelope) -> Callable[[Envelope], object]:
-        type_name = type(envelope.message).__name__
-        name = self._handlers.get(type_name)
+    def handler_for(self, envelope: Envelope) -> Callable[[Envelope], object]:
+        """The handler of `envelope`'s message type by the dispatch table; INVALID_REQUEST
+        if it has none. Overridable: an actor may route what the table accepts its own way."""
+        name = self.dispatch_table.get(type(envelope.message))
         if name is None:
-            name = handler_name(type_name)
-            if not callable(getattr(self, name, None)):
-                raise ZafkaError(
-                    "INVALID_REQUEST", f"actor {self.name} does not handle {type_name}"
-                )
-            self._handlers[type_name] = name
+            kind = type(envelope.message).__name__
+            raise ZafkaError("INVALID_REQUEST", f"actor {self.name} does not handle {kind}")
         return getattr(self, name)
 
     def _check_epoch(self, envelope: Envelope) -> None:
@@ -246,3 +250,8 @@ class Actor:
                 self._fail_call(correlation_id, err)
             except Exception:
                 log.exception("%s: a reply callback raised while failing calls", self.name)
+
+    HANDLERS = handlers({Ping: on_ping})
+
+
+Actor.dispatch_table = {kind: fn.__name__ for kind, fn in Actor.HANDLERS.items()}

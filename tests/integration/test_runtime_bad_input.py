@@ -12,7 +12,7 @@ import msgpack
 import pytest
 import zmq
 
-from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.actor import Actor, handlers
 from zafka.actors.runtime.loop import Runtime
 from zafka.errors import BY_CODE
 from zafka.transport import codec
@@ -32,6 +32,8 @@ class Echo(Actor):
 
     def on_produce_request(self, envelope: Envelope) -> Pong:
         return Pong(sent_ms=len(envelope.message.batch))
+
+    HANDLERS = handlers({ProduceRequest: on_produce_request})
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import pytest
 from zafka.actors.group.api import error_code
 from zafka.actors.group.records import Record, Subscription
 from zafka.actors.group.state import GroupState
-from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.actors.runtime.loop import Runtime
 from zafka.clients import consumer as consumer_module
 from zafka.clients.consumer import Consumer
@@ -39,19 +39,28 @@ from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import (
     BrokerInfo,
+    FetchRequest,
     FetchResponse,
+    ListOffsetsRequest,
     ListOffsetsResponse,
+    MetadataRequest,
     MetadataResponse,
     PartitionMetadata,
     TopicMetadata,
 )
 from zafka.transport.envelope import Envelope
 from zafka.transport.group import (
+    FindCoordinatorRequest,
     FindCoordinatorResponse,
+    HeartbeatRequest,
     HeartbeatResponse,
+    JoinGroupRequest,
     JoinGroupResponse,
+    LeaveGroupRequest,
     LeaveGroupResponse,
+    OffsetCommitRequest,
     OffsetCommitResponse,
+    OffsetFetchRequest,
     OffsetFetchResponse,
     PartitionOffset,
 )
@@ -113,6 +122,10 @@ class FakePartition(Actor):
     def on_list_offsets_request(self, envelope: Envelope) -> ListOffsetsResponse:
         timestamp = envelope.message.timestamp
         return ListOffsetsResponse(0, 0 if timestamp == EARLIEST else len(self.values), -1)
+
+    HANDLERS = handlers(
+        {FetchRequest: on_fetch_request, ListOffsetsRequest: on_list_offsets_request}
+    )
 
 
 class FakeCoordinator(Actor):
@@ -226,6 +239,16 @@ class FakeCoordinator(Actor):
             ),
         )
 
+    HANDLERS = handlers(
+        {
+            JoinGroupRequest: on_join_group_request,
+            HeartbeatRequest: on_heartbeat_request,
+            LeaveGroupRequest: on_leave_group_request,
+            OffsetCommitRequest: on_offset_commit_request,
+            OffsetFetchRequest: on_offset_fetch_request,
+        }
+    )
+
 
 class FakeBroker(Actor):
     """`broker`: metadata for the cluster's topics; FindCoordinator names broker 1 and
@@ -255,6 +278,10 @@ class FakeBroker(Actor):
         if name not in runtime._cells:
             runtime.spawn(lambda: FakeCoordinator(self.cluster, group_id))
         return FindCoordinatorResponse(0, 1, ENDPOINT)
+
+    HANDLERS = handlers(
+        {MetadataRequest: on_metadata_request, FindCoordinatorRequest: on_find_coordinator_request}
+    )
 
 
 class MemoryClientIO:

@@ -10,7 +10,7 @@ from collections import deque
 
 import pytest
 
-from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.actors.runtime.loop import Runtime
 from zafka.clients.drain import ConsumerRecord
 from zafka.clients.fetch_state import EARLIEST, RESET_POLICIES, FetchState
@@ -19,8 +19,11 @@ from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import (
     BrokerInfo,
+    FetchRequest,
     FetchResponse,
+    ListOffsetsRequest,
     ListOffsetsResponse,
+    MetadataRequest,
     MetadataResponse,
     PartitionMetadata,
     TopicMetadata,
@@ -51,6 +54,8 @@ class Broker(Actor):
         self.requests += 1
         parts = tuple(PartitionMetadata(p, 1, 0, (1,), (1,)) for p in range(self.partitions))
         return MetadataResponse((BrokerInfo(1, ENDPOINT),), (TopicMetadata("orders", 0, parts),))
+
+    HANDLERS = handlers({MetadataRequest: on_metadata_request})
 
 
 class Partition(Actor):
@@ -94,6 +99,10 @@ class Partition(Actor):
         timestamp = envelope.message.timestamp
         self.list_offsets.append(timestamp)
         return ListOffsetsResponse(0, 0 if timestamp == EARLIEST else self.end, -1)
+
+    HANDLERS = handlers(
+        {FetchRequest: on_fetch_request, ListOffsetsRequest: on_list_offsets_request}
+    )
 
 
 class Harness:

@@ -7,11 +7,12 @@ from typing import ClassVar
 import pytest
 
 from zafka import limits
-from zafka.actors.runtime.actor import Actor, handler_name
+from zafka.actors.runtime.actor import Actor, handlers
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.errors import ZafkaError
 from zafka.transport.control import Ack, Ping, Pong
 from zafka.transport.envelope import Envelope
+from zafka.transport.replication import ReplicaFetchRequest
 
 
 class FakeClock:
@@ -46,6 +47,8 @@ class Echo(Actor):
     def on_ack(self, envelope: Envelope) -> None:
         self.acks += 1
 
+    HANDLERS = handlers({Ping: on_ping, Ack: on_ack})
+
 
 class Caller(Actor):
     """Records every reply or error it gets."""
@@ -68,6 +71,8 @@ class Caller(Actor):
     def current_epoch(self, kind: str, message: object) -> int:
         return self.leader_epoch if kind == "leader" else -1
 
+    HANDLERS = handlers({ReplicaFetchRequest: on_replica_fetch_request})
+
 
 def make_runtime() -> tuple[Runtime, FakeClock, Echo, Caller]:
     clock = FakeClock()
@@ -85,9 +90,26 @@ def run_until_idle(runtime: Runtime) -> None:
     raise AssertionError("runtime never went idle")
 
 
-def test_handler_names_follow_the_message_type():
-    assert handler_name("FetchRequest") == "on_fetch_request"
-    assert handler_name("Ping") == "on_ping"
+def test_the_dispatch_table_merges_the_bases_and_calls_overrides_by_name():
+    assert Actor.dispatch_table == {Ping: "on_ping"}
+    assert Echo.dispatch_table == {Ping: "on_ping", Ack: "on_ack"}
+    assert Caller.dispatch_table == {
+        Ping: "on_ping",
+        ReplicaFetchRequest: "on_replica_fetch_request",
+    }
+
+    class Louder(Echo):
+        def on_ping(self, envelope: Envelope) -> Pong:
+            return Pong(sent_ms=envelope.message.sent_ms + 1)
+
+    assert Louder.dispatch_table == Echo.dispatch_table  # no table of its own: Echo's
+    runtime = Runtime("n1", clock=FakeClock())
+    runtime.spawn(lambda: Louder("louder"))
+    caller: Caller = runtime.spawn(Caller)  # type: ignore[assignment]
+    runtime.start()
+    caller.ask("n1/louder", 41)
+    run_until_idle(runtime)
+    assert [r.message for r in caller.results] == [Pong(sent_ms=42)]  # its on_ping ran
 
 
 def test_a_call_gets_its_reply_with_the_same_correlation_id():
@@ -352,6 +374,8 @@ def test_a_deferred_call_is_answered_once_when_the_handler_replies_later():
         def on_ping(self, envelope: Envelope) -> object:
             self.parked.append(envelope)
             return DEFERRED
+
+        HANDLERS = handlers({Ping: on_ping})
 
     runtime, _, _, caller = make_runtime()
     later = runtime.spawn(Later)

@@ -16,7 +16,7 @@ from itertools import pairwise
 import pytest
 
 from zafka.actors.partition.producer_state import Action, ProducerStateTable
-from zafka.actors.runtime.actor import DEFERRED, Actor
+from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.actors.runtime.loop import Runtime
 from zafka.clients.accumulator import RecordAccumulator
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult, RecordFuture
@@ -35,7 +35,9 @@ from zafka.storage.batch import parse_header
 from zafka.storage.records import read_records
 from zafka.transport.client import (
     BrokerInfo,
+    InitProducerIdRequest,
     InitProducerIdResponse,
+    MetadataRequest,
     MetadataResponse,
     PartitionMetadata,
     ProduceRequest,
@@ -75,6 +77,10 @@ class Broker(Actor):
         producer_id = FIRST_PRODUCER_ID + len(self.producer_ids)
         self.producer_ids.append(producer_id)
         return InitProducerIdResponse(0, producer_id, 0)
+
+    HANDLERS = handlers(
+        {MetadataRequest: on_metadata_request, InitProducerIdRequest: on_init_producer_id_request}
+    )
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,8 @@ class Partition(Actor):
     def drop_parked(self) -> None:
         """The parked requests are lost: never processed, never answered."""
         self.parked.clear()
+
+    HANDLERS = handlers({ProduceRequest: on_produce_request})
 
 
 class Harness:
