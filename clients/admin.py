@@ -23,14 +23,13 @@ each partition's leader (clients/admin_groups.py).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
-from zafka import limits
+from zafka import clock, limits
 from zafka.clients.admin_groups import GroupAdmin
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import NO_LEADER, broker_node, leader_may_have_moved, parse_bootstrap
@@ -276,12 +275,12 @@ class Admin(GroupAdmin):
         """Send `message` and wait for its reply, which must be an `expected`; every error is
         raised here, in the caller's thread (a response's error code too, `context` in its
         detail). `target`: (broker id, actor name), default any broker's `broker` actor.
-        `deadline`: time.monotonic() by which the answer is due (default:
+        `deadline`: clock.monotonic_s() by which the answer is due (default:
         `request_timeout_ms` from now)."""
         if deadline is None:
-            deadline = time.monotonic() + self._timeout_ms / 1000
+            deadline = clock.monotonic_s() + self._timeout_ms / 1000
         future = self._submit(message, target, deadline, context)
-        reply = result(future, max(deadline - time.monotonic(), 0) + _CALLER_GRACE_S)
+        reply = result(future, max(deadline - clock.monotonic_s(), 0) + _CALLER_GRACE_S)
         if not isinstance(reply, expected):
             raise ZafkaError(
                 "UNKNOWN_SERVER_ERROR",
@@ -347,7 +346,7 @@ class Admin(GroupAdmin):
         target: tuple[int, str] | None = None,
         context: str = "",
     ) -> None:
-        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        remaining_ms = int((deadline - clock.monotonic_s()) * 1000)
         if remaining_ms <= 0:
             future.set_exception(
                 ZafkaError("REQUEST_TIMED_OUT", f"no answer within {self._timeout_ms} ms")

@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from zafka import clock
 from zafka.clients.io import result
 from zafka.clients.metadata import NO_LEADER
 from zafka.errors import BY_NAME, ZafkaError, from_code
@@ -179,7 +180,7 @@ class _Backoff:
         """Sleep before the next attempt, or raise REQUEST_TIMED_OUT (naming `error`) if the
         deadline would pass first."""
         self.last = error
-        if time.monotonic() + self.delay_s >= self.deadline:
+        if clock.monotonic_s() + self.delay_s >= self.deadline:
             raise ZafkaError("REQUEST_TIMED_OUT", f"{what}; the last error: {error}")
         time.sleep(self.delay_s)
         self.delay_s = min(self.delay_s * 2, RETRY_BACKOFF_MAX_S)
@@ -206,7 +207,7 @@ class GroupAdmin:
         raise NotImplementedError  # Admin's
 
     def _deadline(self) -> float:
-        return time.monotonic() + self._timeout_ms / 1000
+        return clock.monotonic_s() + self._timeout_ms / 1000
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -335,7 +336,7 @@ class GroupAdmin:
     # --- plumbing -------------------------------------------------------------------------
 
     def _wait(self, future: Future[Any], deadline: float, expected: type[_Response]) -> _Response:
-        reply = result(future, max(deadline - time.monotonic(), 0) + _GRACE_S)
+        reply = result(future, max(deadline - clock.monotonic_s(), 0) + _GRACE_S)
         if not isinstance(reply, expected):
             raise ZafkaError(
                 "UNKNOWN_SERVER_ERROR",

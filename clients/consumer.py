@@ -53,11 +53,10 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from zafka import limits
+from zafka import clock, limits
 from zafka.clients.consumer_config import (
     check_bool,
     check_group_config,
@@ -259,7 +258,7 @@ class Consumer(PositionMethods, GroupMethods):
         GROUP_MAX_SIZE_REACHED). With no partitions yet, it waits for some."""
         if type(timeout_ms) is not int or timeout_ms < 0:
             raise ZafkaError("INVALID_REQUEST", f"timeout_ms {timeout_ms!r}: expected an int >= 0")
-        deadline = time.monotonic() + timeout_ms / 1000
+        deadline = clock.monotonic_s() + timeout_ms / 1000
         cond, state, actor, group = self._cond, self._state, self._actor, self._group
         with cond:
             if self._polling:
@@ -294,7 +293,7 @@ class Consumer(PositionMethods, GroupMethods):
                     if kick:
                         actor.kick()
                     if not ready:
-                        remaining = deadline - time.monotonic()
+                        remaining = deadline - clock.monotonic_s()
                         if remaining <= 0:
                             return []
                         cond.wait(remaining)
@@ -380,4 +379,4 @@ class Consumer(PositionMethods, GroupMethods):
             timeout_ms = self._request_timeout_ms
         if type(timeout_ms) is not int or timeout_ms < 0:
             raise ZafkaError("INVALID_REQUEST", f"timeout_ms {timeout_ms!r}: expected an int >= 0")
-        return time.monotonic() + timeout_ms / 1000
+        return clock.monotonic_s() + timeout_ms / 1000

@@ -23,11 +23,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import NamedTuple
 
+from zafka import clock
 from zafka.clients import io
 from zafka.clients.fetch_state import FetchState
 from zafka.clients.group_member import GroupMemberActor
@@ -123,7 +123,7 @@ class ConsumerGroup:
         self._state = state
         self._cond = cond
         self._io = client_io
-        self._next_auto_commit = time.monotonic() + config.auto_commit_interval_ms / 1000
+        self._next_auto_commit = clock.monotonic_s() + config.auto_commit_interval_ms / 1000
         self._last_committed: dict[TopicPartition, int] = {}
         self._completed: list[tuple[CommitCallback, dict, Exception | None]] = []
         self.closing = False  # close() from another thread: no more callbacks from poll
@@ -305,7 +305,7 @@ class ConsumerGroup:
         positions of the records earlier polls handed out (at-least-once), asynchronously."""
         if not self.config.enable_auto_commit or not self.membership.subscribed:
             return
-        now = time.monotonic()
+        now = clock.monotonic_s()
         if now < self._next_auto_commit:
             return
         self._next_auto_commit = now + self.config.auto_commit_interval_ms / 1000
@@ -335,7 +335,7 @@ class ConsumerGroup:
         """Close or unsubscribe: drop lost partitions, revoke the others (callbacks when
         `callbacks`, and a commit with auto-commit on), then LeaveGroup (not for a static
         member: it comes back under its instance id and takes its partitions back)."""
-        deadline = time.monotonic() + timeout_ms / 1000
+        deadline = clock.monotonic_s() + timeout_ms / 1000
         membership = self.membership
         with self._cond:
             self.closing = self.closing or not callbacks
@@ -350,7 +350,7 @@ class ConsumerGroup:
             with self._cond:
                 offsets = {tp: om for tp, om in self.positions().items() if tp in membership.owned}
             with contextlib.suppress(ZafkaError):
-                self.commit(offsets, max(int((deadline - time.monotonic()) * 1000), 1))
+                self.commit(offsets, max(int((deadline - clock.monotonic_s()) * 1000), 1))
         with self._cond:
             member_id = membership.member_id
             static = membership.instance_id is not None
@@ -359,7 +359,7 @@ class ConsumerGroup:
             self._state.assign([])
         if static or not was_member:
             return
-        remaining_ms = max(int((deadline - time.monotonic()) * 1000), 1)
+        remaining_ms = max(int((deadline - clock.monotonic_s()) * 1000), 1)
         future = self._io.submit(
             lambda f: self._io.actor.leave_group(member_id, remaining_ms, f)  # type: ignore[attr-defined]
         )

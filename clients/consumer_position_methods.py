@@ -5,10 +5,10 @@ module stays small: it uses the Consumer's lock (`_cond`), fetch state (`_state`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from zafka import clock
 from zafka.clients import io
 from zafka.clients.consumer_config import check_tp, check_tps
 from zafka.clients.drain import fresh
@@ -99,7 +99,7 @@ class PositionMethods:
                 if ps.position is not None:
                     return ps.position
                 self._actor.kick()
-                remaining = deadline - time.monotonic()
+                remaining = deadline - clock.monotonic_s()
                 if remaining <= 0:
                     raise _timed_out(f"position of {tp}", ps.last_error)
                 self._cond.wait(remaining)
@@ -135,7 +135,7 @@ class PositionMethods:
             retry: dict[TopicPartition, int] = {}
             for tp, future in futures.items():
                 try:
-                    offset, ts = io.result(future, max(deadline - time.monotonic(), 0))
+                    offset, ts = io.result(future, max(deadline - clock.monotonic_s(), 0))
                 except ZafkaError as err:
                     if not err.retriable or self._closed.is_set():
                         raise
@@ -146,7 +146,7 @@ class PositionMethods:
                 found[tp] = None if offset < 0 else OffsetAndTimestamp(offset, ts)
             wanted = retry
             if wanted:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - clock.monotonic_s()
                 if remaining <= 0:
                     raise _timed_out("offsets_for_times", last)
                 self._closed.wait(min(backoff_s, remaining))

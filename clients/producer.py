@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from time import monotonic_ns
 from typing import Any
 
+from zafka import clock
 from zafka.clients import io
 from zafka.clients.accumulator import RecordAccumulator, record_size
 from zafka.clients.delivery import BatchResult, RecordFuture, RecordMetadata
@@ -130,7 +130,7 @@ class Producer:
         if headers is not None:
             headers = _check_headers(headers)
         if timestamp is None:
-            timestamp = time.time_ns() // 1_000_000
+            timestamp = clock.wall_ms()
         elif type(timestamp) is not int or timestamp < 0:
             raise TypeError(f"timestamp must be an int of ms since the epoch, not {timestamp!r}")
         state = self._state
@@ -155,7 +155,7 @@ class Producer:
                     key,
                     value,
                     headers,
-                    monotonic_ns() // 1_000_000,
+                    clock.monotonic_ms(),
                     key is None,
                 )
             except (TypeError, ZafkaError):  # None: a null key's batch was full; or full
@@ -179,7 +179,7 @@ class Producer:
         accumulator, count = self._state.accumulator, self._state.partition_counts[topic]
         while True:
             try:
-                now = monotonic_ns() // 1_000_000
+                now = clock.monotonic_ms()
                 null_key = key is None  # its batch full: partition it again (KIP-480)
                 where = accumulator.append(topic, p, timestamp, key, value, headers, now, null_key)
             except ZafkaError as err:
@@ -200,10 +200,10 @@ class Producer:
 
     def _wait_for_topic(self, topic: str) -> int:
         """Fetch the topic's metadata (creating it, if the broker auto-creates); its count."""
-        deadline = time.monotonic() + self._max_block_s
+        deadline = clock.monotonic_s() + self._max_block_s
         actor = self._io.actor
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock.monotonic_s()
             error = io.result(
                 self._io.submit(lambda f: actor.refresh_metadata([topic], f.set_result)),
                 max(remaining, 0.001),
@@ -216,7 +216,7 @@ class Producer:
                 code = actor.metadata.topic_error(topic)
                 if code:
                     error = from_code(code, f"topic {topic!r}")
-            if not error.retriable or time.monotonic() + TOPIC_WAIT_BACKOFF_S > deadline:
+            if not error.retriable or clock.monotonic_s() + TOPIC_WAIT_BACKOFF_S > deadline:
                 raise ZafkaError(error.error.name, f"topic {topic!r}: {error}")
             time.sleep(TOPIC_WAIT_BACKOFF_S)  # a backoff between requests, not a sync
 

@@ -12,10 +12,10 @@ Files in the partition directory: `<base>.log|.index|.timeindex` per segment,
 from __future__ import annotations
 
 import bisect
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from zafka.clock import monotonic_ms, wall_ms
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint, compaction
 from zafka.storage.batch import BatchHeader, check_batch, stamp
@@ -27,16 +27,6 @@ from zafka.storage.segment import LogSegment
 RECOVERY_POINT = "recovery-point"
 LOG_START = "log-start-offset"
 EPOCHS = "leader-epoch-checkpoint"
-
-
-def _now_ms() -> int:
-    """Wall-clock time, compared with record timestamps (retention, tombstones)."""
-    return int(time.time() * 1000)
-
-
-def monotonic_ms() -> int:
-    """What fsync intervals are measured with: never jumps when the wall clock is set."""
-    return time.monotonic_ns() // 1_000_000
 
 
 class PartitionLog:
@@ -313,7 +303,7 @@ class PartitionLog:
         (cleanup.policy=delete only). Returns how many were deleted."""
         if self.config.cleanup_policy != "delete":
             return 0
-        now_ms = _now_ms() if now_ms is None else now_ms
+        now_ms = wall_ms() if now_ms is None else now_ms
         retention_ms, retention_bytes = self.config.retention_ms, self.config.retention_bytes
         total = self.size_bytes
         deleted = 0
@@ -338,7 +328,7 @@ class PartitionLog:
         per key (see compaction.py). Returns how many records were removed."""
         if self.config.cleanup_policy != "compact":
             return 0
-        now_ms = _now_ms() if now_ms is None else now_ms
+        now_ms = wall_ms() if now_ms is None else now_ms
         latest = compaction.latest_offsets(self.segments)
         horizon_ms = now_ms - self.config.delete_retention_ms
         removed = 0

@@ -8,12 +8,10 @@ from __future__ import annotations
 import math
 import struct
 import threading
-import time
 from array import array
 from dataclasses import dataclass, field
-from time import monotonic_ns
 
-from zafka import benchstats
+from zafka import benchstats, clock
 from zafka.benchrun import (
     DEFAULT_IDLE_TIMEOUT_MS,
     FLUSH_TIMEOUT_S,
@@ -53,7 +51,7 @@ class _Reader(threading.Thread):
         super().__init__(name="bench-e2e-consumer", daemon=True)
         self.consumer, self.records, self.out, self.progress = consumer, records, out, progress
         self.stop = threading.Event()
-        self.last = 0.0  # perf_counter of the last record's arrival
+        self.last = 0.0  # monotonic_s of the last record's arrival
         self.error: ZafkaError | None = None
 
     def run(self) -> None:
@@ -63,8 +61,8 @@ class _Reader(threading.Thread):
                 batch = self.consumer.poll(POLL_MS)
                 if not batch:
                     continue
-                now = monotonic_ns()
-                self.last = time.perf_counter()
+                now = clock.monotonic_ns()
+                self.last = clock.monotonic_s()
                 extend([now - unpack(r.value)[0] for r in batch])
                 out.received += len(batch)
                 out.payload_bytes += payload(batch)
@@ -76,12 +74,12 @@ class _Reader(threading.Thread):
 
     def wait_idle(self, idle_timeout_ms: int) -> bool:
         """Wait until done or no record came for `idle_timeout_ms`; False if the latter."""
-        count, idle_since = -1, time.monotonic()
+        count, idle_since = -1, clock.monotonic_s()
         while self.is_alive():
             self.join(POLL_MS / 1000)
             if self.out.received != count:
-                count, idle_since = self.out.received, time.monotonic()
-            elif time.monotonic() - idle_since > idle_timeout_ms / 1000:
+                count, idle_since = self.out.received, clock.monotonic_s()
+            elif clock.monotonic_s() - idle_since > idle_timeout_ms / 1000:
                 return False
         return True
 
@@ -112,15 +110,15 @@ def run_e2e(
     send, pack = producer.send, SEND_TIME.pack_into
     nv, nk = len(values), len(keys) if keys else 0
     pacer = benchstats.Pacer(rate)
-    start = time.perf_counter()
+    start = clock.monotonic_s()
     try:
         for i in range(records):
             pacer.wait(i)
             value = bytearray(values[i % nv])
-            pack(value, 0, monotonic_ns())
+            pack(value, 0, clock.monotonic_ns())
             outcomes.add([send(topic, bytes(value), keys[i % nk] if nk else None)])  # type: ignore[index]
             out.sent = i + 1
-        out.send_seconds = time.perf_counter() - start
+        out.send_seconds = clock.monotonic_s() - start
         flush_error = bounded_flush(producer, flush_timeout_s)
         out.timed_out = not reader.wait_idle(idle_timeout_ms)
     finally:
@@ -129,7 +127,7 @@ def run_e2e(
     outcomes.finish(flush_error)
     if reader.error is not None:
         raise reader.error
-    out.seconds = (reader.last or time.perf_counter()) - start
+    out.seconds = (reader.last or clock.monotonic_s()) - start
     return out
 
 

@@ -11,17 +11,16 @@ except `ensure_topic`'s note on stderr.
 from __future__ import annotations
 
 import sys
-import time
 from array import array
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from operator import itemgetter
-from time import monotonic_ns
 from typing import Protocol
 
 from zafka import benchstats
+from zafka import clock as clocks
 from zafka.clients.admin import Admin
 from zafka.clients.consumer import Consumer
 from zafka.clients.delivery import RecordFuture
@@ -187,11 +186,11 @@ def run_produce(
     append = out.latencies_ns.append
 
     def acked(start: int, future: RecordFuture) -> None:  # on the producer's I/O thread
-        now = monotonic_ns()
+        now = clocks.monotonic_ns()
         if future.exception(0) is None:
             append(now - start)
 
-    start = time.perf_counter()
+    start = clocks.monotonic_s()
     try:
         for base in range(0, records, CHUNK_RECORDS):
             end = min(base + CHUNK_RECORDS, records)
@@ -207,7 +206,7 @@ def run_produce(
                 progress(end - base)
     finally:
         flush_error = bounded_flush(producer, flush_timeout_s)
-        out.seconds = time.perf_counter() - start
+        out.seconds = clocks.monotonic_s() - start
     out.payload_bytes = pool_bytes(values, out.sent) + pool_bytes(keys, out.sent)
     outcomes.finish(flush_error)
     out.delivered = out.sent - out.errors if latency_every else None
@@ -243,7 +242,7 @@ def _send_sampled(
         if i % every:
             keep(send(topic, values[i % nv], key))
         else:
-            t = monotonic_ns()
+            t = clocks.monotonic_ns()
             f = send(topic, values[i % nv], key)
             f.add_done_callback(partial(acked, t))
             keep(f)
@@ -323,10 +322,10 @@ def run_consume(
     wanted = out.expected
     poll = consumer.poll
     count = size = 0
-    start = last = time.perf_counter()
+    start = last = clocks.monotonic_s()
     while count < wanted:
         batch = poll(POLL_MS)
-        now = time.perf_counter()
+        now = clocks.monotonic_s()
         if not batch:
             if now - last > idle_timeout_ms / 1000:
                 out.timed_out = True

@@ -20,6 +20,8 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 
+from zafka import clock as clocks
+
 KEY_BYTES = 16
 KEY_POOL_KEYS = 100_000
 VALUE_POOL_VALUES = 8192
@@ -112,7 +114,7 @@ class Pacer:
     def __init__(
         self,
         rate: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = clocks.monotonic_s,
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
         if not rate > 0:

@@ -24,14 +24,13 @@ import re
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NodeExistsError
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka import broker_config, limits
+from zafka import broker_config, clock, limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
 from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
@@ -155,7 +154,7 @@ def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float)
     """Register `/brokers/ids/<id>`; while another session holds it (our own previous life
     after a kill -9, until ZooKeeper expires it) wait for its znode to go, up to `wait_s`."""
     data = json.dumps({"endpoint": endpoint, "version": REGISTRATION_FORMAT_VERSION}).encode()
-    deadline = time.monotonic() + wait_s
+    deadline = clock.monotonic_s() + wait_s
     while True:
         registration = EphemeralRegistration(client, paths.broker(broker_id), data)
         try:
@@ -164,7 +163,7 @@ def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float)
         except NodeExistsError:
             registration.stop()  # drops its listener; the znode is not ours to delete
             gone = threading.Event()
-            remaining_s = deadline - time.monotonic()
+            remaining_s = deadline - clock.monotonic_s()
             held = client.exists(paths.broker(broker_id), watch=lambda _, gone=gone: gone.set())
             if held is not None and (remaining_s <= 0 or not gone.wait(remaining_s)):
                 raise BrokerStartError(

@@ -19,10 +19,10 @@ import os
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import BinaryIO
 
+from zafka import clock
 from zafka.cli_common import (
     EXIT_CODES_EPILOG,
     EXIT_FAILED,
@@ -284,10 +284,10 @@ def _print_loop(
     pending = set() if args.follow else {tp for tp in tps if consumer.position(tp) < ends[tp]}
     idle_ms = args.timeout_ms or (None if args.follow else DEFAULT_IDLE_TIMEOUT_MS)
     limit = args.max_records
-    last_record = time.monotonic()
+    last_record = clock.monotonic_s()
     while (args.follow or pending) and not interrupted.is_set():
         records = consumer.poll(POLL_MS)
-        now = time.monotonic()
+        now = clock.monotonic_s()
         if records:
             last_record = now
         elif idle_ms is not None and (now - last_record) * 1000 >= idle_ms:

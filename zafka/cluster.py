@@ -29,14 +29,13 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka import cluster_zk, limits, zookeeper
+from zafka import clock, cluster_zk, limits, zookeeper
 from zafka.cluster_processes import (
     LauncherError,
     ProcessInfo,
@@ -116,7 +115,7 @@ def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
             current = state.get(broker_name(broker_id))
             if not (current and is_running(current.pid, current.marker)):
                 started[broker_id] = _start_broker(root, zk.port, broker_id, current)
-        deadline = time.monotonic() + limits.broker_start_timeout_s
+        deadline = clock.monotonic_s() + limits.broker_start_timeout_s
         for broker_id, (info, proc) in started.items():
             _wait_ready(client, broker_id, info, proc, deadline)
     finally:
@@ -193,7 +192,7 @@ def _wait_registered(
         while not changed.wait(WAIT_SLICE_S):
             if proc.poll() is not None:
                 return f"it exited with code {proc.returncode}"
-            if time.monotonic() > deadline:
+            if clock.monotonic_s() > deadline:
                 return f"not registered in ZooKeeper within {limits.broker_start_timeout_s:.0f}s"
 
 
@@ -218,8 +217,8 @@ def probe_broker(broker_id: int, endpoint: str, timeout_s: float) -> bool:
         envelope = Envelope(f"{node}/probe", f"{target}/broker", MetadataRequest(()), 1)
         if not transport.send(target, codec.encode(envelope)):
             return False
-        deadline = time.monotonic() + timeout_s
-        while (remaining_ms := int((deadline - time.monotonic()) * 1000)) > 0:
+        deadline = clock.monotonic_s() + timeout_s
+        while (remaining_ms := int((deadline - clock.monotonic_s()) * 1000)) > 0:
             transport.wait(remaining_ms)
             item = transport.recv()
             if item is not None:
@@ -237,7 +236,7 @@ def _wait_answering(
     while proc.poll() is None:
         if probe_broker(broker_id, _endpoint(info), limits.broker_probe_timeout_s):
             return None
-        if time.monotonic() > deadline:
+        if clock.monotonic_s() > deadline:
             return "it registered in ZooKeeper but does not answer a MetadataRequest"
     return f"it exited with code {proc.returncode}"
 

@@ -16,11 +16,10 @@ import select
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from zafka import limits
+from zafka import clock, limits
 
 
 class LauncherError(Exception):
@@ -150,10 +149,10 @@ def stop_processes(infos: list[ProcessInfo]) -> list[bool]:
     for fd in fds:
         if fd is not None:
             _signal(fd, signal.SIGTERM)
-    deadline = time.monotonic() + limits.process_stop_grace_s
+    deadline = clock.monotonic_s() + limits.process_stop_grace_s
     try:
         for fd in fds:
-            if fd is not None and not _exited(fd, deadline - time.monotonic()):
+            if fd is not None and not _exited(fd, deadline - clock.monotonic_s()):
                 _signal(fd, signal.SIGKILL)
                 _exited(fd, limits.process_stop_grace_s)
     finally:

@@ -12,7 +12,7 @@ import socket
 import time
 from collections.abc import Mapping
 
-from zafka import limits
+from zafka import clock, limits
 
 IMAGE_ENV = "ZAFKA_ZK_IMAGE"
 # Built from Debian packages by scripts/zk-image.sh (no registry needed). The official
@@ -78,8 +78,8 @@ def wait_until_ok(port: int, timeout_s: float, still_starting=lambda: True) -> b
 
     ZooKeeper announces readiness only by answering, so polling it is the event we can await.
     """
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and still_starting():
+    deadline = clock.monotonic_s() + timeout_s
+    while clock.monotonic_s() < deadline and still_starting():
         if is_ok(port):
             return True
         time.sleep(0.1)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,7 +33,7 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 
-from zafka import limits
+from zafka import clock, limits
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.coordination import paths
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
@@ -145,7 +144,7 @@ class BrokerZooKeeper:
         self.store = TopicStore(client)
         # Auto-creation is bounded per broker (a burst, then a rate), used on the worker only.
         self._creations = TokenBucket(
-            limits.auto_created_topics_per_minute_max, 60.0, time.monotonic()
+            limits.auto_created_topics_per_minute_max, 60.0, clock.monotonic_s()
         )
 
     # --- hosting --------------------------------------------------------------------------
@@ -244,7 +243,7 @@ class BrokerZooKeeper:
         """Whether one more topic may be auto-created, `created` by this request so far."""
         if created >= limits.auto_created_topics_per_request_max:
             return False
-        return self._creations.take(time.monotonic())
+        return self._creations.take(clock.monotonic_s())
 
     def metadata(self, topics: tuple[str, ...] | None) -> tuple[MetadataResponse, list[HostPlan]]:
         """Brokers and the named topics (None: all); plans for the topics it auto-created."""

@@ -36,10 +36,10 @@ ErrorReply, as for every actor. Calls: group coordinator -> partition actor of i
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
+from zafka import clock as clocks
 from zafka import limits
 from zafka.actors.group.api import Outcome, error_code
 from zafka.actors.group.messages import (
@@ -86,11 +86,6 @@ ACKS_ALL = -1
 EXPIRE = "expire"  # a queued expiry run (the timer fired while an append was in flight)
 
 
-def wall_ms() -> int:
-    """Wall-clock milliseconds: commit times and record timestamps (compaction's clock)."""
-    return int(time.time() * 1000)
-
-
 _LOCAL_MESSAGES = (GroupLoaded, TopicsChanged)  # from the broker; not group requests
 
 
@@ -106,7 +101,7 @@ class GroupCoordinatorActor(Actor):
         topics: Mapping[str, int],
         *,
         heartbeat_interval_ms: int,
-        wall_clock: Callable[[], int] = wall_ms,
+        wall_clock: Callable[[], int] = clocks.wall_ms,
         broker: str = "broker",
     ) -> None:
         super().__init__(group_actor_name(group_id))

@@ -25,10 +25,10 @@ are kept small (`__consumer_offsets`: `limits.offsets_segment_bytes`).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from zafka import clock as clocks
 from zafka import limits
 from zafka.actors.partition.fetch_waiters import FetchWaiters, PendingFetch
 from zafka.actors.partition.state import (
@@ -72,7 +72,7 @@ class PartitionActor(Actor):
         leader_epoch: int = 0,
         max_message_bytes: int = limits.batch_bytes_max,
         cleanup_interval_ms: int = limits.log_cleanup_interval_ms,
-        wall_clock: Callable[[], int] | None = None,
+        wall_clock: Callable[[], int] = clocks.wall_ms,
     ) -> None:
         super().__init__(partition_actor_name(topic, partition))
         self.directory = directory
@@ -80,7 +80,7 @@ class PartitionActor(Actor):
         self.state = PartitionState(topic, partition, config, leader_epoch, max_message_bytes)
         self._log: PartitionLog | None = None
         self.cleanup_interval_ms = cleanup_interval_ms
-        self._wall_clock = wall_clock or (lambda: int(time.time() * 1000))
+        self._wall_clock = wall_clock
 
     @property
     def waiters(self) -> FetchWaiters:

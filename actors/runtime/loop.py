@@ -19,12 +19,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Event
 
+from zafka import clock as clocks
 from zafka import limits
 from zafka.actors.runtime.actor import Actor
 from zafka.errors import ZafkaError
@@ -53,10 +53,6 @@ def _node_of(addr: str) -> str | None:
         return None
 
 
-def monotonic_ms() -> int:
-    return time.monotonic_ns() // 1_000_000
-
-
 @dataclass
 class _Cell:
     factory: Callable[[], Actor]
@@ -73,7 +69,7 @@ class Runtime:
         self,
         node: str,
         transport: Transport | None = None,
-        clock: Callable[[], int] = monotonic_ms,
+        clock: Callable[[], int] = clocks.monotonic_ms,
     ) -> None:
         if not node or "/" in node:
             raise ValueError(f"node name must be non-empty without '/': {node!r}")
@@ -382,7 +378,7 @@ class Runtime:
             self._restart(cell)
 
     def _restart(self, cell: _Cell) -> None:
-        now_s = time.monotonic()
+        now_s = clocks.monotonic_s()
         cell.crashes_s.append(now_s)
         while cell.crashes_s and cell.crashes_s[0] < now_s - limits.actor_restart_window_s:
             cell.crashes_s.popleft()

@@ -42,7 +42,7 @@ class Clock:
         self.now = 100.0
         self.slept: list[float] = []
 
-    def monotonic(self) -> float:
+    def monotonic_s(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
@@ -84,7 +84,8 @@ class Scripted(GroupAdmin):
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(admin_groups, "time", fake)
+    monkeypatch.setattr(admin_groups, "clock", fake)  # what the backoff reads
+    monkeypatch.setattr(admin_groups, "time", fake)  # and its sleep
     return fake
 
 

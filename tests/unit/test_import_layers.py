@@ -27,7 +27,14 @@ PACKAGE_DIRS = {  # import package -> folder (pyproject.toml's package-dir)
     "zafka.storage": "storage",
     "zafka.clients": "clients",
 }
-CORE = ("zafka.errors", "zafka.limits", "zafka.version", "zafka.token_bucket", "zafka.benchstats")
+CORE = (
+    "zafka.errors",
+    "zafka.limits",
+    "zafka.version",
+    "zafka.clock",
+    "zafka.token_bucket",
+    "zafka.benchstats",
+)
 BELOW_ACTORS = ("zafka.storage", "zafka.transport", "zafka.actors.runtime", *CORE)
 
 # layer (a module-name prefix) -> (zafka modules it may import, third-party roots it may not)

@@ -11,7 +11,8 @@ from zafka import limits
 from zafka.actors.partition.actor import PartitionActor
 from zafka.actors.partition.fetch_waiters import FetchWaiters
 from zafka.actors.runtime.actor import Actor
-from zafka.actors.runtime.loop import Runtime, monotonic_ms
+from zafka.actors.runtime.loop import Runtime
+from zafka.clock import FakeClock, monotonic_ms
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch, parse_header
 from zafka.storage.config import LogConfig
@@ -30,14 +31,6 @@ from zafka.transport.names import partition_actor_name
 TOPIC = "orders"
 T0 = 1_700_000_000_000
 TARGET = f"n1/{TOPIC}-0"
-
-
-class FakeClock:
-    def __init__(self, now_ms: int = 1_000) -> None:
-        self.now_ms = now_ms
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 class Client(Actor):

@@ -9,18 +9,11 @@ import pytest
 from zafka import limits
 from zafka.actors.runtime.actor import Actor, handlers
 from zafka.actors.runtime.loop import Runtime, SupervisionError
+from zafka.clock import FakeClock
 from zafka.errors import ZafkaError
 from zafka.transport.control import Ack, Ping, Pong
 from zafka.transport.envelope import Envelope
 from zafka.transport.replication import ReplicaFetchRequest
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now_ms = 1_000
-
-    def __call__(self) -> int:
-        return self.now_ms
 
 
 class Echo(Actor):
