@@ -39,10 +39,8 @@ from zafka.transport.client import MetadataRequest, MetadataResponse, PartitionM
 from zafka.transport.envelope import ANY_NODE
 from zafka.transport.names import is_internal
 
-DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 # How much longer than the request timeout a caller waits for the I/O thread's own answer
 # (which is normally REQUEST_TIMED_OUT from the call itself, with a better detail).
-_CALLER_GRACE_S = 5.0
 _Response = TypeVar("_Response")
 
 
@@ -129,7 +127,7 @@ class Admin(GroupAdmin):
     def __init__(
         self,
         bootstrap_servers: str | Iterable[str],
-        request_timeout_ms: int = DEFAULT_REQUEST_TIMEOUT_MS,
+        request_timeout_ms: int = limits.request_timeout_ms,
     ) -> None:
         if type(request_timeout_ms) is not int or not (
             0 < request_timeout_ms <= limits.call_timeout_ms_max
@@ -280,7 +278,7 @@ class Admin(GroupAdmin):
         if deadline is None:
             deadline = clock.monotonic_s() + self._timeout_ms / 1000
         future = self._submit(message, target, deadline, context)
-        reply = result(future, max(deadline - clock.monotonic_s(), 0) + _CALLER_GRACE_S)
+        reply = result(future, max(deadline - clock.monotonic_s(), 0) + limits.caller_grace_s)
         if not isinstance(reply, expected):
             raise ZafkaError(
                 "UNKNOWN_SERVER_ERROR",

@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from zafka import clock
+from zafka import clock, limits
 from zafka.clients.io import result
 from zafka.clients.metadata import NO_LEADER
 from zafka.errors import BY_NAME, ZafkaError, from_code
@@ -46,9 +46,6 @@ from zafka.transport.client import (
 )
 from zafka.transport.names import TopicPartition
 
-RETRY_BACKOFF_S = 0.05  # first retry after a retriable error; doubles each time
-RETRY_BACKOFF_MAX_S = 1.0
-_GRACE_S = 5.0  # as admin._CALLER_GRACE_S: the I/O thread's own timeout answers first
 # Errors after which the coordinator is looked up again at any broker.
 _Response = TypeVar("_Response")
 
@@ -173,7 +170,7 @@ class _Backoff:
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.delay_s = RETRY_BACKOFF_S
+        self.delay_s = limits.retry_backoff_ms / 1000
         self.last: ZafkaError | None = None
 
     def wait(self, error: ZafkaError, what: str) -> None:
@@ -183,7 +180,7 @@ class _Backoff:
         if clock.monotonic_s() + self.delay_s >= self.deadline:
             raise ZafkaError("REQUEST_TIMED_OUT", f"{what}; the last error: {error}")
         time.sleep(self.delay_s)
-        self.delay_s = min(self.delay_s * 2, RETRY_BACKOFF_MAX_S)
+        self.delay_s = min(self.delay_s * 2, limits.retry_backoff_ms_max / 1000)
 
 
 class GroupAdmin:
@@ -336,7 +333,7 @@ class GroupAdmin:
     # --- plumbing -------------------------------------------------------------------------
 
     def _wait(self, future: Future[Any], deadline: float, expected: type[_Response]) -> _Response:
-        reply = result(future, max(deadline - clock.monotonic_s(), 0) + _GRACE_S)
+        reply = result(future, max(deadline - clock.monotonic_s(), 0) + limits.caller_grace_s)
         if not isinstance(reply, expected):
             raise ZafkaError(
                 "UNKNOWN_SERVER_ERROR",

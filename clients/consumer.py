@@ -75,7 +75,7 @@ from zafka.clients.consumer_group_methods import GroupMetadata, GroupMethods
 from zafka.clients.consumer_position_methods import OffsetAndTimestamp, PositionMethods
 from zafka.clients.drain import ConsumerRecord, fresh
 from zafka.clients.fetch_state import RESET_POLICIES, FetchState
-from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
+from zafka.clients.fetcher import FetcherActor, FetcherConfig
 from zafka.clients.group_member import GroupMemberActor
 from zafka.clients.io import ClientIO
 from zafka.clients.membership import CommitFailedError, Membership
@@ -94,9 +94,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-ITERATION_POLL_MS = 1000  # how long one poll inside `for record in consumer` waits
-CLOSE_GROUP_TIMEOUT_MS = 5000  # how long close() may spend committing and leaving the group
 
 
 class Consumer(PositionMethods, GroupMethods):
@@ -128,7 +125,7 @@ class Consumer(PositionMethods, GroupMethods):
         topics: Iterable[str] | None = None,
         pattern: str | None = None,
         group_instance_id: str | None = None,
-        session_timeout_ms: int = 45_000,
+        session_timeout_ms: int = limits.group_session_timeout_ms,
         enable_auto_commit: bool = True,
         auto_commit_interval_ms: int = 5_000,
         on_partitions_revoked: Callable[[Partitions], object] | None = None,
@@ -140,8 +137,8 @@ class Consumer(PositionMethods, GroupMethods):
         fetch_min_bytes: int = 1,
         max_poll_records: int = 500,
         auto_offset_reset: str = "latest",
-        request_timeout_ms: int = 30_000,
-        retry_backoff_ms: int = 100,
+        request_timeout_ms: int = limits.request_timeout_ms,
+        retry_backoff_ms: int = limits.retry_backoff_ms,
     ) -> None:
         if group_id is None:
             given = {
@@ -196,7 +193,7 @@ class Consumer(PositionMethods, GroupMethods):
         self._state = FetchState(
             RESET_POLICIES[auto_offset_reset],
             config.retry_backoff_ms,
-            RETRY_BACKOFF_MAX_MS,
+            limits.retry_backoff_ms_max,
             config.fetch_max_wait_ms,
             config.fetch_max_bytes,
         )
@@ -212,7 +209,7 @@ class Consumer(PositionMethods, GroupMethods):
                 session_timeout_ms=session_ms,
                 assignor=assignor,
                 retry_backoff_ms=config.retry_backoff_ms,
-                retry_backoff_max_ms=RETRY_BACKOFF_MAX_MS,
+                retry_backoff_max_ms=limits.retry_backoff_ms_max,
             )
 
         def make_actor(bootstrap: list[str], transport: object) -> FetcherActor:
@@ -322,7 +319,7 @@ class Consumer(PositionMethods, GroupMethods):
         """Every record, as it comes, until the consumer is closed."""
         while True:
             try:
-                records = self.poll(ITERATION_POLL_MS)
+                records = self.poll(limits.iteration_poll_ms)
             except ZafkaError as err:
                 if self._closed.is_set() and err.error.name == "STOPPED":
                     return
@@ -331,7 +328,7 @@ class Consumer(PositionMethods, GroupMethods):
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def close(self, timeout_ms: int = CLOSE_GROUP_TIMEOUT_MS) -> None:
+    def close(self, timeout_ms: int = limits.group_close_timeout_ms) -> None:
         """Stop fetching and the I/O thread; a poll blocked in another thread raises STOPPED
         at once. Idempotent; callable from any thread.
 

@@ -10,8 +10,7 @@ from zafka import limits
 from zafka.errors import ZafkaError
 from zafka.transport.names import ASSIGNOR_NAMES, TopicPartition, check_topic_name
 
-GROUP_ID_CHARS_MAX = 249  # a group id names an actor (`group-<id>`): the broker's rule
-_GROUP_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{GROUP_ID_CHARS_MAX}}}")
+_GROUP_ID = re.compile(rf"[A-Za-z0-9._-]{{1,{limits.group_id_bytes_max}}}")
 
 
 def check_int(name: str, value: object, low: int, high: int, meaning: str) -> int:
@@ -51,7 +50,7 @@ def check_group_config(group_id: object, instance_id: object, assignor: object) 
     if not isinstance(group_id, str) or _GROUP_ID.fullmatch(group_id) is None:
         raise ZafkaError(
             "INVALID_CONFIG",
-            f"group_id={str(group_id)[:64]!r}: expected 1..{GROUP_ID_CHARS_MAX} of "
+            f"group_id={str(group_id)[:64]!r}: expected 1..{limits.group_id_bytes_max} of "
             "[A-Za-z0-9._-] (it names the group's coordinator actor)",
         )
     if instance_id is not None and (not isinstance(instance_id, str) or not instance_id):

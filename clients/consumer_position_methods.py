@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
-from zafka import clock
+from zafka import clock, limits
 from zafka.clients import io
 from zafka.clients.consumer_config import check_tp, check_tps
 from zafka.clients.drain import fresh
 from zafka.clients.fetch_state import EARLIEST, LATEST
-from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS
 from zafka.errors import ZafkaError
 from zafka.transport.names import TopicPartition
 
@@ -150,7 +149,7 @@ class PositionMethods:
                 if remaining <= 0:
                     raise _timed_out("offsets_for_times", last)
                 self._closed.wait(min(backoff_s, remaining))
-                backoff_s = min(backoff_s * 2, max(RETRY_BACKOFF_MAX_MS / 1000, backoff_s))
+                backoff_s = min(backoff_s * 2, max(limits.retry_backoff_ms_max / 1000, backoff_s))
         return found
 
     # --- pause and resume -----------------------------------------------------------------

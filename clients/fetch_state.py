@@ -41,6 +41,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from zafka import limits
 from zafka.clients.drain import Drain, fresh, split_batches
 from zafka.clients.metadata import leader_may_have_moved
 from zafka.errors import ZafkaError
@@ -49,7 +50,6 @@ from zafka.transport.client import EARLIEST, LATEST
 from zafka.transport.names import TopicPartition
 
 RESET_POLICIES: dict[str, int | None] = {"earliest": EARLIEST, "latest": LATEST, "none": None}
-STALE_CALLS_MAX = 4  # requests of older epochs in flight per partition before a new one waits
 
 
 @dataclass(slots=True, eq=False)
@@ -108,8 +108,8 @@ class FetchState:
     def __init__(
         self,
         reset_policy: int | None,
-        retry_backoff_ms: int = 100,
-        retry_backoff_max_ms: int = 1000,
+        retry_backoff_ms: int = limits.retry_backoff_ms,
+        retry_backoff_max_ms: int = limits.retry_backoff_ms_max,
         fetch_max_wait_ms: int = 500,
         fetch_max_bytes: int = 1 << 20,
     ) -> None:
@@ -257,7 +257,7 @@ class FetchState:
                     continue
             elif ps.paused or ps.fetching or ps.fetched_bytes >= self.fetch_max_bytes or ps.halted:
                 continue
-            if self._stale.get(tp, 0) >= STALE_CALLS_MAX:
+            if self._stale.get(tp, 0) >= limits.stale_fetches_per_partition_max:
                 continue  # planned again when a stale answer comes back
             if ps.retry_at_ms > now_ms:
                 if plan.wake_ms is None or ps.retry_at_ms < plan.wake_ms:

@@ -34,7 +34,6 @@ from zafka.transport.envelope import Envelope
 from zafka.transport.names import TopicPartition, partition_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
-RETRY_BACKOFF_MAX_MS = 1000  # retries back off from retry_backoff_ms, doubling up to this
 ReplyCallback = Callable[[Envelope | ZafkaError], None]
 
 
@@ -139,7 +138,7 @@ class FetcherActor(ClientActor):
 
     def _backoff_ms(self, failures: int) -> int:
         delay = self.config.retry_backoff_ms << min(max(failures - 1, 0), 16)
-        return min(delay, max(RETRY_BACKOFF_MAX_MS, self.config.retry_backoff_ms))
+        return min(delay, max(limits.retry_backoff_ms_max, self.config.retry_backoff_ms))
 
     def _refresh(self, topics: set[str], now: int, wake: int | None) -> int | None:
         """Ask for metadata now, or say when (refreshes back off while partitions stay

@@ -27,9 +27,10 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
+from zafka import limits
 from zafka.actors.runtime.actor import answer_of
 from zafka.clients.fetch_state import FetchState
-from zafka.clients.fetcher import RETRY_BACKOFF_MAX_MS, FetcherActor, FetcherConfig
+from zafka.clients.fetcher import FetcherActor, FetcherConfig
 from zafka.clients.membership import Assignment, Membership, to_groups, to_tps
 from zafka.clients.metadata import broker_node
 from zafka.errors import ZafkaError
@@ -111,7 +112,7 @@ class GroupMemberActor(FetcherActor):
 
     def _backoff_ms(self, failures: int) -> int:
         delay = self.config.retry_backoff_ms << min(max(failures - 1, 0), 16)
-        return min(delay, max(RETRY_BACKOFF_MAX_MS, self.config.retry_backoff_ms))
+        return min(delay, max(limits.retry_backoff_ms_max, self.config.retry_backoff_ms))
 
     # --- what the membership plans ------------------------------------------------------------
 

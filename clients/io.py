@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, InvalidStateError
 from typing import Any, TypeVar
 
+from zafka import limits
 from zafka.actors.runtime.actor import Actor, answer_of
 from zafka.actors.runtime.loop import Runtime
 from zafka.clients.metadata import ClusterMetadata, broker_node, parse_bootstrap
@@ -35,7 +36,6 @@ from zafka.transport.zmq_transport import ZmqTransport
 log = logging.getLogger(__name__)
 
 CLIENT_ACTOR = "client"
-CLOSE_TIMEOUT_S = 10.0  # how long close() waits for the I/O thread to finish
 T = TypeVar("T")
 MetadataCallback = Callable[[ZafkaError | None], None]
 
@@ -240,7 +240,7 @@ class ClientIO:
         """Run `fn()` on the I/O thread, with no result (a nudge: "there is work")."""
         self.runtime.post(fn)
 
-    def close(self, timeout_s: float = CLOSE_TIMEOUT_S) -> None:
+    def close(self, timeout_s: float = limits.client_close_timeout_s) -> None:
         """Stop the I/O thread: calls still pending fail with STOPPED. Idempotent."""
         self._stop.set()
         self.transport.wake()

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
+from zafka import limits
 from zafka.errors import ZafkaError
 from zafka.transport.group import (
     HeartbeatRequest,
@@ -120,10 +121,10 @@ class Membership:
         member_id: str,
         *,
         instance_id: str | None = None,
-        session_timeout_ms: int = 45_000,
+        session_timeout_ms: int = limits.group_session_timeout_ms,
         assignor: str | None = None,
-        retry_backoff_ms: int = 100,
-        retry_backoff_max_ms: int = 1000,
+        retry_backoff_ms: int = limits.retry_backoff_ms,
+        retry_backoff_max_ms: int = limits.retry_backoff_ms_max,
     ) -> None:
         self.group_id = group_id
         self.member_id = member_id

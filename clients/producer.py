@@ -26,14 +26,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from zafka import clock
+from zafka import clock, limits
 from zafka.clients import io
 from zafka.clients.accumulator import RecordAccumulator, record_size
 from zafka.clients.delivery import BatchResult, RecordFuture, RecordMetadata
 from zafka.clients.io import ClientIO
 from zafka.clients.partitioner import Partitioner
 from zafka.clients.sender import (
-    IDEMPOTENT_IN_FLIGHT_REQUESTS,
     PLAIN_IN_FLIGHT_REQUESTS,
     SenderActor,
     SenderConfig,
@@ -44,7 +43,6 @@ from zafka.errors import ZafkaError, from_code
 __all__ = ["Producer", "RecordFuture", "RecordMetadata"]
 
 ACKS = {"all": -1, -1: -1, 0: 0, 1: 1, "0": 0, "1": 1, "-1": -1}
-TOPIC_WAIT_BACKOFF_S = 0.05  # between metadata requests while a topic is being created
 
 
 def _positive(name: str, value: object, low: int = 1) -> int:
@@ -68,9 +66,9 @@ class Producer:
         buffer_bytes_max: int = 32 * 1024 * 1024,
         block: bool = True,
         max_block_ms: int = 60_000,
-        request_timeout_ms: int = 30_000,
+        request_timeout_ms: int = limits.request_timeout_ms,
         delivery_timeout_ms: int = 120_000,
-        retry_backoff_ms: int = 100,
+        retry_backoff_ms: int = limits.retry_backoff_ms,
     ) -> None:
         if acks not in ACKS:
             raise ZafkaError("INVALID_CONFIG", f"acks={acks!r}: expected 0, 1 or 'all' (-1)")
@@ -79,6 +77,7 @@ class Producer:
                 "INVALID_CONFIG", "idempotence needs acks=1 or 'all': set enable_idempotence=False"
             )
         self._max_block_s = _positive("max_block_ms", max_block_ms, 0) / 1000
+        self._retry_backoff_s = _positive("retry_backoff_ms", retry_backoff_ms, 0) / 1000
         config = SenderConfig(
             acks=ACKS[acks],
             idempotent=bool(enable_idempotence),
@@ -96,7 +95,9 @@ class Producer:
         )
         self._state = state = SendState(accumulator)
         state.max_in_flight_requests = (
-            IDEMPOTENT_IN_FLIGHT_REQUESTS if enable_idempotence else PLAIN_IN_FLIGHT_REQUESTS
+            limits.idempotent_in_flight_batches_max
+            if enable_idempotence
+            else PLAIN_IN_FLIGHT_REQUESTS
         )
         self._block = block
         self._closed = False
@@ -216,9 +217,9 @@ class Producer:
                 code = actor.metadata.topic_error(topic)
                 if code:
                     error = from_code(code, f"topic {topic!r}")
-            if not error.retriable or clock.monotonic_s() + TOPIC_WAIT_BACKOFF_S > deadline:
+            if not error.retriable or clock.monotonic_s() + self._retry_backoff_s > deadline:
                 raise ZafkaError(error.error.name, f"topic {topic!r}: {error}")
-            time.sleep(TOPIC_WAIT_BACKOFF_S)  # a backoff between requests, not a sync
+            time.sleep(self._retry_backoff_s)  # a backoff between requests, not a sync
 
     # --- flushing and closing -------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from zafka import limits
 from zafka.actors.runtime.actor import answer_of
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
@@ -39,9 +40,7 @@ NO_PRODUCER_ID = -1
 # Requests in flight per partition: Kafka's max.in.flight.requests.per.connection with
 # idempotence (the broker keeps this many batches per producer for de-duplication). Without
 # idempotence a retry could overtake, so one at a time.
-IDEMPOTENT_IN_FLIGHT_REQUESTS = 5
 PLAIN_IN_FLIGHT_REQUESTS = 1
-METADATA_BACKOFF_MAX_MS = 1_000  # backoff between refreshes for leaderless partitions doubles
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ class SenderActor(ClientActor):
     def _after_refresh(self, error: ZafkaError | None) -> None:
         self._metadata_failures += 1
         backoff = self.config.retry_backoff_ms * 2 ** min(self._metadata_failures - 1, 10)
-        self.set_timer("metadata", min(backoff, METADATA_BACKOFF_MAX_MS))
+        self.set_timer("metadata", min(backoff, limits.retry_backoff_ms_max))
         if error is None:
             self.send_ready()  # what found its leader goes now
 

@@ -12,7 +12,6 @@ from zafka.errors import ZafkaError
 from zafka.storage.batch import HEADER_SIZE
 
 DAY_MS = 24 * 3600 * 1000
-SEGMENT_BYTES_MAX = 2**31 - 1  # index entries store positions as 32-bit numbers, as Kafka
 
 # Topic config keys (Kafka's names, plus zafka's own) -> the LogConfig field each sets.
 # max.message.bytes sets none: it bounds produced batches, which the broker checks, not the log.
@@ -59,10 +58,10 @@ class LogConfig:
     fsync_interval_ms: int = 1000
 
     def __post_init__(self) -> None:
-        if not 1024 <= self.segment_bytes <= SEGMENT_BYTES_MAX:
+        if not 1024 <= self.segment_bytes <= limits.segment_bytes_max:
             raise ZafkaError(
                 "INVALID_CONFIG",
-                f"segment_bytes must be 1024..{SEGMENT_BYTES_MAX}, got {self.segment_bytes}",
+                f"segment_bytes must be 1024..{limits.segment_bytes_max}, got {self.segment_bytes}",
             )
         if self.segment_ms < 1 or self.index_interval_bytes < 1 or self.fsync_interval_ms < 0:
             raise ZafkaError(

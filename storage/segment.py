@@ -15,6 +15,7 @@ from pathlib import Path
 
 import crc32c
 
+from zafka import limits
 from zafka.errors import ZafkaError
 from zafka.storage import scan
 from zafka.storage.batch import CRC_START, HEADER_SIZE, BatchHeader, parse_header
@@ -23,7 +24,6 @@ from zafka.storage.index import OFFSET_ENTRY, TIME_ENTRY, SegmentSeal, SparseInd
 _VERIFY = struct.Struct(">qiibIhi")  # base_offset .. last_offset_delta: a header's first 27 bytes
 # Batch headers are walked in chunks of this many bytes (one pread each, not one per batch):
 # twice the default index interval, so a walk from an index entry mostly takes one read.
-WALK_CHUNK_BYTES = 8192
 _EMPTY = memoryview(b"")
 
 
@@ -219,11 +219,13 @@ class LogSegment:
 
     def _walk(self, position: int) -> Iterator[tuple[int, int, int]]:
         """(position, size, last offset) of each batch from `position` to the end, reading
-        WALK_CHUNK_BYTES at a time. CORRUPT_MESSAGE where a length cannot be right (as
-        `header_at`), so a walk over a damaged file never loops or runs past the end."""
+        `limits.segment_walk_chunk_bytes` at a time. CORRUPT_MESSAGE where a length cannot be
+        right (as `header_at`), so a walk over a damaged file never loops or runs past the end."""
         end = self.size
         while position < end:
-            chunk = os.pread(self._fd, min(WALK_CHUNK_BYTES, end - position), position)
+            chunk = os.pread(
+                self._fd, min(limits.segment_walk_chunk_bytes, end - position), position
+            )
             at = 0
             while at + HEADER_SIZE <= len(chunk):
                 base, length, _, _, _, _, delta = _VERIFY.unpack_from(chunk, at)

@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
+from zafka import limits
 from zafka.errors import ZafkaError
 
-NAME_CHARS_MAX = 249  # Kafka's rule: <name>-<partition> must fit a 255-byte file name
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 INTERNAL_PREFIX = "__"
 GROUP_PREFIX = "group-"
@@ -50,10 +50,10 @@ def check_topic_name(name: object) -> str:
         raise ZafkaError("INVALID_TOPIC", f"a topic name is a str, got {type(name).__name__}")
     if not name:
         raise ZafkaError("INVALID_TOPIC", "a topic name cannot be empty")
-    if len(name) > NAME_CHARS_MAX:
+    if len(name) > limits.topic_name_bytes_max:
         raise ZafkaError(
             "INVALID_TOPIC",
-            f"a topic name is at most {NAME_CHARS_MAX} characters, got {len(name)}",
+            f"a topic name is at most {limits.topic_name_bytes_max} characters, got {len(name)}",
         )
     if name in (".", ".."):
         raise ZafkaError("INVALID_TOPIC", f"a topic name cannot be {name!r}")

@@ -13,10 +13,11 @@ connected to us as `node`.
   (ROUTER_MANDATORY: EHOSTUNREACH) or its queue is at the high-water mark (EAGAIN); the
   message is then dropped. A DEALER queues messages up to the mark while its link is down
   and delivers them after reconnecting (capped exponential backoff, 100 ms to 5 s).
-- **Frames.** Sent frames of `SEND_ZERO_COPY_BYTES_MIN` or more go zero-copy: libzmq holds the
-  caller's buffer until it is on the wire, so it must not be mutated after `send` (bytes are
-  immutable; a memoryview over a bytearray or mmap is the caller's promise). `recv` returns
-  frames under `RECV_ZERO_COPY_BYTES_MIN` as `bytes` and larger ones as a `memoryview` over
+- **Frames.** Sent frames of `limits.send_zero_copy_bytes_min` or more go zero-copy: libzmq
+  holds the caller's buffer until it is on the wire, so it must not be mutated after `send`
+  (bytes are immutable; a memoryview over a bytearray or mmap is the caller's promise).
+  `recv` returns frames under `limits.recv_zero_copy_bytes_min` as `bytes` and larger ones
+  as a `memoryview` over
   the received zmq.Frame, without a copy.
 - **Bad peers.** Every socket sets ZMQ_MAXMSGSIZE to `frame_bytes_max`: libzmq checks it
   per frame (a multi-frame message may exceed it in total) and disconnects a peer that
@@ -42,13 +43,6 @@ from zafka.transport.envelope import ANY_NODE
 
 # Frames of at least these sizes are sent / received without a copy (measured in
 # benchmarks/transport_bench.py: below them, copying costs less than zero-copy's bookkeeping).
-SEND_ZERO_COPY_BYTES_MIN = 16 * 1024
-RECV_ZERO_COPY_BYTES_MIN = 4 * 1024
-RECONNECT_IVL_MS = 100  # first delay before reconnecting a dropped link
-RECONNECT_IVL_MAX_MS = 5_000  # the delay doubles up to this
-TCP_KEEPALIVE_IDLE_S = 60  # idle time before the first keepalive probe
-TCP_KEEPALIVE_INTVL_S = 10  # between probes
-NODE_NAME_BYTES_MAX = 255  # a ZeroMQ routing id is at most 255 bytes
 
 Frames = list[bytes | memoryview]
 
@@ -61,7 +55,7 @@ def node_id(node: str) -> bytes:
     if not isinstance(node, str):
         raise ZafkaError("INVALID_CONFIG", f"a node name is a str, not {type(node).__name__}")
     encoded = node.encode()
-    if not 0 < len(encoded) <= NODE_NAME_BYTES_MAX or encoded[0] == 0:
+    if not 0 < len(encoded) <= limits.routing_id_bytes_max or encoded[0] == 0:
         raise ZafkaError("INVALID_CONFIG", f"bad node name {node!r}: 1-255 bytes, no leading NUL")
     return encoded
 
@@ -238,7 +232,9 @@ class ZmqTransport:
             self._closed = True
 
     def _message(self, sock: zmq.Socket, parts: list[zmq.Frame]) -> tuple[str, Frames] | None:
-        frames: Frames = [p.bytes if len(p) < RECV_ZERO_COPY_BYTES_MIN else p.buffer for p in parts]
+        frames: Frames = [
+            p.bytes if len(p) < limits.recv_zero_copy_bytes_min else p.buffer for p in parts
+        ]
         if sock is not self._router:
             return self._dealer_nodes[sock], frames
         node = _node_name(parts[0].bytes)
@@ -253,12 +249,12 @@ class ZmqTransport:
         sock.setsockopt(zmq.MAXMSGSIZE, self._frame_bytes_max)
         sock.setsockopt(zmq.SNDHWM, self._queue_messages_max)
         sock.setsockopt(zmq.RCVHWM, self._queue_messages_max)
-        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+        sock.setsockopt(zmq.RECONNECT_IVL, limits.reconnect_backoff_ms)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, limits.reconnect_backoff_ms_max)
         sock.setsockopt(zmq.TCP_KEEPALIVE, 1)
-        sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, TCP_KEEPALIVE_IDLE_S)
-        sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, TCP_KEEPALIVE_INTVL_S)
-        sock.copy_threshold = SEND_ZERO_COPY_BYTES_MIN
+        sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, limits.tcp_keepalive_idle_s)
+        sock.setsockopt(zmq.TCP_KEEPALIVE_INTVL, limits.tcp_keepalive_interval_s)
+        sock.copy_threshold = limits.send_zero_copy_bytes_min
         self._poller.register(sock, zmq.POLLIN)
         return sock
 

@@ -19,7 +19,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Protocol
 
-from zafka import benchstats
+from zafka import benchstats, limits
 from zafka import clock as clocks
 from zafka.clients.admin import Admin
 from zafka.clients.consumer import Consumer
@@ -63,7 +63,9 @@ class ConsumeResult:
 # --- clients and topics ---------------------------------------------------------------------
 
 
-def producer_for(bootstrap: str, acks: str, request_timeout_ms: int = 30_000) -> Producer:
+def producer_for(
+    bootstrap: str, acks: str, request_timeout_ms: int = limits.request_timeout_ms
+) -> Producer:
     """A Producer with its default settings but `acks` (idempotence needs acks 1 or all)."""
     return Producer(
         bootstrap,
@@ -75,7 +77,10 @@ def producer_for(bootstrap: str, acks: str, request_timeout_ms: int = 30_000) ->
 
 
 def ensure_topic(
-    bootstrap: str, topic: str, partitions: int | None, request_timeout_ms: int = 30_000
+    bootstrap: str,
+    topic: str,
+    partitions: int | None,
+    request_timeout_ms: int = limits.request_timeout_ms,
 ) -> int:
     """The topic's partition count, creating it with `partitions` (default 1) if missing.
     An existing topic with another count is used as it is (a note on stderr)."""
@@ -103,7 +108,9 @@ def ensure_topic(
         return partitions or 1
 
 
-def topic_partitions(bootstrap: str, topic: str, request_timeout_ms: int = 30_000) -> int:
+def topic_partitions(
+    bootstrap: str, topic: str, request_timeout_ms: int = limits.request_timeout_ms
+) -> int:
     """The partition count of an existing topic (UNKNOWN_TOPIC_OR_PARTITION if none)."""
     with Admin(bootstrap, request_timeout_ms=request_timeout_ms) as admin:
         return len(admin.describe_topics([topic])[0].partitions)

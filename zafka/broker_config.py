@@ -17,10 +17,8 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
+from zafka import limits
 from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS
-from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
-
-DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
 
 
 def _boolean(text: str) -> bool:
@@ -40,11 +38,11 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "data_dir": (str, None),
     "auto_create_topics": (_boolean, False),
     "default_partitions": (int, 1),
-    "zk_session_timeout_ms": (int, DEFAULT_ZK_SESSION_TIMEOUT_MS),
+    "zk_session_timeout_ms": (int, limits.zookeeper_session_timeout_ms),
     "log_level": (str, "INFO"),
     "offsets_topic_partitions": (int, DEFAULT_OFFSETS_PARTITIONS),
-    "group_heartbeat_interval_ms": (int, HEARTBEAT_INTERVAL_MS),
-    "group_rebalance_timeout_ms": (int, REBALANCE_TIMEOUT_MS),
+    "group_heartbeat_interval_ms": (int, limits.group_heartbeat_interval_ms),
+    "group_rebalance_timeout_ms": (int, limits.group_rebalance_timeout_ms),
 }
 KAFKA_NAMES = {
     "broker.id": "id",

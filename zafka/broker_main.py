@@ -33,10 +33,8 @@ from kazoo.handlers.threading import KazooTimeoutError
 from zafka import broker_config, clock, limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
-from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.runtime.loop import Runtime, SupervisionError
-from zafka.broker_config import DEFAULT_ZK_SESSION_TIMEOUT_MS
 from zafka.coordination import paths
 from zafka.coordination.registry import EphemeralRegistration
 from zafka.coordination.worker import ZooKeeperWorker
@@ -45,7 +43,6 @@ from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
 
-ZK_CONNECT_TIMEOUT_S = 15.0
 REGISTRATION_FORMAT_VERSION = 1
 _LISTEN = re.compile(r"tcp://(?P<host>[^:/]+):(?P<port>\d{1,5})")
 ALLOWED_HOSTS = ("127.0.0.1",)
@@ -115,18 +112,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--group-heartbeat-interval-ms",
         type=int,
         help="how often group members heartbeat; a member's session timeout must be longer "
-        f"(default: {HEARTBEAT_INTERVAL_MS}, Kafka's)",
+        f"(default: {limits.group_heartbeat_interval_ms}, Kafka's)",
     )
     parser.add_argument(
         "--group-rebalance-timeout-ms",
         type=int,
         help="how long a group member has to confirm that it revoked partitions before it is "
-        f"removed (default: {REBALANCE_TIMEOUT_MS})",
+        f"removed (default: {limits.group_rebalance_timeout_ms})",
     )
     parser.add_argument(
         "--zk-session-timeout-ms",
         type=int,
-        help=f"ZooKeeper session timeout (default: {DEFAULT_ZK_SESSION_TIMEOUT_MS})",
+        help=f"ZooKeeper session timeout (default: {limits.zookeeper_session_timeout_ms})",
     )
     parser.add_argument("--log-level", help="logging level on stderr (default: INFO)")
 
@@ -138,13 +135,13 @@ def _connect(hosts: str, session_timeout_ms: int) -> KazooClient:
     try:
         if slash and chroot:  # kazoo needs the chroot to exist: make it from the root first
             root = KazooClient(hosts=host_part, timeout=session_timeout_ms / 1000)
-            root.start(timeout=ZK_CONNECT_TIMEOUT_S)
+            root.start(timeout=limits.zookeeper_connect_timeout_s)
             try:
                 root.ensure_path("/" + chroot)
             finally:
                 root.stop()
                 root.close()
-        client.start(timeout=ZK_CONNECT_TIMEOUT_S)
+        client.start(timeout=limits.zookeeper_connect_timeout_s)
     except KazooTimeoutError:
         raise BrokerStartError(f"cannot connect to ZooKeeper at {hosts}") from None
     return client

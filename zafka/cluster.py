@@ -69,7 +69,6 @@ __all__ = [
 ]
 
 BROKER_PREFIX = "broker-"
-WAIT_SLICE_S = 0.2  # how often a wait on ZooKeeper also checks that the broker still runs
 _KAZOO_LOG = logging.getLogger("zafka.cluster.kazoo")  # its connection chatter stays quiet
 _KAZOO_LOG.setLevel(logging.ERROR)
 
@@ -189,7 +188,7 @@ def _wait_registered(
         stat = client.exists(path, watch=lambda _event, changed=changed: changed.set())
         if stat is not None and _registered_endpoint(client, path) == endpoint:
             return None
-        while not changed.wait(WAIT_SLICE_S):
+        while not changed.wait(limits.broker_watch_slice_s):
             if proc.poll() is not None:
                 return f"it exited with code {proc.returncode}"
             if clock.monotonic_s() > deadline:

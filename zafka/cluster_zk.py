@@ -50,7 +50,6 @@ ZOOKEEPER_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 DEFAULT_ZK_CLASSPATH = "/usr/share/java/*:/etc/zookeeper/conf"
 CLUSTER_LABEL = "zafka.cluster"
 SERVICE_LABEL = "zafka.service"
-DOCKER_TIMEOUT_S = 60.0  # one docker CLI call (a busy engine can be slow); never unbounded
 START_DOCKER = "start it with scripts/docker-engine.sh start"
 
 
@@ -94,7 +93,7 @@ def _run_local(
 
 
 def _docker(
-    *args: str, timeout_s: float = DOCKER_TIMEOUT_S, output: BinaryIO | None = None
+    *args: str, timeout_s: float = limits.docker_call_timeout_s, output: BinaryIO | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run `docker ARGS` (bounded), its output captured, or written to `output` if given."""
     docker = shutil.which("docker")
@@ -203,7 +202,13 @@ def _remove_container(info: ProcessInfo) -> bool:
     if not _ours(details, info):
         return False  # removed meanwhile (or, never, someone else's: left alone)
     grace_s = limits.process_stop_grace_s
-    _docker("stop", "-t", str(int(grace_s)), info.container, timeout_s=grace_s + DOCKER_TIMEOUT_S)
+    _docker(
+        "stop",
+        "-t",
+        str(int(grace_s)),
+        info.container,
+        timeout_s=grace_s + limits.docker_call_timeout_s,
+    )
     with open(info.log, "ab") as log:
         log.write(f"--- output of container {info.container} ({info.image}) ---\n".encode())
         log.flush()

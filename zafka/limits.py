@@ -8,11 +8,17 @@ process_stop_grace_s = 10.0  # SIGTERM first, SIGKILL after this
 broker_start_timeout_s = 60.0  # until every started broker is registered and answers
 broker_probe_timeout_s = 2.0  # one MetadataRequest round trip to a broker
 cluster_brokers_max = 32  # brokers one `zafka cluster up` starts
+zookeeper_connect_timeout_s = 15.0  # a broker's first connection to ZooKeeper
+zookeeper_session_timeout_ms = 6_000  # default `zk_session_timeout_ms`: a dead broker's znode goes
+broker_watch_slice_s = 0.2  # how often a wait on ZooKeeper also checks that the broker still runs
+docker_call_timeout_s = 60.0  # one docker CLI call (a busy engine can be slow); never unbounded
 
-# Record batches (storage/batch.py, storage/records.py).
+# Record batches and segments (storage/).
 batch_bytes_max = 1_048_576  # one whole batch, header included: Kafka's default message.max.bytes
 batch_records_max = 1_000_000  # records in one batch: bounds the objects one decode creates
 decompressed_bytes_max = 64 * 1024 * 1024  # a batch payload after zstd: refuses zstd bombs
+segment_bytes_max = 2**31 - 1  # index entries store positions as 32-bit numbers, as Kafka
+segment_walk_chunk_bytes = 8192  # batch headers are read this much at a time to find offsets
 
 # The wire (transport/): what one message may carry.
 frame_bytes_max = 16 * 1024 * 1024  # any single frame; set as ZMQ_MAXMSGSIZE (peer dropped)
@@ -22,6 +28,16 @@ nesting_depth_max = 4  # messages nested inside messages in one envelope (schema
 collection_items_max = 10_000  # items in one array or map of an envelope
 string_bytes_max = 32 * 1024  # one str or bin value inside an envelope
 send_queue_messages_max = 10_000  # messages queued per peer socket (ZMQ high-water mark)
+routing_id_bytes_max = 255  # a ZeroMQ routing id (a node name)
+send_zero_copy_bytes_min = 16 * 1024  # sent frames this large go zero-copy
+recv_zero_copy_bytes_min = 4 * 1024  # received frames this large stay a view over libzmq's buffer
+reconnect_backoff_ms = 100  # first delay before reconnecting a dropped link
+reconnect_backoff_ms_max = 5_000  # the delay doubles up to this
+tcp_keepalive_idle_s = 60  # idle time before the first keepalive probe
+tcp_keepalive_interval_s = 10  # between probes
+
+# Names (transport/names.py).
+topic_name_bytes_max = 249  # Kafka's rule: <name>-<partition> must fit a 255-byte file name
 
 # Actors (actors/).
 mailbox_messages_max = 10_000  # queued messages per actor; beyond it senders get BUSY
@@ -29,10 +45,17 @@ inflight_calls_max = 10_000  # calls one actor awaits at once
 call_timeout_ms_max = 300_000  # the longest timeout a call may ask for
 actor_restarts_max = 5  # restarts within actor_restart_window_s before the process stops
 actor_restart_window_s = 60.0
+receive_messages_per_step_max = 1_000  # transport messages a runtime takes per step
+mailbox_messages_per_step_max = 100  # messages one actor handles per step before the next's turn
 
 # Partition leaders (actors/partition/producer_state.py, actors/partition/fetch_waiters.py).
 producers_max = 1_000  # producer ids with de-duplication state per partition (LRU beyond)
 fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition actor
+idempotent_in_flight_batches_max = 5  # a producer's unanswered batches per partition, and the
+# batches a partition keeps per producer to recognise a retry (Kafka's max.in.flight, idempotent)
+flush_timer_ms_min = 10  # fsync_interval_ms of 0 must not make the flush timer spin every step
+topic_sync_retry_ms = 1_000  # a broker's topic sync that failed (ZooKeeper unreachable) runs again
+hosted_topics_per_turn_max = 50  # topics a broker hosts or drops per runtime turn
 
 # ZooKeeper: topics (coordination/topics.py), producer ids (coordination/producer_ids.py).
 topic_partitions_max = 1_000  # one topic's znodes must fit one ZooKeeper transaction (1 MiB)
@@ -49,6 +72,9 @@ group_members_max = 1_000  # members of one group (GROUP_MAX_SIZE_REACHED beyond
 session_timeout_ms_max = 1_800_000  # Kafka's group.max.session.timeout.ms
 subscription_pattern_bytes_max = 1_000  # a longer regular expression is refused
 offset_metadata_bytes_max = 4_096  # Kafka's offset.metadata.max.bytes
+group_session_timeout_ms = 45_000  # a member's default session (Kafka's session.timeout.ms)
+group_heartbeat_interval_ms = 3_000  # the coordinator's default heartbeat interval (Kafka's)
+group_rebalance_timeout_ms = 300_000  # default time a member has to confirm a revocation
 
 # Group coordinators on the broker (actors/group/coordinator.py, actors/group/offsets_loader.py).
 group_id_bytes_max = 249  # a group id: 1..249 of [A-Za-z0-9._-] (it names an actor)
@@ -66,3 +92,11 @@ log_cleanup_interval_ms = 300_000  # retention (delete) or compaction (compact):
 key_hash_cache_keys_max = 4096  # keys whose partition hash a Partitioner remembers (~1 MB)
 key_hash_cache_key_bytes_max = 64  # longer keys are hashed every time, never kept alive
 batch_overhead_bytes = 256  # headroom under batch_bytes_max: header, msgpack columns, zstd frame
+request_timeout_ms = 30_000  # the clients' default request.timeout.ms
+retry_backoff_ms = 100  # the clients' default first backoff after a retriable error
+retry_backoff_ms_max = 1_000  # every retry backoff doubles up to this: the one retry cap
+caller_grace_s = 5.0  # a caller waits this beyond a request's timeout: the I/O thread answers first
+client_close_timeout_s = 10.0  # how long close() waits for a client's I/O thread to finish
+group_close_timeout_ms = 5_000  # how long Consumer.close() may spend committing and leaving
+iteration_poll_ms = 1_000  # one poll inside `for record in consumer`
+stale_fetches_per_partition_max = 4  # fetches of older epochs in flight before a new one waits

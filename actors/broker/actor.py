@@ -29,8 +29,9 @@ watch on the topic list (kazoo's thread) posts a re-sync; the sync job reads the
 (never trusting the watch's list, which may be older than jobs queued before it) and the
 actor applies it: partitions of new topics spawned, those of deleted topics stopped and
 their data deleted. One sync at a time (changes meanwhile make one more). A sync that fails
-is retried after `SYNC_RETRY_MS`. Spawning and stopping go through one FIFO queue worked
-`HOST_SLICE_TOPICS` topics per runtime turn, each deferred reply queued behind the hosting
+is retried after `limits.topic_sync_retry_ms`. Spawning and stopping go through one FIFO
+queue worked `limits.hosted_topics_per_turn_max` topics per runtime turn, each deferred reply
+queued behind the hosting
 its job asked for, so no number of topics keeps produce and fetch waiting. An item that
 fails (a full disk) is logged and skipped; a sync drops topics still queued for hosting too.
 A restart after a crash keeps the hosted partitions, the queue and the watch (in the
@@ -63,6 +64,7 @@ from typing import Any
 from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
+from zafka import limits
 from zafka.actors.broker.admin import (
     BrokerZooKeeper,
     CoordinatorLookup,
@@ -95,8 +97,6 @@ log = logging.getLogger(__name__)
 Work = tuple[Callable[..., None], tuple]  # a BrokerActor method and its arguments
 
 BROKER_ACTOR = "broker"
-SYNC_RETRY_MS = 1000  # a topic sync that failed (ZooKeeper unreachable) is tried again
-HOST_SLICE_TOPICS = 50  # topics hosted or dropped per runtime turn (see _enqueue)
 
 
 @dataclass
@@ -238,7 +238,7 @@ class BrokerActor(Actor):
             )
         except ZafkaError as err:
             log.warning("broker %s: topic sync not queued (%s); retrying", self._id, err)
-            self.set_timer("sync", SYNC_RETRY_MS)
+            self.set_timer("sync", limits.topic_sync_retry_ms)
             return
         self.context.syncing = True
 
@@ -249,7 +249,7 @@ class BrokerActor(Actor):
         self.context.syncing = False
         if isinstance(result, Exception):
             log.warning("broker %s: cannot read the topics: %s; retrying", self._id, result)
-            self.set_timer("sync", SYNC_RETRY_MS)
+            self.set_timer("sync", limits.topic_sync_retry_ms)
             return
         names, plans = result
         current = set(names)
@@ -263,9 +263,10 @@ class BrokerActor(Actor):
             self.request_sync()
 
     def _enqueue(self, work: list[Work]) -> None:
-        """Queue hosting work (one topic each, or a reply), done HOST_SLICE_TOPICS per
-        runtime turn, in order: produce and fetch are served between slices however many
-        topics change. Items name the method, not the instance: a restart replaces it."""
+        """Queue hosting work (one topic each, or a reply), done
+        `limits.hosted_topics_per_turn_max` per runtime turn, in order: produce and fetch are
+        served between slices however many topics change. Items name the method, not the
+        instance: a restart replaces it."""
         if not work:
             return
         if not self.context.hosting:
@@ -274,7 +275,7 @@ class BrokerActor(Actor):
 
     def on_host_timeout(self, now_ms: int) -> None:
         hosting = self.context.hosting
-        for _ in range(min(len(hosting), HOST_SLICE_TOPICS)):
+        for _ in range(min(len(hosting), limits.hosted_topics_per_turn_max)):
             self._work(hosting.popleft())
         if hosting:
             self.set_timer("host", 0)

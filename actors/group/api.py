@@ -13,9 +13,6 @@ from zafka.errors import BY_NAME
 from zafka.limits import session_timeout_ms_max, subscription_pattern_bytes_max
 from zafka.transport.names import TopicPartition
 
-HEARTBEAT_INTERVAL_MS = 3_000  # default; a session timeout must be longer
-REBALANCE_TIMEOUT_MS = 300_000  # default time a member has to confirm a revocation
-
 
 def error_code(name: str) -> int:
     """The wire code of an `Outcome.error` name (a name from zafka/errors.py's table)."""

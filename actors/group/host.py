@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from zafka.actors.group.api import HEARTBEAT_INTERVAL_MS, REBALANCE_TIMEOUT_MS
+from zafka import limits
 from zafka.actors.group.coordinator import GroupCoordinatorActor
 from zafka.actors.group.messages import GroupLoaded, TopicsChanged, is_blank
 from zafka.actors.group.offsets_loader import LOADER_PREFIX, OffsetsLoaded, OffsetsLoader
@@ -45,8 +45,8 @@ from zafka.transport.names import group_actor_name
 class GroupSettings:
     """The broker's options for its groups (`zafka broker --group-...`)."""
 
-    heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS
-    rebalance_timeout_ms: int = REBALANCE_TIMEOUT_MS
+    heartbeat_interval_ms: int = limits.group_heartbeat_interval_ms
+    rebalance_timeout_ms: int = limits.group_rebalance_timeout_ms
 
 
 class GroupHost:

@@ -46,10 +46,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
+from zafka import limits
 from zafka.actors.group import records as rec
 from zafka.actors.group.api import (
-    HEARTBEAT_INTERVAL_MS,
-    REBALANCE_TIMEOUT_MS,
     GroupDescription,
     MemberAssignment,
     Outcome,
@@ -82,8 +81,8 @@ class GroupState:
         group_id: str,
         *,
         new_member_id: Callable[[], str] | None = None,
-        heartbeat_interval_ms: int = HEARTBEAT_INTERVAL_MS,
-        rebalance_timeout_ms: int = REBALANCE_TIMEOUT_MS,
+        heartbeat_interval_ms: int = limits.group_heartbeat_interval_ms,
+        rebalance_timeout_ms: int = limits.group_rebalance_timeout_ms,
         default_assignor: str = DEFAULT_ASSIGNOR,
     ) -> None:
         self.group_id = group_id

@@ -57,8 +57,6 @@ from zafka.transport.names import partition_actor_name
 
 logger = logging.getLogger(__name__)
 
-FLUSH_TIMER_MIN_MS = 10  # fsync_interval_ms of 0 must not make the timer spin every step
-
 
 class PartitionActor(Actor):
     """Leads partition `partition` of `topic`, its log in `directory`."""
@@ -124,7 +122,7 @@ class PartitionActor(Actor):
 
     def _schedule_flush(self) -> None:
         if self.state.flush_wanted():
-            self.set_timer("flush", max(self.config.fsync_interval_ms, FLUSH_TIMER_MIN_MS))
+            self.set_timer("flush", max(self.config.fsync_interval_ms, limits.flush_timer_ms_min))
             self.state.flush_armed = True
 
     def on_flush_timeout(self, now_ms: int) -> None:

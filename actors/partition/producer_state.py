@@ -3,9 +3,10 @@
 Kafka's semantics (ProducerStateManager, before KIP-360). An idempotent producer stamps
 every batch with its producer id, producer epoch and the sequence number of its first
 record; sequences count records per partition and wrap from 2**31 - 1 to 0. For each
-producer id the partition keeps the current epoch and the last `BATCHES_KEPT` batches it
-appended (first and last sequence, first and last offset): enough to recognise every batch a
-producer with at most five requests in flight can retry.
+producer id the partition keeps the current epoch and the last
+`limits.idempotent_in_flight_batches_max` batches it appended (first and last sequence,
+first and last offset): enough to recognise every batch a producer with at most that many
+requests in flight can retry.
 
 The partition actor calls `check` before appending a batch and `record` after the log
 appended it; on opening the partition it calls `rebuild` with the log's batch headers, which
@@ -13,7 +14,7 @@ is `record` replayed, so recovered state is exactly what live recording produced
 
 A pure state machine: no I/O, no clock. Memory is bounded: at most `producers_max` producer
 ids (the one that appended least recently is forgotten first; it gets UNKNOWN_PRODUCER_ID on
-its next batch and starts again) with `BATCHES_KEPT` batches each.
+its next batch and starts again) with `limits.idempotent_in_flight_batches_max` batches each.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from zafka import limits
 from zafka.errors import ZafkaError
 from zafka.storage.batch import BatchHeader
 
-BATCHES_KEPT = 5  # Kafka's max.in.flight.requests.per.connection with idempotence
 SEQUENCE_MAX = 2**31 - 1  # the next sequence after this one is 0
 PRODUCER_EPOCH_MAX = 2**15 - 1  # an int16 in the batch header
 
@@ -72,7 +72,7 @@ class _Producer:
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
-        self.batches: deque[AppendedBatch] = deque(maxlen=BATCHES_KEPT)
+        self.batches: deque[AppendedBatch] = deque(maxlen=limits.idempotent_in_flight_batches_max)
 
 
 def last_sequence(base_sequence: int, record_count: int) -> int:

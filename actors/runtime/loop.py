@@ -34,11 +34,9 @@ from zafka.transport.envelope import ANY_NODE, Envelope, Transport, split_addres
 
 log = logging.getLogger(__name__)
 
-RECEIVE_BUDGET = 1000  # transport messages taken per step
-MAILBOX_BUDGET = 100  # messages one actor handles per step before the next actor's turn
 # Stop taking from the network while this many envelopes wait in mailboxes, so remote
 # senders are slowed by TCP flow control instead of losing messages to full mailboxes.
-RECEIVE_PAUSE_QUEUED = limits.mailbox_messages_max // 2 - RECEIVE_BUDGET
+RECEIVE_PAUSE_QUEUED = limits.mailbox_messages_max // 2 - limits.receive_messages_per_step_max
 TIMER_HEAP_SLACK = 4096  # check the timer heap for dead entries every this many pushes
 
 
@@ -211,7 +209,7 @@ class Runtime:
         if self._transport is None:
             return 0
         received = 0
-        while received < RECEIVE_BUDGET:
+        while received < limits.receive_messages_per_step_max:
             item = self._transport.recv()
             if item is None:
                 break
@@ -329,13 +327,14 @@ class Runtime:
         return work + self._run_mailboxes()
 
     def _run_mailboxes(self) -> int:
-        """One turn (up to MAILBOX_BUDGET messages) for every cell with mail, including
-        those that got it during this step; the cost is by cells with mail, not by cells."""
+        """One turn (up to `limits.mailbox_messages_per_step_max` messages) for every cell with
+        mail, including those that got it during this step; the cost is by cells with mail,
+        not by cells."""
         work, turned = 0, set()
         while batch := [(n, c) for n, c in self._ready.items() if n not in turned]:
             for name, cell in batch:
                 turned.add(name)
-                for _ in range(min(len(cell.mailbox), MAILBOX_BUDGET)):
+                for _ in range(min(len(cell.mailbox), limits.mailbox_messages_per_step_max)):
                     self._invoke(cell, cell.actor.on_message, cell.mailbox.popleft())
                     work += 1
                 if not cell.mailbox and self._ready.get(name) is cell:

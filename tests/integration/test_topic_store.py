@@ -18,7 +18,6 @@ from zafka.coordination.topics import (
     TopicStore,
 )
 from zafka.errors import ZafkaError
-from zafka.transport.names import NAME_CHARS_MAX
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +105,7 @@ def test_a_failed_create_leaves_nothing_behind(make_client):
 
 def test_the_largest_topic_fits_one_transaction(make_client):
     store = TopicStore(make_client())
-    name = "x" * NAME_CHARS_MAX
+    name = "x" * limits.topic_name_bytes_max
     info = store.create(name, limits.topic_partitions_max, 3, {"retention.ms": "1000"}, BROKERS)
     assert store.get(name) == info
     assert store.partition_state(name, limits.topic_partitions_max - 1)[0].isr == info.replicas[-1]

@@ -11,8 +11,9 @@ import pytest
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from zafka import limits
 from zafka.errors import ZafkaError
-from zafka.transport.zmq_transport import RECV_ZERO_COPY_BYTES_MIN, ZmqTransport
+from zafka.transport.zmq_transport import ZmqTransport
 
 TIMEOUT_MS = 5_000
 FRAME_BYTES_MAX = 1024  # the server's ZMQ_MAXMSGSIZE in these tests
@@ -147,7 +148,10 @@ def test_a_server_flooding_a_client_past_the_high_water_mark_is_refused(context)
 
 def test_large_frames_are_received_without_a_copy(context):
     server, _, good = serve(context)
-    small, large = b"s" * (RECV_ZERO_COPY_BYTES_MIN - 1), b"L" * RECV_ZERO_COPY_BYTES_MIN
+    small, large = (
+        b"s" * (limits.recv_zero_copy_bytes_min - 1),
+        b"L" * limits.recv_zero_copy_bytes_min,
+    )
     good.send("server", [small, large])
     _, [got_small, got_large] = receive(server)
     assert type(got_small) is bytes and got_small == small

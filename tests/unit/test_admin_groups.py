@@ -11,6 +11,7 @@ from concurrent.futures import Future
 
 import pytest
 
+from zafka import limits
 from zafka.actors.runtime.actor import error_of
 from zafka.clients import admin_groups
 from zafka.clients.admin_groups import GroupAdmin, GroupListing, GroupOffset
@@ -132,7 +133,7 @@ def test_unknown_actor_twice_backs_off(clock):
     admin = Scripted(group_answers("UNKNOWN_ACTOR", "UNKNOWN_ACTOR", described()))
     admin.describe_group("g")
     assert [t for t, _ in admin.sent if t and t[1] == "broker"] == [(2, "broker"), (2, "broker")]
-    assert clock.slept == [admin_groups.RETRY_BACKOFF_S]
+    assert clock.slept == [limits.retry_backoff_ms / 1000]
 
 
 def test_load_in_progress_and_not_coordinator_retry_with_backoff(clock):
@@ -141,7 +142,8 @@ def test_load_in_progress_and_not_coordinator_retry_with_backoff(clock):
     assert len(admin.describe_group("g").members) == 1
     finds = [t for t, name in admin.sent if name == "FindCoordinatorRequest"]
     assert finds == [None] * 4  # any broker each time
-    assert clock.slept == [0.05, 0.1, 0.2]
+    first = limits.retry_backoff_ms / 1000
+    assert clock.slept == [first, 2 * first, 4 * first]
 
 
 def test_errors_that_will_not_go_away_are_raised_at_once(clock):
@@ -167,8 +169,10 @@ def test_the_whole_method_is_bounded_by_the_request_timeout(clock):
         admin.describe_group("g")
     assert err.value.error.name == "REQUEST_TIMED_OUT"
     assert "COORDINATOR_LOAD_IN_PROGRESS" in str(err.value)  # the last error, for the user
-    assert clock.slept == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]  # doubling up to 1 s
-    assert clock.now - started <= 5.0  # it gives up when the next wait would pass the end
+    first, cap = limits.retry_backoff_ms / 1000, limits.retry_backoff_ms_max / 1000
+    waits = [min(first * 2**i, cap) for i in range(len(clock.slept) + 1)]
+    assert clock.slept == waits[:-1] and len(waits) > 5  # doubling up to the cap
+    assert clock.now - started <= 5.0 < clock.now - started + waits[-1]  # the next would pass
 
 
 def _topic(partitions: int) -> wire.DescribeTopicsResponse:

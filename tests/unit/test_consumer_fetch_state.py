@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from zafka import limits
 from zafka.clients.drain import ConsumerRecord, Drain, split_batches
 from zafka.clients.fetch_state import (
     EARLIEST,
     LATEST,
-    STALE_CALLS_MAX,
     FetchState,
     PartitionState,
     Request,
@@ -203,12 +203,15 @@ def test_answers_of_an_old_epoch_are_dropped_and_stale_calls_are_bounded() -> No
     assert ps.fetched is None and ps.fetching
     state.fetch_done(new, (batch(0, 10), 10), 1)
     assert [r.offset for r in take_all(state)] == [5, 6, 7, 8, 9]
-    # Seeking again and again while fetches hang: at most STALE_CALLS_MAX old ones in flight.
+    # Seeking again and again while fetches hang: at most
+    # limits.stale_fetches_per_partition_max old ones in flight.
     stale = []
     for offset in range(20):
         state.seek(TP, offset)
         stale += state.actions(0, leader_1).fetches
-    assert len(stale) == STALE_CALLS_MAX  # the 20th seek's fetch waits for an old answer
+    assert (
+        len(stale) == limits.stale_fetches_per_partition_max
+    )  # the 20th seek's fetch waits for an old answer
     assert state.actions(0, leader_1).fetches == []
     state.fetch_done(stale[0], (b"", 0), 1)
     assert fetch_request(state, now=1).offset_or_timestamp == 19

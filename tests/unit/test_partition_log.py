@@ -7,8 +7,8 @@ import random
 import pytest
 
 from tests.unit.storage_helpers import SMALL, all_records, batch, crash, open_log
+from zafka import limits
 from zafka.errors import ZafkaError
-from zafka.storage import segment as segment_module
 from zafka.storage.batch import build_batch, parse_header
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.log import PartitionLog
@@ -236,7 +236,7 @@ def test_checkpoints_ahead_of_the_data_are_clamped_on_open(tmp_path):
 
 
 def test_walks_cross_chunk_boundaries_and_batches_larger_than_a_chunk(tmp_path):
-    """Offsets are found by walking batch headers in chunks (segment.WALK_CHUNK_BYTES): a
+    """Offsets are found by walking batch headers in chunks (limits.segment_walk_chunk_bytes): a
     header split across two chunks, and a batch larger than a chunk, are walked over."""
     rng = random.Random(7)
     config = LogConfig(fsync=Fsync.NEVER, index_interval_bytes=1 << 30)  # no index: walk all
@@ -245,7 +245,7 @@ def test_walks_cross_chunk_boundaries_and_batches_larger_than_a_chunk(tmp_path):
     batches = [build_batch([(i, None, rng.randbytes(n), None)]) for i, n in enumerate(sizes)]
     for data in batches:
         log.append(bytearray(data), 0)
-    assert max(map(len, batches)) > segment_module.WALK_CHUNK_BYTES
+    assert max(map(len, batches)) > limits.segment_walk_chunk_bytes
     unstamped = [b[16:] for b in batches]  # bytes 12-15: the leader epoch, stamped on append
     for offset in range(len(sizes)):
         first = bytes(log.read(offset, 1, max_offset=None))

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from zafka import limits
 from zafka.actors.partition.producer_state import (
     APPEND,
-    BATCHES_KEPT,
     SEQUENCE_MAX,
     Action,
     AppendedBatch,
@@ -119,14 +119,14 @@ def test_a_sequence_that_does_not_follow_is_out_of_order(seq):
 
 def test_only_the_last_five_batches_are_recognised_as_duplicates():
     p = Partition()
-    for i in range(BATCHES_KEPT + 1):
+    for i in range(limits.idempotent_in_flight_batches_max + 1):
         p.produce(PID, 0, i, 1)
-    for i in range(1, BATCHES_KEPT + 1):
+    for i in range(1, limits.idempotent_in_flight_batches_max + 1):
         assert p.table.check(PID, 0, i, 1) == Decision(Action.DUPLICATE, i, i)
     with pytest.raises(ZafkaError) as excinfo:  # batch 0 left the window: an old sequence
         p.table.check(PID, 0, 0, 1)
     assert error_name(excinfo) == "OUT_OF_ORDER_SEQUENCE"
-    assert len(p.table.entries()[PID].batches) == BATCHES_KEPT
+    assert len(p.table.entries()[PID].batches) == limits.idempotent_in_flight_batches_max
 
 
 def test_sequences_wrap_from_the_maximum_to_0():
@@ -300,8 +300,8 @@ def test_the_bound_must_be_positive():
 
 
 class RetryingProducer:
-    """Kafka's idempotent producer: at most BATCHES_KEPT unacknowledged batches in flight,
-    each sent again until it is acknowledged."""
+    """Kafka's idempotent producer: at most limits.idempotent_in_flight_batches_max
+    unacknowledged batches in flight, each sent again until it is acknowledged."""
 
     def __init__(self, pid: int, counts: list[int], first_seq: int) -> None:
         self.pid = pid
@@ -319,7 +319,9 @@ class RetryingProducer:
     def sendable(self) -> range:
         """Unacknowledged batches in the window, and acknowledged ones (late copies)."""
         first = self.first_unacked
-        end = len(self.batches) if first is None else first + BATCHES_KEPT
+        end = (
+            len(self.batches) if first is None else first + limits.idempotent_in_flight_batches_max
+        )
         return range(min(end, len(self.batches)))
 
 

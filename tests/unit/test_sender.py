@@ -15,6 +15,7 @@ from itertools import pairwise
 
 import pytest
 
+from zafka import limits
 from zafka.actors.partition.producer_state import Action, ProducerStateTable
 from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.actors.runtime.loop import Runtime
@@ -23,8 +24,6 @@ from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult, RecordFuture
 from zafka.clients.metadata import NO_LEADER
 from zafka.clients.producer import Producer
 from zafka.clients.sender import (
-    IDEMPOTENT_IN_FLIGHT_REQUESTS,
-    METADATA_BACKOFF_MAX_MS,
     PLAIN_IN_FLIGHT_REQUESTS,
     SenderActor,
     SenderConfig,
@@ -184,7 +183,7 @@ class Harness:
         linger_ms: int = 5,
         request_timeout_ms: int = 1_000,
         delivery_timeout_ms: int = 60_000,
-        retry_backoff_ms: int = 100,
+        retry_backoff_ms: int = limits.retry_backoff_ms,
     ) -> None:
         self.network = MemoryNetwork(seed=5)
         server = MemoryTransport(self.network, "broker-1")
@@ -199,7 +198,7 @@ class Harness:
         self.partition: Partition = self.server.spawn(Partition)  # type: ignore[assignment]
         self.state = SendState(RecordAccumulator(16_384, linger_ms, 1 << 20, True))
         self.state.max_in_flight_requests = (
-            IDEMPOTENT_IN_FLIGHT_REQUESTS if idempotent else PLAIN_IN_FLIGHT_REQUESTS
+            limits.idempotent_in_flight_batches_max if idempotent else PLAIN_IN_FLIGHT_REQUESTS
         )
         config = SenderConfig(
             acks, idempotent, request_timeout_ms, delivery_timeout_ms, retry_backoff_ms
@@ -438,7 +437,7 @@ def test_a_leaderless_partition_refreshes_metadata_with_a_doubling_backoff() -> 
     times = h.broker.metadata_ms[1:]
     gaps = [b - a for a, b in pairwise(times)]
     assert gaps[:4] == [100, 200, 400, 800]  # retry_backoff_ms, doubling...
-    assert set(gaps[4:]) == {METADATA_BACKOFF_MAX_MS}  # ...up to a second
+    assert set(gaps[4:]) == {limits.retry_backoff_ms_max}  # ...up to a second
     assert 10 <= len(times) <= 16  # a handful in 10 s, not a flood
     assert h.partition.arrivals == [] and not future.done()
     h.broker.leader = 1  # a leader is elected: the next refresh finds it
@@ -457,7 +456,7 @@ def test_undelivered_records_fail_with_request_timed_out_after_the_delivery_time
     futures = [h.send(b"0"), h.send(b"1")]
     h.run_for(2_990)
     assert not any(f.done() for f in futures)
-    h.run_for(3_000 + METADATA_BACKOFF_MAX_MS - 2_990)  # noticed at the next wake-up
+    h.run_for(3_000 + limits.retry_backoff_ms_max - 2_990)  # noticed at the next wake-up
     assert [error_name(f) for f in futures] == ["REQUEST_TIMED_OUT"] * 2
     assert h.state.idle() and h.state.accumulator.buffered_bytes == 0
 
