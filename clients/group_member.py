@@ -27,7 +27,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-from zafka import limits
 from zafka.actors.runtime.actor import answer_of
 from zafka.clients.fetch_state import FetchState
 from zafka.clients.fetcher import FetcherActor, FetcherConfig
@@ -109,10 +108,6 @@ class GroupMemberActor(FetcherActor):
             _, _, fn = heapq.heappop(self._scheduled)
             fn()
         self.group_pump()
-
-    def _backoff_ms(self, failures: int) -> int:
-        delay = self.config.retry_backoff_ms << min(max(failures - 1, 0), 16)
-        return min(delay, max(limits.retry_backoff_ms_max, self.config.retry_backoff_ms))
 
     # --- what the membership plans ------------------------------------------------------------
 
