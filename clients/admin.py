@@ -30,14 +30,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from zafka import clock, limits
-from zafka.clients.admin_groups import GroupAdmin
+from zafka.clients.admin_groups import GroupAdmin, GroupDescription, GroupListing, GroupOffset
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
 from zafka.clients.metadata import NO_LEADER, broker_node, leader_may_have_moved, parse_bootstrap
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
 from zafka.transport.client import MetadataRequest, MetadataResponse, PartitionMetadata
 from zafka.transport.envelope import ANY_NODE
-from zafka.transport.names import is_internal
+from zafka.transport.names import TopicPartition, is_internal
 
 # How much longer than the request timeout a caller waits for the I/O thread's own answer
 # (which is normally REQUEST_TIMED_OUT from the call itself, with a better detail).
@@ -117,7 +117,7 @@ def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-class Admin(GroupAdmin):
+class Admin:
     """Topic, cluster and consumer-group administration; see the module docstring.
 
     `bootstrap_servers`: "host:port" (or "tcp://host:port"), a list of them or one
@@ -147,6 +147,37 @@ class Admin(GroupAdmin):
             self._bootstrap,
             lambda bootstrap, transport: ClientActor(bootstrap, transport, attempt_ms),
         )
+        self._groups = GroupAdmin(self._call, self._submit, request_timeout_ms)
+
+    # --- consumer groups (GroupAdmin's, whose docstrings say more) -----------------------
+
+    def list_groups(self) -> list[GroupListing]:
+        """Every group some broker coordinates, by id."""
+        return self._groups.list_groups()
+
+    def describe_group(self, group_id: str) -> GroupDescription:
+        """One group's state, members and assignment (GROUP_ID_NOT_FOUND if none)."""
+        return self._groups.describe_group(group_id)
+
+    def list_group_offsets(
+        self, group_id: str, partitions: Iterable[tuple[str, int]] | None = None
+    ) -> list[GroupOffset]:
+        """A group's committed offsets with each partition's log end and lag."""
+        return self._groups.list_group_offsets(group_id, partitions)
+
+    def reset_group_offsets(self, group_id: str, offsets: Mapping[tuple[str, int], int]) -> None:
+        """Set a group's committed offsets, while it has no members (else NON_EMPTY_GROUP)."""
+        self._groups.reset_group_offsets(group_id, offsets)
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group with no members and its committed offsets."""
+        self._groups.delete_group(group_id)
+
+    def list_offsets(
+        self, specs: Mapping[tuple[str, int], int]
+    ) -> dict[TopicPartition, int | None]:
+        """Each partition's offset for EARLIEST (-2), LATEST (-1) or a timestamp (ms)."""
+        return self._groups.list_offsets(specs)
 
     # --- topics ---------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ creates it, with those offsets.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -184,24 +184,17 @@ class _Backoff:
 
 
 class GroupAdmin:
-    """Consumer-group methods of `Admin` (see the module docstring). Mixed into `Admin`,
-    whose `_call`, `_submit` and `_timeout_ms` it uses."""
+    """The consumer-group methods of an `Admin`, which owns one (see the module docstring).
+    It sends through the two functions it is given: `call(message, expected, target,
+    deadline, context)` waits for the reply, `submit(message, target, deadline, context)`
+    returns a future of it; both raise or hold the reply's ZafkaError."""
 
-    _timeout_ms: int
-
-    def _call(
-        self,
-        message: object,
-        expected: type[_Response],
-        target: tuple[int, str] | None = None,
-        deadline: float | None = None,
-    ) -> _Response:
-        raise NotImplementedError  # Admin's
-
-    def _submit(
-        self, message: object, target: tuple[int, str] | None, deadline: float
-    ) -> Future[Any]:
-        raise NotImplementedError  # Admin's
+    def __init__(
+        self, call: Callable[..., Any], submit: Callable[..., Future[Any]], timeout_ms: int
+    ):
+        self._call = call
+        self._submit = submit
+        self._timeout_ms = timeout_ms
 
     def _deadline(self) -> float:
         return clock.monotonic_s() + self._timeout_ms / 1000

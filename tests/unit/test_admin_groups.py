@@ -51,14 +51,18 @@ class Clock:
         self.now += seconds
 
 
-class Scripted(GroupAdmin):
+class Scripted:
     """A GroupAdmin whose requests are answered by `answer(target, message)` (a reply, or a
-    ZafkaError to raise); every request is recorded as (target, message type name)."""
+    ZafkaError to raise); every request is recorded as (target, message type name). Its
+    attributes are the GroupAdmin's (`Scripted(answer).describe_group("g")`)."""
 
     def __init__(self, answer: Answer, timeout_ms: int = 2_000) -> None:
-        self._timeout_ms = timeout_ms
         self.answer = answer
         self.sent: list[tuple[Target, str]] = []
+        self.groups = GroupAdmin(self._call, self._submit, timeout_ms)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.groups, name)
 
     def _reply(self, message: object, target: Target, context: str) -> object:
         self.sent.append((target, type(message).__name__))
