@@ -29,7 +29,7 @@ try:
 except ImportError:  # run from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from zafka.actors.runtime.actor import Actor
+from zafka.actors.runtime.actor import Actor, handlers
 from zafka.actors.runtime.loop import Runtime
 from zafka.transport.client import ProduceRequest
 from zafka.transport.control import Ping, Pong
@@ -53,6 +53,8 @@ class Sink(Actor):
 
     def on_produce_request(self, envelope: Envelope) -> None:
         self.received += 1
+
+    HANDLERS = handlers({ProduceRequest: on_produce_request})
 
 
 def serve_runtime() -> None:

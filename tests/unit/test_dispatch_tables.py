@@ -4,8 +4,10 @@ each handler (a method taking an envelope) has a message type in the table."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -15,15 +17,30 @@ from zafka.actors.runtime.actor import Actor
 NOT_HANDLERS = {"on_message"}  # the dispatcher itself
 
 
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def load_benchmarks_with_actors() -> None:
+    """Import the benchmark scripts that define actors (their main() does not run)."""
+    for path in sorted(BENCHMARKS.glob("*.py")):
+        if "(Actor)" not in path.read_text():
+            continue
+        spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+        assert spec is not None and spec.loader is not None
+        spec.loader.exec_module(importlib.util.module_from_spec(spec))
+
+
 def source_actor_classes() -> list[type[Actor]]:
     for module in pkgutil.walk_packages(zafka.__path__, "zafka."):
         importlib.import_module(module.name)
+    load_benchmarks_with_actors()
     found, todo = [], [Actor]
     while todo:
         cls = todo.pop()
         found.append(cls)
         todo += cls.__subclasses__()
-    return sorted({c for c in found if c.__module__.startswith("zafka.")}, key=str)
+    ours = ("zafka.", "bench_")
+    return sorted({c for c in found if c.__module__.startswith(ours)}, key=str)
 
 
 def envelope_methods(cls: type[Actor]) -> set[str]:
@@ -44,6 +61,7 @@ def test_the_broker_and_client_actors_are_all_found() -> None:
     names = {cls.__name__ for cls in ACTORS}
     assert {"BrokerActor", "PartitionActor", "GroupCoordinatorActor", "OffsetsLoader"} <= names
     assert {"ClientActor", "SenderActor", "FetcherActor", "GroupMemberActor"} <= names
+    assert {"Sink", "Ponger"} <= names  # the benchmarks' actors too
 
 
 @pytest.mark.parametrize("cls", ACTORS, ids=lambda cls: cls.__name__)
