@@ -53,7 +53,7 @@ RESET_POLICIES: dict[str, int | None] = {"earliest": EARLIEST, "latest": LATEST,
 
 
 @dataclass(slots=True, eq=False)
-class PartitionState:
+class AssignedPartition:
     """One assigned partition; see the module docstring."""
 
     tp: TopicPartition
@@ -118,14 +118,14 @@ class FetchState:
         self.fetch_max_bytes = fetch_max_bytes  # no fetch while this much waits in `fetched`
         self.retry_backoff_ms = retry_backoff_ms
         self.retry_backoff_max_ms = max(retry_backoff_max_ms, retry_backoff_ms)
-        self.partitions: dict[TopicPartition, PartitionState] = {}
+        self.partitions: dict[TopicPartition, AssignedPartition] = {}
         self._epochs = itertools.count(1)  # unique across partitions and reassignments
         self._stale: dict[TopicPartition, int] = {}  # requests of older epochs in flight
         self._rotation = 0
 
     # --- the user's thread ---------------------------------------------------------------
 
-    def get(self, tp: TopicPartition) -> PartitionState:
+    def get(self, tp: TopicPartition) -> AssignedPartition:
         ps = self.partitions.get(tp)
         if ps is None:
             raise ZafkaError("INVALID_REQUEST", f"{tp} is not assigned to this consumer")
@@ -138,7 +138,7 @@ class FetchState:
         for tp in tps:
             ps = self.partitions.get(tp)
             if ps is None:
-                ps = PartitionState(tp, next(self._epochs), reset_to=self.reset_policy)
+                ps = AssignedPartition(tp, next(self._epochs), reset_to=self.reset_policy)
             partitions[tp] = ps
         for tp, ps in self.partitions.items():
             if tp not in partitions:
@@ -172,7 +172,7 @@ class FetchState:
             self._invalidate(ps)
             ps.paused = False
 
-    def _invalidate(self, ps: PartitionState) -> None:
+    def _invalidate(self, ps: AssignedPartition) -> None:
         """A new epoch: answers of the old one are dropped, and what was fetched with it."""
         stale = ps.fetching + ps.resetting
         if stale:
@@ -185,7 +185,7 @@ class FetchState:
         if ps.position is not None:
             ps.fetch_offset = ps.position
 
-    def settle(self, ps: PartitionState) -> bool:
+    def settle(self, ps: AssignedPartition) -> bool:
         """Act on what the I/O thread could not: an out-of-range offset or a corrupt batch
         once the records fetched before it are handed out, and a missing position under
         policy "none". True if the position must now be looked up (the I/O thread has work)."""
@@ -204,7 +204,7 @@ class FetchState:
             )
         return False
 
-    def claim(self) -> tuple[list[PartitionState], bool]:
+    def claim(self) -> tuple[list[AssignedPartition], bool]:
         """The partitions with records to hand out, starting one further each call (no
         partition starves the others), after raising the first pending error. The flag is
         True when the I/O thread has new work: an answered fetch moved to `drain` (the next
@@ -233,7 +233,7 @@ class FetchState:
                 ready.append(ps)
         return ready, kick
 
-    def commit(self, ps: PartitionState, drain: Drain, position: int) -> None:
+    def commit(self, ps: AssignedPartition, drain: Drain, position: int) -> None:
         """Records up to `position` were handed out of `drain` (taken since `claim`)."""
         ps.position = position
         if drain.error is not None:
@@ -284,7 +284,7 @@ class FetchState:
             ps.fetching = ps.resetting = False
         self._stale.clear()
 
-    def _current(self, tp: TopicPartition, epoch: int) -> PartitionState | None:
+    def _current(self, tp: TopicPartition, epoch: int) -> AssignedPartition | None:
         """The partition if `epoch` is its current one; else the answer is stale."""
         ps = self.partitions.get(tp)
         if ps is not None and ps.epoch == epoch:
@@ -344,7 +344,7 @@ class FetchState:
         return False
 
     def _failed(
-        self, ps: PartitionState, err: ZafkaError, now_ms: int, raise_once: bool = False
+        self, ps: AssignedPartition, err: ZafkaError, now_ms: int, raise_once: bool = False
     ) -> bool:
         """Back off; remember a retriable error (position's timeout names it), have the next
         poll raise any other; OFFSET_OUT_OF_RANGE and CORRUPT_MESSAGE wait for `settle`."""

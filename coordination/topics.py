@@ -61,7 +61,7 @@ def _check_ids(ids: object, what: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class PartitionState:
+class LeaderIsr:
     """Who leads a partition, in which leader epoch, and which replicas are in sync."""
 
     leader: int  # broker id; -1 = no leader
@@ -87,7 +87,7 @@ class PartitionState:
         )
 
     @classmethod
-    def from_json(cls, path: str, data: bytes) -> PartitionState:
+    def from_json(cls, path: str, data: bytes) -> LeaderIsr:
         fields = _load(path, data, ("leader", "leader_epoch", "isr", "controller_epoch"))
         try:
             return cls(**fields)
@@ -256,7 +256,7 @@ class TopicStore:
             (paths.topic_partitions(name), b""),
         ]
         for p, replicas_of_p in enumerate(replicas):
-            state = PartitionState(leader=replicas_of_p[0], leader_epoch=0, isr=replicas_of_p)
+            state = LeaderIsr(leader=replicas_of_p[0], leader_epoch=0, isr=replicas_of_p)
             writes += [
                 (paths.partition(name, p), b""),
                 (paths.partition_state(name, p), state.to_json()),
@@ -342,17 +342,17 @@ class TopicStore:
         except NoNodeError:
             return []
 
-    def partition_state(self, name: str, partition: int) -> tuple[PartitionState, int]:
+    def partition_state(self, name: str, partition: int) -> tuple[LeaderIsr, int]:
         """The partition's state and the znode version to pass to `update_partition_state`."""
         path = paths.partition_state(name, partition)
         try:
             data, stat = self._client.get(path)
         except NoNodeError:
             raise _unknown_topic(name, partition) from None
-        return PartitionState.from_json(path, data), stat.version
+        return LeaderIsr.from_json(path, data), stat.version
 
     def update_partition_state(
-        self, name: str, partition: int, state: PartitionState, expected_version: int
+        self, name: str, partition: int, state: LeaderIsr, expected_version: int
     ) -> int:
         """Write `state` if the znode is still at `expected_version`; returns the new version.
 

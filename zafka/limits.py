@@ -67,7 +67,7 @@ auto_created_topics_per_minute_max = 600  # per broker: a token bucket of this s
 zookeeper_jobs_queued_max = 10_000  # a broker's ZooKeeper requests waiting for its worker
 zookeeper_worker_stop_s = 5.0  # how long a stopping broker waits for a running ZooKeeper job
 
-# Consumer groups (coordination/group_*.py).
+# Consumer groups (actors/group/).
 group_members_max = 1_000  # members of one group (GROUP_MAX_SIZE_REACHED beyond)
 session_timeout_ms_max = 1_800_000  # Kafka's group.max.session.timeout.ms
 subscription_pattern_bytes_max = 1_000  # a longer regular expression is refused

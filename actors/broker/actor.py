@@ -2,7 +2,7 @@
 
 The actor is named `broker`, so on node `broker-<id>` clients reach it at `broker-<id>/broker`;
 produce, fetch and list-offsets go straight to the partition actors (`broker-<id>/<topic>-<p>`,
-see partition.py), never through this actor.
+see actors/partition/actor.py), never through this actor.
 
 For every partition whose leader (in ZooKeeper) is this broker it hosts one `PartitionActor`
 with its log in `<data dir>/<topic>-<p>` (that directory also holds a `topic_id` file: data
@@ -40,10 +40,10 @@ A restart after a crash keeps the hosted partitions, the queue and the watch (in
 Consumer groups: FindCoordinator names the broker leading the group's partition of
 `__consumer_offsets` (created on first use, on the worker: `BrokerZooKeeper.find_coordinator`);
 when that is this broker, it also makes sure the group's coordinator actor (`group-<id>`,
-group_coordinator.py) runs here. A request for a group whose partition this broker leads is
+actors/group/coordinator.py) runs here. A request for a group whose partition this broker leads is
 answered at once, without ZooKeeper. The partitions of `__consumer_offsets` led here are
 replayed before their groups are served, and coordinators are told of topic changes
-(group_host.py keeps that bookkeeping). ListGroups lists the groups coordinated here.
+(actors/group/host.py keeps that bookkeeping). ListGroups lists the groups coordinated here.
 
 There is no replication and no controller yet: a partition's leader is what ZooKeeper says at
 creation, and replication factors above 1 are refused by the TopicStore unless more brokers

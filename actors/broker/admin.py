@@ -37,7 +37,7 @@ from zafka import clock, limits
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.coordination import paths
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
-from zafka.coordination.topics import PartitionState, TopicInfo, TopicStore
+from zafka.coordination.topics import LeaderIsr, TopicInfo, TopicStore
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.token_bucket import TokenBucket
 from zafka.transport.admin import (
@@ -60,7 +60,7 @@ from zafka.transport.names import check_topic_name
 
 log = logging.getLogger(__name__)
 
-NO_LEADER = PartitionState(leader=-1, leader_epoch=0, isr=())
+NO_LEADER = LeaderIsr(leader=-1, leader_epoch=0, isr=())
 DEFAULT_OFFSETS_PARTITIONS = 8  # `zafka broker --offsets-topic-partitions`
 INTERNAL_TOPICS = frozenset({OFFSETS_TOPIC})
 OFFSETS_TOPIC_CONFIGS = {

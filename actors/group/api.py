@@ -1,5 +1,5 @@
 """What the group coordinator's shell (the actor) and its tests use from the pure group state
-machine (`group_state.py`): the answers (`Outcome`, `MemberAssignment`), descriptions for the
+machine (`state.py`): the answers (`Outcome`, `MemberAssignment`), descriptions for the
 CLI, error names and their wire codes, limits, request checks and the group invariant."""
 
 from __future__ import annotations

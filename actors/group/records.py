@@ -3,7 +3,7 @@
 Every change of a group's state is one or more records `(key, value)`; a value of None is a
 tombstone (the key is deleted; compaction drops it later). Each record carries the whole
 value for its key, so a record never depends on another one: replaying the topic, compacted
-or not, rebuilds the same state (`GroupState.replay`, in `group_state.py`). All the records of
+or not, rebuilds the same state (`GroupState.replay`, in `state.py`). All the records of
 a group go to the partition of `__consumer_offsets` its coordinator leads.
 
 Keys and values are msgpack. A key is an array whose first element is its kind:

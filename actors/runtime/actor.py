@@ -8,7 +8,7 @@ of its base classes are merged in (every actor answers Ping). A message type not
 table is INVALID_REQUEST. A timer named `flush` fires `on_flush_timeout(now_ms)`. What a
 handler returns (a Message) is the reply to a call, or DEFERRED when it will `reply` later
 itself; a ZafkaError it raises becomes an ErrorReply with that code. Anything else it
-raises is a crash: the runtime supervises (runtime.py).
+raises is a crash: the runtime supervises (loop.py).
 
 A call's callback gets the reply envelope or the ZafkaError the call failed with (an
 ErrorReply, a timeout, a refused send); `answer_of` turns either into the response message

@@ -13,8 +13,8 @@ from zafka import limits
 from zafka.coordination import paths
 from zafka.coordination.topics import (
     STALE_VERSION_ERROR,
+    LeaderIsr,
     MalformedZnode,
-    PartitionState,
     TopicStore,
 )
 from zafka.errors import ZafkaError
@@ -43,7 +43,7 @@ def test_create_describe_list_delete_round_trip(make_client):
     assert info.log_config.retention_ms == 60000
     for p, replicas in enumerate(info.replicas):
         state, version = store.partition_state("orders", p)
-        assert state == PartitionState(leader=replicas[0], leader_epoch=0, isr=replicas)
+        assert state == LeaderIsr(leader=replicas[0], leader_epoch=0, isr=replicas)
         assert version == 0
     # Kafka's ZooKeeper-era layout, readable by anyone who knows it.
     assignment = json.loads(client.get("/brokers/topics/orders")[0])
@@ -151,16 +151,16 @@ def test_a_stale_writer_of_partition_state_is_refused(make_client):
     _, stale_version = stale.partition_state("t", 0)
     follower = info.replicas[0][1]
 
-    new_leader = PartitionState(leader=follower, leader_epoch=1, isr=(follower,))
+    new_leader = LeaderIsr(leader=follower, leader_epoch=1, isr=(follower,))
     assert controller.update_partition_state("t", 0, new_leader, version) == version + 1
 
-    shrunk = PartitionState(leader=state.leader, leader_epoch=0, isr=(state.leader,))
+    shrunk = LeaderIsr(leader=state.leader, leader_epoch=0, isr=(state.leader,))
     assert _error(stale.update_partition_state, "t", 0, shrunk, stale_version) == (
         STALE_VERSION_ERROR
     )
     assert stale.partition_state("t", 0) == (new_leader, version + 1)
     # Read again, decide again: the fresh version is accepted.
-    newer = PartitionState(leader=follower, leader_epoch=2, isr=(follower,), controller_epoch=1)
+    newer = LeaderIsr(leader=follower, leader_epoch=2, isr=(follower,), controller_epoch=1)
     assert stale.update_partition_state("t", 0, newer, version + 1) == version + 2
     with pytest.raises(ValueError):
         stale.update_partition_state("t", 0, newer, -1)  # "any version" would bypass fencing

@@ -10,8 +10,8 @@ from zafka.clients.drain import ConsumerRecord, Drain, split_batches
 from zafka.clients.fetch_state import (
     EARLIEST,
     LATEST,
+    AssignedPartition,
     FetchState,
-    PartitionState,
     Request,
 )
 from zafka.errors import ZafkaError
@@ -46,7 +46,7 @@ def take_all(state: FetchState, quota: int = 1000) -> list[ConsumerRecord]:
     return out
 
 
-def at(state: FetchState, offset: int, tp: TopicPartition = TP) -> PartitionState:
+def at(state: FetchState, offset: int, tp: TopicPartition = TP) -> AssignedPartition:
     """Assign-and-seek `tp` to `offset` (added to what is assigned)."""
     state.assign([*state.partitions, tp])
     state.seek(tp, offset)

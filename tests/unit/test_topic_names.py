@@ -13,8 +13,8 @@ import pytest
 from zafka import limits
 from zafka.coordination import paths
 from zafka.coordination.topics import (
+    LeaderIsr,
     MalformedZnode,
-    PartitionState,
     TopicInfo,
     assign_replicas,
 )
@@ -178,7 +178,7 @@ def test_assignment_spreads_leaders_and_never_repeats_a_broker():
 
 
 def test_partition_state_round_trips_through_json():
-    state = PartitionState(leader=2, leader_epoch=5, isr=[2, 0], controller_epoch=3)
+    state = LeaderIsr(leader=2, leader_epoch=5, isr=[2, 0], controller_epoch=3)
     assert state.isr == (2, 0)
     data = state.to_json()
     assert json.loads(data) == {
@@ -188,8 +188,8 @@ def test_partition_state_round_trips_through_json():
         "isr": [2, 0],
         "controller_epoch": 3,
     }
-    assert PartitionState.from_json("/p", data) == state
-    assert PartitionState(leader=-1, leader_epoch=6, isr=()).leader == -1
+    assert LeaderIsr.from_json("/p", data) == state
+    assert LeaderIsr(leader=-1, leader_epoch=6, isr=()).leader == -1
 
 
 def test_topic_info_round_trips_through_json():
@@ -238,7 +238,7 @@ def _state(**fields):
 )
 def test_malformed_partition_state_is_a_clear_error(data):
     with pytest.raises(MalformedZnode) as err:
-        PartitionState.from_json("/brokers/topics/t/partitions/0/state", data)
+        LeaderIsr.from_json("/brokers/topics/t/partitions/0/state", data)
     assert err.value.error.name == "UNKNOWN_SERVER_ERROR"
     assert "malformed znode /brokers/topics/t/partitions/0/state" in str(err.value)
 
