@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from zafka.clients.admin import Admin
 from zafka.errors import ZafkaError
 
 BOOTSTRAP_ENV = "ZAFKA_BOOTSTRAP"
@@ -93,15 +94,46 @@ def default_bootstrap(
     return Bootstrap(FALLBACK_BOOTSTRAP, "the built-in default")
 
 
+@dataclass(frozen=True)
+class Arg:
+    """One argument of an action, as `parser.add_argument(*flags, **options)` takes it."""
+
+    flags: tuple[str, ...]
+    options: dict[str, object]
+
+
+def arg(*flags: str, **options: object) -> Arg:
+    return Arg(flags, options)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """Arguments of which exactly one must be given (a required mutually exclusive group)."""
+
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One action of a command (`topics create`, `groups list`, ...): it runs `func`; its help
+    epilog is `example` and the exit codes; every action also gets the connection options."""
+
+    name: str
+    func: Callable[[argparse.Namespace], int]
+    summary: str
+    description: str
+    args: tuple[Arg | OneOf, ...] = ()
+    example: str = ""
+
+
 def add_command(
     commands: argparse._SubParsersAction,
     name: str,
     summary: str,
     description: str,
-    adders: tuple[Callable[[argparse._SubParsersAction], argparse.ArgumentParser], ...],
+    actions: tuple[Action, ...],
 ) -> None:
-    """Add command `name` (e.g. `topics`) whose actions are made by `adders`, each of which
-    returns its action's parser; every action gets the connection options."""
+    """Add command `name` (e.g. `topics`) with its `actions` to the `zafka` parser."""
     command = commands.add_parser(
         name,
         help=summary,
@@ -109,30 +141,24 @@ def add_command(
         epilog=EXIT_CODES_EPILOG,
         formatter_class=HelpFormatter,
     )
-    actions = command.add_subparsers(dest="action", metavar="ACTION", required=True)
-    for add in adders:
-        add_connection_arguments(add(actions))
-
-
-def add_action(
-    actions: argparse._SubParsersAction,
-    name: str,
-    func: Callable[[argparse.Namespace], int],
-    summary: str,
-    description: str,
-    example: str = "",
-) -> argparse.ArgumentParser:
-    """The parser of one action of a command (`topics create`, `groups list`, ...), which runs
-    `func`; its epilog is `example` and the exit codes."""
-    parser = actions.add_parser(
-        name,
-        help=summary,
-        description=description,
-        epilog="\n".join(filter(None, [example, EXIT_CODES_EPILOG])),
-        formatter_class=HelpFormatter,
-    )
-    parser.set_defaults(func=func)
-    return parser
+    subparsers = command.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action in actions:
+        parser = subparsers.add_parser(
+            action.name,
+            help=action.summary,
+            description=action.description,
+            epilog="\n".join(filter(None, [action.example, EXIT_CODES_EPILOG])),
+            formatter_class=HelpFormatter,
+        )
+        parser.set_defaults(func=action.func)
+        for spec in action.args:
+            if isinstance(spec, OneOf):
+                group = parser.add_mutually_exclusive_group(required=True)
+                for one in spec.args:
+                    group.add_argument(*one.flags, **one.options)  # type: ignore[arg-type]
+            else:
+                parser.add_argument(*spec.flags, **spec.options)  # type: ignore[arg-type]
+        add_connection_arguments(parser)
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -237,11 +263,29 @@ def fail(message: str, status: int = EXIT_FAILED) -> int:
     return status
 
 
-def report(error: ZafkaError, bootstrap: Bootstrap, what: str = "") -> int:
-    """Print `error` (with what failed and a hint) to stderr; returns EXIT_FAILED."""
+def report(error: ZafkaError, bootstrap: Bootstrap, what: str = "", advice: str = "") -> int:
+    """Print `error` (with what failed, a hint and the command's own `advice`) to stderr;
+    returns EXIT_FAILED."""
     prefix = f"{what}: " if what else ""
     status = fail(f"{prefix}{error}")
-    advice = hint(error, bootstrap)
-    if advice:
-        print(f"  {advice}", file=sys.stderr)
+    for line in (hint(error, bootstrap), advice):
+        if line:
+            print(f"  {line}", file=sys.stderr)
     return status
+
+
+def with_admin(
+    args: argparse.Namespace,
+    work: Callable[[Admin, Bootstrap], int],
+    advice: Callable[[ZafkaError], str] = lambda error: "",
+) -> int:
+    """Run `work` with an Admin on the command's bootstrap servers; an error is reported
+    (with `advice(error)`), Ctrl-C exits EXIT_INTERRUPTED."""
+    bootstrap = resolve_bootstrap(args)
+    try:
+        with Admin(bootstrap.servers, request_timeout_ms=args.request_timeout_ms) as admin:
+            return work(admin, bootstrap)
+    except ZafkaError as err:
+        return report(err, bootstrap, "", advice(err))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED

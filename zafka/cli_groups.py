@@ -16,15 +16,16 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from zafka.cli_common import (
-    EXIT_INTERRUPTED,
     EXIT_OK,
+    Action,
     Bootstrap,
-    add_action,
+    OneOf,
     add_command,
+    arg,
     fail,
     non_negative_int,
     report,
-    resolve_bootstrap,
+    with_admin,
 )
 from zafka.clients.admin import Admin
 from zafka.clients.admin_groups import (
@@ -49,31 +50,29 @@ def register(commands: argparse._SubParsersAction) -> None:
         "list, describe, reset the offsets of and delete consumer groups",
         "List, describe, reset the committed offsets of and delete consumer groups on a "
         "running cluster.",
-        (_add_list, _add_describe, _add_reset, _add_delete),
+        (_list_action(), _describe_action(), _reset_action(), _delete_action()),
     )
 
 
-def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    listing = add_action(
-        actions,
-        "list",
-        _list,
-        "list consumer groups",
-        "Print every consumer group's id, one per line, sorted (every broker is asked for "
-        "the groups it coordinates). Groups never used, or deleted, are not listed.",
-    )
-    listing.add_argument(
+def _list_action() -> Action:
+    state = arg(
         "--state",
         action="store_true",
         help="print a table with each group's state (empty: no members, stable, or "
         "reconciling: partitions are moving) and its coordinator broker",
     )
-    return listing
+    return Action(
+        "list",
+        _list,
+        "list consumer groups",
+        "Print every consumer group's id, one per line, sorted (every broker is asked for "
+        "the groups it coordinates). Groups never used, or deleted, are not listed.",
+        (state,),
+    )
 
 
-def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    describe = add_action(
-        actions,
+def _describe_action() -> Action:
+    return Action(
         "describe",
         _describe,
         "show groups' members, assignments, committed offsets and lag",
@@ -82,15 +81,49 @@ def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParse
         "it is giving up); and per partition the committed offset (CURRENT-OFFSET), the log "
         "end offset (LOG-END-OFFSET), the lag (their difference) and the member that owns it. "
         "A partition owned but never committed shows - as its offset and lag.",
+        (arg("groups", nargs="+", metavar="GROUP", help="group(s) to describe"),),
         "example: zafka groups describe readers",
     )
-    describe.add_argument("groups", nargs="+", metavar="GROUP", help="group(s) to describe")
-    return describe
 
 
-def _add_reset(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    reset = add_action(
-        actions,
+def _reset_action() -> Action:
+    to = OneOf(
+        (
+            arg("--to-earliest", action="store_true", help="the first offset still in the log"),
+            arg(
+                "--to-latest",
+                action="store_true",
+                help="the log end offset: the consumers skip every record written so far",
+            ),
+            arg(
+                "--to-datetime",
+                type=parse_datetime,
+                metavar="ISO8601",
+                help="the first record written at or after this time (the log end if none "
+                f"is); e.g. {DATETIME_EXAMPLES}; without a time zone, local time",
+            ),
+            arg(
+                "--to-offset",
+                type=non_negative_int,
+                metavar="N",
+                help="offset N; moved into the log's range (its first offset .. its end) if "
+                "outside",
+            ),
+        )
+    )
+    where = (
+        arg("group", metavar="GROUP", help="the group whose offsets to set"),
+        arg("--topic", required=True, metavar="TOPIC", help="the topic to reset"),
+        arg(
+            "--partition",
+            type=non_negative_int,
+            action="append",
+            metavar="P",
+            help="a partition to reset, repeatable (default: every partition of --topic)",
+        ),
+    )
+    dry_run = arg("--dry-run", action="store_true", help="print the new offsets, change nothing")
+    return Action(
         "reset-offsets",
         _reset,
         "set a group's committed offsets (only while it has no members)",
@@ -99,61 +132,27 @@ def _add_reset(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "members: stop its consumers first (a reset is refused otherwise). A group that does "
         "not exist is created with these offsets. Prints each partition's current and new "
         "offset; --dry-run prints them without changing anything.",
+        (*where, to, dry_run),
         "examples:\n"
         "  zafka groups reset-offsets readers --topic orders --to-earliest\n"
         "  zafka groups reset-offsets readers --topic orders --partition 0 --to-offset 42\n"
         "  zafka groups reset-offsets readers --topic orders --to-datetime 2024-05-01T12:00Z "
         "--dry-run",
     )
-    reset.add_argument("group", metavar="GROUP", help="the group whose offsets to set")
-    reset.add_argument("--topic", required=True, metavar="TOPIC", help="the topic to reset")
-    reset.add_argument(
-        "--partition",
-        type=non_negative_int,
-        action="append",
-        metavar="P",
-        help="a partition to reset, repeatable (default: every partition of --topic)",
-    )
-    to = reset.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-earliest", action="store_true", help="the first offset still in the log")
-    to.add_argument(
-        "--to-latest",
-        action="store_true",
-        help="the log end offset: the consumers skip every record written so far",
-    )
-    to.add_argument(
-        "--to-datetime",
-        type=parse_datetime,
-        metavar="ISO8601",
-        help="the first record written at or after this time (the log end if none is); "
-        f"e.g. {DATETIME_EXAMPLES}; without a time zone, local time",
-    )
-    to.add_argument(
-        "--to-offset",
-        type=non_negative_int,
-        metavar="N",
-        help="offset N; moved into the log's range (its first offset .. its end) if outside",
-    )
-    reset.add_argument(
-        "--dry-run", action="store_true", help="print the new offsets, change nothing"
-    )
-    return reset
 
 
-def _add_delete(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    delete = add_action(
-        actions,
+def _delete_action() -> Action:
+    return Action(
         "delete",
         _delete,
         "delete groups and their committed offsets",
         "Delete consumer groups and their committed offsets (only while a group has no "
         "members: stop its consumers first). There is no undo.",
+        (
+            arg("groups", nargs="+", metavar="GROUP", help="group(s) to delete"),
+            arg("--if-exists", action="store_true", help="succeed for groups that do not exist"),
+        ),
     )
-    delete.add_argument("groups", nargs="+", metavar="GROUP", help="group(s) to delete")
-    delete.add_argument(
-        "--if-exists", action="store_true", help="succeed for groups that do not exist"
-    )
-    return delete
 
 
 # --- parsing and formatting (pure) ----------------------------------------------------------
@@ -307,24 +306,9 @@ def _hint(error: ZafkaError, group: str) -> str:
     return ""
 
 
-def _report(error: ZafkaError, bootstrap: Bootstrap, what: str, group: str) -> int:
-    status = report(error, bootstrap, what)
-    advice = _hint(error, group)
-    if advice:
-        print(f"  {advice}", file=sys.stderr)
-    return status
-
-
 def _with_admin(args: argparse.Namespace, work: Callable[[Admin, Bootstrap], int]) -> int:
-    bootstrap = resolve_bootstrap(args)
-    try:
-        with Admin(bootstrap.servers, request_timeout_ms=args.request_timeout_ms) as admin:
-            return work(admin, bootstrap)
-    except ZafkaError as err:
-        group = getattr(args, "group", None) or "GROUP"
-        return _report(err, bootstrap, "", group)
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+    group = getattr(args, "group", None) or "GROUP"
+    return with_admin(args, work, lambda error: _hint(error, group))
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -355,7 +339,7 @@ def _describe(args: argparse.Namespace) -> int:
                 if err.error.name == "REQUEST_TIMED_OUT":
                     raise
                 what = f"cannot describe group {group_id!r}"
-                status = _report(err, bootstrap, what, group_id)
+                status = report(err, bootstrap, what, _hint(err, group_id))
                 continue
             if not first:
                 print()
@@ -407,7 +391,7 @@ def _reset(args: argparse.Namespace) -> int:
         try:
             admin.reset_group_offsets(group_id, targets)
         except ZafkaError as err:
-            return _report(err, bootstrap, f"cannot reset group {group_id!r}", group_id)
+            return report(err, bootstrap, f"cannot reset group {group_id!r}", _hint(err, group_id))
         print(f"reset the offsets of group {group_id} on {len(tps)} partition(s) of {topic}")
         return EXIT_OK
 
@@ -453,7 +437,9 @@ def _delete(args: argparse.Namespace) -> int:
                     continue
                 if err.error.name == "REQUEST_TIMED_OUT":
                     raise
-                status = _report(err, bootstrap, f"cannot delete group {group_id!r}", group_id)
+                status = report(
+                    err, bootstrap, f"cannot delete group {group_id!r}", _hint(err, group_id)
+                )
                 continue
             print(f"deleted group {group_id}")
         return status

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 
 from zafka.cli_common import (
     EXIT_OK,
+    Action,
     Bootstrap,
-    add_action,
     add_command,
+    arg,
     key_value,
     positive_int,
     report,
-    resolve_bootstrap,
+    with_admin,
 )
 from zafka.clients.admin import Admin, TopicDescription
 from zafka.errors import ZafkaError
@@ -32,83 +32,66 @@ def register(commands: argparse._SubParsersAction) -> None:
         "topics",
         "create, list, describe and delete topics",
         "Create, list, describe and delete topics on a running cluster.",
-        (_add_create, _add_list, _add_describe, _add_delete),
+        _actions(),
     )
 
 
-def _add_create(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    create = add_action(
-        actions,
+def _actions() -> tuple[Action, ...]:
+    create = Action(
         "create",
         _create,
         "create a topic",
         "Create a topic with its partitions, replication factor and configs.",
+        (
+            arg("name", metavar="NAME", help="topic name: letters, digits, . _ -"),
+            arg("--partitions", type=positive_int, default=1, metavar="N", help="default: 1"),
+            arg(
+                "--replication-factor",
+                type=positive_int,
+                default=1,
+                metavar="N",
+                help="copies of each partition, at most the number of brokers (default: 1)",
+            ),
+            arg(
+                "--config",
+                type=key_value,
+                action="append",
+                default=[],
+                metavar="KEY=VALUE",
+                help=CONFIG_HELP,
+            ),
+            arg("--if-not-exists", action="store_true", help="succeed if the topic exists already"),
+        ),
         "example: zafka topics create orders --partitions 3 --config retention.ms=86400000",
     )
-    create.add_argument("name", metavar="NAME", help="topic name: letters, digits, . _ -")
-    create.add_argument(
-        "--partitions", type=positive_int, default=1, metavar="N", help="default: 1"
+    internal = arg(
+        "--internal", action="store_true", help="include internal topics (names starting __)"
     )
-    create.add_argument(
-        "--replication-factor",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="copies of each partition, at most the number of brokers (default: 1)",
-    )
-    create.add_argument(
-        "--config",
-        type=key_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help=CONFIG_HELP,
-    )
-    create.add_argument(
-        "--if-not-exists", action="store_true", help="succeed if the topic exists already"
-    )
-    return create
-
-
-def _add_list(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    listing = add_action(
-        actions,
+    listing = Action(
         "list",
         _list,
         "list topic names",
         "Print every topic's name, one per line, sorted.",
+        (internal,),
     )
-    listing.add_argument(
-        "--internal", action="store_true", help="include internal topics (names starting __)"
-    )
-    return listing
-
-
-def _add_describe(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    describe = add_action(
-        actions,
+    describe = Action(
         "describe",
         _describe,
         "show topics' partitions, leaders, replicas and configs",
         "Show each topic's partitions (leader, replicas, in-sync replicas) and config overrides.",
+        (arg("names", nargs="+", metavar="NAME", help="topic(s) to describe"),),
     )
-    describe.add_argument("names", nargs="+", metavar="NAME", help="topic(s) to describe")
-    return describe
-
-
-def _add_delete(actions: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    delete = add_action(
-        actions,
+    delete = Action(
         "delete",
         _delete,
         "delete topics and their data",
         "Delete topics and all their records. There is no undo.",
+        (
+            arg("names", nargs="+", metavar="NAME", help="topic(s) to delete"),
+            arg("--if-exists", action="store_true", help="succeed for topics that do not exist"),
+        ),
     )
-    delete.add_argument("names", nargs="+", metavar="NAME", help="topic(s) to delete")
-    delete.add_argument(
-        "--if-exists", action="store_true", help="succeed for topics that do not exist"
-    )
-    return delete
+    return create, listing, describe, delete
 
 
 # --- formatting (pure) ----------------------------------------------------------------------
@@ -137,15 +120,6 @@ def format_description(topic: TopicDescription) -> list[str]:
 # --- commands -------------------------------------------------------------------------------
 
 
-def _with_admin(args: argparse.Namespace, work: Callable[[Admin, Bootstrap], int]) -> int:
-    bootstrap = resolve_bootstrap(args)
-    try:
-        with Admin(bootstrap.servers, request_timeout_ms=args.request_timeout_ms) as admin:
-            return work(admin, bootstrap)
-    except ZafkaError as err:
-        return report(err, bootstrap)
-
-
 def _create(args: argparse.Namespace) -> int:
     def work(admin: Admin, bootstrap: Bootstrap) -> int:
         configs = dict(args.config)
@@ -163,7 +137,7 @@ def _create(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
 
-    return _with_admin(args, work)
+    return with_admin(args, work)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -172,7 +146,7 @@ def _list(args: argparse.Namespace) -> int:
             print(name)
         return EXIT_OK
 
-    return _with_admin(args, work)
+    return with_admin(args, work)
 
 
 def _describe(args: argparse.Namespace) -> int:
@@ -189,7 +163,7 @@ def _describe(args: argparse.Namespace) -> int:
             print("\n".join(format_description(topic)), flush=True)
         return status
 
-    return _with_admin(args, work)
+    return with_admin(args, work)
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -204,4 +178,4 @@ def _delete(args: argparse.Namespace) -> int:
                 status = report(error, bootstrap, f"cannot delete topic {name!r}")
         return status
 
-    return _with_admin(args, work)
+    return with_admin(args, work)

@@ -10,7 +10,7 @@ from typing import ClassVar
 
 import pytest
 
-from zafka import cli, cli_groups
+from zafka import cli, cli_common, cli_groups
 from zafka.cli_groups import (
     format_group,
     format_partitions,
@@ -288,7 +288,7 @@ def fake(monkeypatch):
     }
     FakeAdmin.committed = {("idle", A): 4, ("busy", A): 9}
     FakeAdmin.resets, FakeAdmin.deleted = [], []
-    monkeypatch.setattr(cli_groups, "Admin", FakeAdmin)
+    monkeypatch.setattr(cli_common, "Admin", FakeAdmin)
     monkeypatch.delenv("ZAFKA_BOOTSTRAP", raising=False)
     return FakeAdmin
 
