@@ -51,31 +51,33 @@ offset is looked up at the next `poll` or `position`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from zafka import clock, limits
 from zafka.clients.consumer_config import (
-    check_bool,
-    check_group_config,
+    check_fetch_config,
+    check_group_settings,
     check_int,
-    check_subscription,
+    check_reset_policy,
 )
+from zafka.clients.consumer_core import ConsumerCore
 from zafka.clients.consumer_group import (
+    Callbacks,
     ConsumerGroup,
     ConsumerRebalanceListener,
-    GroupConfig,
     OffsetAndMetadata,
     Partitions,
-    _Callbacks,
 )
-from zafka.clients.consumer_group_methods import GroupMetadata, GroupMethods
-from zafka.clients.consumer_position_methods import OffsetAndTimestamp, PositionMethods
+from zafka.clients.consumer_group_calls import GroupCalls, GroupMetadata
+from zafka.clients.consumer_positions import OffsetAndTimestamp, Positions
 from zafka.clients.drain import ConsumerRecord, fresh
-from zafka.clients.fetch_state import RESET_POLICIES, FetchState
-from zafka.clients.fetcher import FetcherActor, FetcherConfig
+from zafka.clients.fetch_state import FetchState
+from zafka.clients.fetcher import FetcherActor
 from zafka.clients.group_member import GroupMemberActor
 from zafka.clients.io import ClientIO
 from zafka.clients.membership import CommitFailedError, Membership
@@ -96,7 +98,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class Consumer(PositionMethods, GroupMethods):
+def _by(part: str, method: Callable[..., Any]) -> Callable[..., Any]:
+    """A Consumer method that is `method` of its part `part` (same name, signature, help)."""
+
+    @functools.wraps(method)
+    def call(self: Consumer, *args: Any, **kwargs: Any) -> Any:
+        return method(getattr(self, part), *args, **kwargs)
+
+    return call
+
+
+class Consumer:
     """Reads records from assigned partitions, or as a group member; see the module docstring.
 
     `bootstrap_servers`: "host:port" (or "tcp://host:port"), a list of them or one
@@ -140,106 +152,94 @@ class Consumer(PositionMethods, GroupMethods):
         request_timeout_ms: int = limits.request_timeout_ms,
         retry_backoff_ms: int = limits.retry_backoff_ms,
     ) -> None:
-        if group_id is None:
-            given = {
-                "topics": topics,
-                "pattern": pattern,
-                "group_instance_id": group_instance_id,
-                "assignor": assignor,
-                "on_partitions_revoked": on_partitions_revoked,
-                "on_partitions_assigned": on_partitions_assigned,
-                "on_partitions_lost": on_partitions_lost,
-            }
-            for name, value in given.items():
-                if value is not None:
-                    raise ZafkaError(
-                        "INVALID_CONFIG", f"{name} needs a group_id (consumer groups only)"
-                    )
-        else:
-            check_group_config(group_id, group_instance_id, assignor)
-        if auto_offset_reset not in RESET_POLICIES:
-            raise ZafkaError(
-                "INVALID_CONFIG",
-                f"auto_offset_reset={auto_offset_reset!r}: expected 'latest', 'earliest' or 'none'",
-            )
-        max_bytes = check_int(
-            "fetch_max_bytes", fetch_max_bytes, 1, limits.frame_bytes_max, "per fetch"
+        callbacks = Callbacks(on_partitions_revoked, on_partitions_assigned, on_partitions_lost)
+        fetch = check_fetch_config(
+            fetch_max_bytes,
+            fetch_max_wait_ms,
+            fetch_min_bytes,
+            request_timeout_ms,
+            retry_backoff_ms,
         )
-        call_ms_max = limits.call_timeout_ms_max
-        config = FetcherConfig(
-            max_bytes,
-            check_int("fetch_max_wait_ms", fetch_max_wait_ms, 1, 60_000, "ms a fetch may wait"),
-            check_int("fetch_min_bytes", fetch_min_bytes, 1, max_bytes, "bytes a fetch waits for"),
-            check_int("request_timeout_ms", request_timeout_ms, 1, call_ms_max, "ms per request"),
-            check_int("retry_backoff_ms", retry_backoff_ms, 1, 60_000, "ms before a first retry"),
+        reset = check_reset_policy(auto_offset_reset)
+        group = check_group_settings(
+            group_id,
+            topics,
+            pattern,
+            group_instance_id,
+            session_timeout_ms,
+            enable_auto_commit,
+            auto_commit_interval_ms,
+            assignor,
+            callbacks,
+            fetch.request_timeout_ms,
         )
         self._max_poll_records = check_int(
             "max_poll_records", max_poll_records, 1, limits.batch_records_max, "per poll"
         )
-        session_ms = check_int(
-            "session_timeout_ms", session_timeout_ms, 1, limits.session_timeout_ms_max, "ms"
+        backoff_max_ms = limits.retry_backoff_ms_max
+        state = FetchState(
+            reset,
+            fetch.retry_backoff_ms,
+            backoff_max_ms,
+            fetch.fetch_max_wait_ms,
+            fetch.fetch_max_bytes,
         )
-        group_config = GroupConfig(
-            check_bool("enable_auto_commit", enable_auto_commit),
-            check_int("auto_commit_interval_ms", auto_commit_interval_ms, 1, 86_400_000, "ms"),
-            config.request_timeout_ms,
+        core = ConsumerCore(
+            threading.Condition(threading.Lock()),
+            state,
+            fetch.request_timeout_ms,
+            fetch.retry_backoff_ms,
         )
-        subscription = None
-        if topics is not None or pattern is not None:
-            subscription = check_subscription(topics, pattern)
-        self._request_timeout_ms = config.request_timeout_ms
-        self._retry_backoff_s = config.retry_backoff_ms / 1000
-        self._cond = threading.Condition(threading.Lock())
-        self._state = FetchState(
-            RESET_POLICIES[auto_offset_reset],
-            config.retry_backoff_ms,
-            limits.retry_backoff_ms_max,
-            config.fetch_max_wait_ms,
-            config.fetch_max_bytes,
-        )
-        self._closed = threading.Event()
-        self._polling = False
-        self._group: ConsumerGroup | None = None
-        membership: Membership | None = None
-        if group_id is not None:
+        self._core, self._polling = core, False
+        self._positions, self._groups = Positions(core), GroupCalls(core)
+        membership = None
+        if group is not None:
             membership = Membership(
-                group_id,
+                group.group_id,
                 uuid.uuid4().hex,
-                instance_id=group_instance_id,
-                session_timeout_ms=session_ms,
-                assignor=assignor,
-                retry_backoff_ms=config.retry_backoff_ms,
-                retry_backoff_max_ms=limits.retry_backoff_ms_max,
+                instance_id=group.instance_id,
+                session_timeout_ms=group.session_timeout_ms,
+                assignor=group.assignor,
+                retry_backoff_ms=fetch.retry_backoff_ms,
+                retry_backoff_max_ms=backoff_max_ms,
             )
 
-        def make_actor(bootstrap: list[str], transport: object) -> FetcherActor:
+        def make_actor(bootstrap: list[str], transport: Any) -> FetcherActor:
             if membership is None:
-                return FetcherActor(bootstrap, transport, config, self._state, self._cond)  # type: ignore[arg-type]
-            return GroupMemberActor(
-                bootstrap,
-                transport,  # type: ignore[arg-type]
-                config,
-                self._state,
-                self._cond,
-                membership,
-            )
+                return FetcherActor(bootstrap, transport, fetch, state, core.cond)
+            return GroupMemberActor(bootstrap, transport, fetch, state, core.cond, membership)
 
-        self._io = ClientIO("consumer", bootstrap_servers, make_actor)
-        self._actor: FetcherActor = self._io.actor  # type: ignore[assignment]
-        if membership is not None:
-            listener = _Callbacks(on_partitions_revoked, on_partitions_assigned, on_partitions_lost)
-            self._group = ConsumerGroup(
-                membership, group_config, listener, self._state, self._cond, self._io
+        core.io = ClientIO("consumer", bootstrap_servers, make_actor)
+        core.actor = core.io.actor  # type: ignore[assignment]
+        if group is not None and membership is not None:
+            core.group = ConsumerGroup(
+                membership, group.config, group.listener, state, core.cond, core.io
             )
-            if subscription is not None:
-                self._subscribe(*subscription, None)
+            if group.subscription is not None:
+                self._groups.join(*group.subscription, None)
 
-    def _timeout_ms(self, timeout_ms: int | None) -> int:
-        if timeout_ms is None:
-            return self._request_timeout_ms
-        if type(timeout_ms) is not int or timeout_ms < 1:
-            raise ZafkaError("INVALID_REQUEST", f"timeout_ms {timeout_ms!r}: expected an int >= 1")
-        return timeout_ms
+    assign = _by("_positions", Positions.assign)
+    assignment = _by("_positions", Positions.assignment)
+    seek = _by("_positions", Positions.seek)
+    seek_to_beginning = _by("_positions", Positions.seek_to_beginning)
+    seek_to_end = _by("_positions", Positions.seek_to_end)
+    position = _by("_positions", Positions.position)
+    highwater = _by("_positions", Positions.highwater)
+    offsets_for_times = _by("_positions", Positions.offsets_for_times)
+    pause = _by("_positions", Positions.pause)
+    resume = _by("_positions", Positions.resume)
+    paused = _by("_positions", Positions.paused)
+
+    subscribe = _by("_groups", GroupCalls.subscribe)
+    unsubscribe = _by("_groups", GroupCalls.unsubscribe)
+    subscription = _by("_groups", GroupCalls.subscription)
+    member_id = property(_by("_groups", GroupCalls.member_id.fget))  # type: ignore[arg-type]
+    group_metadata = _by("_groups", GroupCalls.group_metadata)
+    commit = _by("_groups", GroupCalls.commit)
+    commit_async = _by("_groups", GroupCalls.commit_async)
+    committed = _by("_groups", GroupCalls.committed)
+    lag = _by("_groups", GroupCalls.lag)
+    lags = _by("_groups", GroupCalls.lags)
 
     # --- polling --------------------------------------------------------------------------
 
@@ -256,22 +256,23 @@ class Consumer(PositionMethods, GroupMethods):
         if type(timeout_ms) is not int or timeout_ms < 0:
             raise ZafkaError("INVALID_REQUEST", f"timeout_ms {timeout_ms!r}: expected an int >= 0")
         deadline = clock.monotonic_s() + timeout_ms / 1000
-        cond, state, actor, group = self._cond, self._state, self._actor, self._group
+        core = self._core
+        cond, state, actor, group = core.cond, core.state, core.actor, core.group
         with cond:
             if self._polling:
                 raise ZafkaError("INVALID_REQUEST", "poll is already running in another thread")
             self._polling = True
         try:
             if group is not None:
-                self._check_open()
+                core.check_open()
                 group.run_commit_callbacks()
                 group.maybe_auto_commit()
             while True:
                 if group is not None:
-                    self._check_open()
+                    core.check_open()
                     group.run_tasks()
                 with cond:
-                    self._check_open()
+                    core.check_open()
                     if group is not None:
                         membership = group.membership
                         if membership.error is not None:
@@ -321,7 +322,7 @@ class Consumer(PositionMethods, GroupMethods):
             try:
                 records = self.poll(limits.iteration_poll_ms)
             except ZafkaError as err:
-                if self._closed.is_set() and err.error.name == "STOPPED":
+                if self._core.closed.is_set() and err.error.name == "STOPPED":
                     return
                 raise
             yield from records
@@ -336,14 +337,15 @@ class Consumer(PositionMethods, GroupMethods):
         another thread), the positions committed with auto-commit on, and the member leaves
         the group at once, unless it is static; within `timeout_ms` (then its session
         expires instead)."""
-        with self._cond:
-            if self._closed.is_set():
+        core = self._core
+        with core.cond:
+            if core.closed.is_set():
                 return
             polling = self._polling
             if polling:  # wake a poll of another thread first: it raises STOPPED
-                self._closed.set()
-                self._cond.notify_all()
-        group = self._group
+                core.closed.set()
+                core.cond.notify_all()
+        group = core.group
         if group is not None:
             try:
                 group.leave(max(timeout_ms, 1), callbacks=not polling)
@@ -351,29 +353,18 @@ class Consumer(PositionMethods, GroupMethods):
                     group.run_commit_callbacks()
             except Exception:
                 log.exception("leaving the group on close failed")
-        with self._cond:
-            self._closed.set()
-            self._actor.closing = True
-            self._cond.notify_all()
-        self._io.close()
+        with core.cond:
+            core.closed.set()
+            core.actor.closing = True
+            core.cond.notify_all()
+        core.io.close()
 
     @property
     def closed(self) -> bool:
-        return self._closed.is_set()
+        return self._core.closed.is_set()
 
     def __enter__(self) -> Consumer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _check_open(self) -> None:
-        if self._closed.is_set():
-            raise ZafkaError("STOPPED", "the consumer is closed")
-
-    def _deadline(self, timeout_ms: int | None) -> float:
-        if timeout_ms is None:
-            timeout_ms = self._request_timeout_ms
-        if type(timeout_ms) is not int or timeout_ms < 0:
-            raise ZafkaError("INVALID_REQUEST", f"timeout_ms {timeout_ms!r}: expected an int >= 0")
-        return clock.monotonic_s() + timeout_ms / 1000

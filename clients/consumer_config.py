@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from zafka import limits
+from zafka.clients.consumer_group import Callbacks, GroupConfig
+from zafka.clients.fetch_state import RESET_POLICIES
+from zafka.clients.fetcher import FetcherConfig
 from zafka.errors import ZafkaError
 from zafka.transport.names import ASSIGNOR_NAMES, TopicPartition, check_topic_name
 
@@ -91,3 +95,90 @@ def check_subscription(
     for name in names:
         check_topic_name(name)
     return names, None
+
+
+def check_fetch_config(
+    fetch_max_bytes: object,
+    fetch_max_wait_ms: object,
+    fetch_min_bytes: object,
+    request_timeout_ms: object,
+    retry_backoff_ms: object,
+) -> FetcherConfig:
+    max_bytes = check_int(
+        "fetch_max_bytes", fetch_max_bytes, 1, limits.frame_bytes_max, "per fetch"
+    )
+    call_ms_max = limits.call_timeout_ms_max
+    return FetcherConfig(
+        max_bytes,
+        check_int("fetch_max_wait_ms", fetch_max_wait_ms, 1, 60_000, "ms a fetch may wait"),
+        check_int("fetch_min_bytes", fetch_min_bytes, 1, max_bytes, "bytes a fetch waits for"),
+        check_int("request_timeout_ms", request_timeout_ms, 1, call_ms_max, "ms per request"),
+        check_int("retry_backoff_ms", retry_backoff_ms, 1, 60_000, "ms before a first retry"),
+    )
+
+
+def check_reset_policy(auto_offset_reset: object) -> int | None:
+    """The position a partition without a valid one starts from (EARLIEST, LATEST, or None:
+    raise OFFSET_OUT_OF_RANGE)."""
+    if auto_offset_reset not in RESET_POLICIES:
+        raise ZafkaError(
+            "INVALID_CONFIG",
+            f"auto_offset_reset={auto_offset_reset!r}: expected 'latest', 'earliest' or 'none'",
+        )
+    return RESET_POLICIES[auto_offset_reset]  # type: ignore[index]
+
+
+class GroupSettings(NamedTuple):
+    """A group consumer's checked settings."""
+
+    group_id: str
+    instance_id: str | None
+    session_timeout_ms: int
+    assignor: str | None
+    config: GroupConfig
+    subscription: tuple[tuple[str, ...], str | None] | None  # (topics, pattern) to join with
+    listener: Callbacks
+
+
+def check_group_settings(
+    group_id: str | None,
+    topics: Iterable[str] | None,
+    pattern: str | None,
+    instance_id: str | None,
+    session_timeout_ms: object,
+    enable_auto_commit: object,
+    auto_commit_interval_ms: object,
+    assignor: str | None,
+    callbacks: Callbacks,
+    request_timeout_ms: int,
+) -> GroupSettings | None:
+    """The group settings, or None without a group_id (then no group option may be set)."""
+    if group_id is None:
+        given = {
+            "topics": topics,
+            "pattern": pattern,
+            "group_instance_id": instance_id,
+            "assignor": assignor,
+            **callbacks.given(),
+        }
+        for name, value in given.items():
+            if value is not None:
+                raise ZafkaError(
+                    "INVALID_CONFIG", f"{name} needs a group_id (consumer groups only)"
+                )
+        return None
+    check_group_config(group_id, instance_id, assignor)
+    session_ms = check_int(
+        "session_timeout_ms", session_timeout_ms, 1, limits.session_timeout_ms_max, "ms"
+    )
+    config = GroupConfig(
+        check_bool("enable_auto_commit", enable_auto_commit),
+        check_int("auto_commit_interval_ms", auto_commit_interval_ms, 1, 86_400_000, "ms"),
+        request_timeout_ms,
+    )
+    subscription = None
+    if topics is not None or pattern is not None:
+        subscription = check_subscription(topics, pattern)
+    return GroupSettings(
+        group_id, instance_id, session_ms, assignor, config, subscription, callbacks
+    )

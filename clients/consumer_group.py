@@ -73,7 +73,7 @@ class ConsumerRebalanceListener:
         self.on_partitions_revoked(partitions)
 
 
-class _Callbacks(ConsumerRebalanceListener):
+class Callbacks(ConsumerRebalanceListener):
     """The constructor's `on_partitions_*` functions as a listener."""
 
     def __init__(
@@ -83,6 +83,14 @@ class _Callbacks(ConsumerRebalanceListener):
         lost: Callable[[Partitions], object] | None,
     ) -> None:
         self._revoked, self._assigned, self._lost = revoked, assigned, lost
+
+    def given(self) -> dict[str, object]:
+        """The constructor options these came from, by name."""
+        return {
+            "on_partitions_revoked": self._revoked,
+            "on_partitions_assigned": self._assigned,
+            "on_partitions_lost": self._lost,
+        }
 
     def on_partitions_revoked(self, partitions: Partitions) -> None:
         if self._revoked is not None:

@@ -216,7 +216,7 @@ def test_partitions_that_stay_keep_being_fetched_while_others_are_revoked(
         kept = set(revoking.assigned)
     for tp in ALL:
         c.append(tp, 1)
-    state = first.consumer._state
+    state = first.consumer._core.state
     wait_until(lambda: all(state.partitions[tp].fetched for tp in kept), "kept partitions fetched")
     first.poll(0)
     assert {TP(r.topic, r.partition) for r in first.records} == kept
@@ -341,7 +341,7 @@ def test_a_member_cut_off_for_its_session_is_removed_and_rejoins(cluster: MakeCl
     cut_member = cut.consumer.member_id
     mine = min(cut.consumer.assignment())
     with c.lock:
-        c.network.partition([cut.consumer._io.node], ["broker-1"])  # type: ignore[attr-defined]
+        c.network.partition([cut.consumer._core.io.node], ["broker-1"])  # type: ignore[attr-defined]
     wait_until(
         lambda: owners(c) == dict.fromkeys(ALL, other.consumer.member_id),
         "all to the other",

@@ -1,15 +1,15 @@
-"""The Consumer's group methods: subscribing, who it is in the group, commits, committed
-offsets and lag. A mixin of `Consumer` (clients/consumer.py), kept apart so each module
-stays small: it uses the Consumer's lock (`_cond`), fetch state (`_state`), group
-(`_group`: a `ConsumerGroup`, None without a group_id) and I/O (`_io`)."""
+"""The Consumer's group calls: subscribing, who it is in the group, commits, committed
+offsets and lag. A part the `Consumer` (clients/consumer.py) owns, working on the consumer's
+shared `ConsumerCore` (clients/consumer_core.py; its `group` is None without a group_id)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from zafka.clients.consumer_config import check_subscription, check_tp, check_tps
+from zafka.clients.consumer_core import ConsumerCore
 from zafka.clients.consumer_group import (
     CommitCallback,
     ConsumerGroup,
@@ -19,9 +19,6 @@ from zafka.clients.consumer_group import (
 from zafka.clients.group_member import GroupMemberActor
 from zafka.errors import ZafkaError
 from zafka.transport.names import TopicPartition
-
-if TYPE_CHECKING:
-    pass
 
 
 class GroupMetadata(NamedTuple):
@@ -33,8 +30,11 @@ class GroupMetadata(NamedTuple):
     instance_id: str | None
 
 
-class GroupMethods:
-    """`Consumer`'s group-facing methods (see the module docstring)."""
+class GroupCalls:
+    """The consumer's group-facing calls (see the module docstring)."""
+
+    def __init__(self, core: ConsumerCore) -> None:
+        self.core = core
 
     # --- group subscription ---------------------------------------------------------------
 
@@ -49,23 +49,24 @@ class GroupMethods:
         regular expression a whole topic name must match; internal topics never do).
         `listener` replaces the rebalance callbacks. Needs a group_id; refused while
         partitions are assigned by hand."""
-        if self._group is None:
+        if self.core.group is None:
             raise ZafkaError("INVALID_REQUEST", "subscribe needs a group_id; use assign() without")
         if topics is None and pattern is None:
             raise ZafkaError("INVALID_REQUEST", "subscribe to topics or a pattern")
-        self._subscribe(*check_subscription(topics, pattern), listener)
+        self.join(*check_subscription(topics, pattern), listener)
 
-    def _subscribe(
+    def join(
         self,
         topics: tuple[str, ...],
         pattern: str | None,
         listener: ConsumerRebalanceListener | None,
     ) -> None:
-        group = self._group
+        """Subscribe with a checked subscription: `topics`, or a `pattern`."""
+        group = self.core.group
         assert group is not None
-        with self._cond:
-            self._check_open()
-            if self._state.partitions and not group.membership.subscribed:
+        with self.core.cond:
+            self.core.check_open()
+            if self.core.state.partitions and not group.membership.subscribed:
                 raise ZafkaError(
                     "INVALID_REQUEST", "partitions are assigned by hand: assign([]) first"
                 )
@@ -77,17 +78,17 @@ class GroupMethods:
     def unsubscribe(self) -> None:
         """Leave the group: revoke the partitions (callbacks, commit with auto-commit), then
         LeaveGroup. `subscribe` joins again; `assign` is allowed again."""
-        if self._group is None:
+        if self.core.group is None:
             return
-        self._check_open()
-        self._group.leave(self._request_timeout_ms, callbacks=True)
+        self.core.check_open()
+        self.core.group.leave(self.core.request_timeout_ms, callbacks=True)
 
     def subscription(self) -> set[str] | str | None:
         """The subscribed topics, the pattern, or None when not subscribed."""
-        if self._group is None:
+        if self.core.group is None:
             return None
-        with self._cond:
-            membership = self._group.membership
+        with self.core.cond:
+            membership = self.core.group.membership
             if not membership.subscribed:
                 return None
             return membership.pattern if membership.pattern is not None else set(membership.topics)
@@ -95,19 +96,19 @@ class GroupMethods:
     @property
     def member_id(self) -> str | None:
         """This consumer's member id in its group (None without a group_id)."""
-        return None if self._group is None else self._group.membership.member_id
+        return None if self.core.group is None else self.core.group.membership.member_id
 
     def group_metadata(self) -> GroupMetadata | None:
         """The group, member id, member epoch (0 while not a member) and instance id, as of
         now (None without a group_id)."""
-        if self._group is None:
+        if self.core.group is None:
             return None
-        with self._cond:
-            m = self._group.membership
+        with self.core.cond:
+            m = self.core.group.membership
             return GroupMetadata(m.group_id, m.member_id, m.epoch, m.instance_id)
 
     def _group_actor(self) -> GroupMemberActor:
-        return self._io.actor  # type: ignore[return-value]
+        return self.core.io.actor  # type: ignore[return-value]
 
     # --- offsets and lag --------------------------------------------------------------------
 
@@ -125,8 +126,8 @@ class GroupMethods:
         be delivered again. Manually assigned partitions are committed as no member (the
         coordinator accepts that only while the group has no members)."""
         group = self._require_group("commit")
-        timeout = self._timeout_ms(timeout_ms)
-        self._check_open()
+        timeout = self.core.timeout_ms(timeout_ms)
+        self.core.check_open()
         group.run_commit_callbacks()
         group.commit(self._offsets(group, offsets), timeout)
 
@@ -139,14 +140,16 @@ class GroupMethods:
         your thread in a later `poll`, `commit` or `close`; the returned future completes on
         the I/O thread."""
         group = self._require_group("commit_async")
-        self._check_open()
-        return group.commit_async(self._offsets(group, offsets), callback, self._request_timeout_ms)
+        self.core.check_open()
+        return group.commit_async(
+            self._offsets(group, offsets), callback, self.core.request_timeout_ms
+        )
 
     def _offsets(
         self, group: ConsumerGroup, offsets: Mapping | None
     ) -> dict[TopicPartition, OffsetAndMetadata]:
         if offsets is None:
-            with self._cond:
+            with self.core.cond:
                 return group.positions()
         if not isinstance(offsets, Mapping):
             raise ZafkaError("INVALID_REQUEST", "offsets: expected a {(topic, partition): offset}")
@@ -167,22 +170,22 @@ class GroupMethods:
         is committed), waiting at most `timeout_ms` (default `request_timeout_ms`)."""
         group = self._require_group("committed")
         tps = check_tps(partitions, "committed")
-        timeout = self._timeout_ms(timeout_ms)
-        self._check_open()
+        timeout = self.core.timeout_ms(timeout_ms)
+        self.core.check_open()
         return group.committed(tps, timeout) if tps else {}
 
     def lag(self, partition: tuple[str, int]) -> int | None:
         """How many records of an assigned partition are still to be read: its high
         watermark (as the last fetch said) minus its position; None until both are known."""
-        with self._cond:
-            ps = self._state.get(check_tp(partition))
+        with self.core.cond:
+            ps = self.core.state.get(check_tp(partition))
             hw, position = ps.high_watermark, ps.position
         return None if hw < 0 or position is None else max(hw - position, 0)
 
     def lags(self) -> dict[TopicPartition, int | None]:
         """`lag` of every assigned partition."""
-        with self._cond:
-            parts = list(self._state.partitions.values())
+        with self.core.cond:
+            parts = list(self.core.state.partitions.values())
             return {
                 ps.tp: None
                 if ps.high_watermark < 0 or ps.position is None
@@ -191,6 +194,6 @@ class GroupMethods:
             }
 
     def _require_group(self, what: str) -> ConsumerGroup:
-        if self._group is None:
+        if self.core.group is None:
             raise ZafkaError("INVALID_REQUEST", f"{what} needs a group_id")
-        return self._group
+        return self.core.group

@@ -1,7 +1,6 @@
 """The Consumer's positions: manual assignment, seeks, positions, high watermarks, offsets
-for times, pause and resume. A mixin of `Consumer` (clients/consumer.py), kept apart so each
-module stays small: it uses the Consumer's lock (`_cond`), fetch state (`_state`), group
-(`_group`), I/O (`_io`) and helpers (`_check_open`, `_deadline`)."""
+for times, pause and resume. A part the `Consumer` (clients/consumer.py) owns, working on the
+consumer's shared `ConsumerCore` (clients/consumer_core.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +10,7 @@ from typing import NamedTuple
 from zafka import clock, limits
 from zafka.clients import io
 from zafka.clients.consumer_config import check_tp, check_tps
+from zafka.clients.consumer_core import ConsumerCore
 from zafka.clients.drain import fresh
 from zafka.clients.fetch_state import EARLIEST, LATEST
 from zafka.errors import ZafkaError
@@ -25,8 +25,11 @@ class OffsetAndTimestamp(NamedTuple):
     timestamp: int
 
 
-class PositionMethods:
-    """`Consumer`'s assignment and position methods (see the module docstring)."""
+class Positions:
+    """The consumer's assignment and positions (see the module docstring)."""
+
+    def __init__(self, core: ConsumerCore) -> None:
+        self.core = core
 
     # --- assignment and positions ---------------------------------------------------------
 
@@ -35,19 +38,19 @@ class PositionMethods:
         assignment; partitions kept keep their positions, new ones start per
         `auto_offset_reset`). INVALID_TOPIC for a bad topic name."""
         tps = check_tps(partitions, "assign")
-        with self._cond:
-            self._check_open()
-            if self._group is not None and self._group.membership.subscribed:
+        with self.core.cond:
+            self.core.check_open()
+            if self.core.group is not None and self.core.group.membership.subscribed:
                 raise ZafkaError(
                     "INVALID_REQUEST", "subscribed to a group: unsubscribe() before assign()"
                 )
-            self._state.assign(tps)
-            self._actor.kick()
+            self.core.state.assign(tps)
+            self.core.actor.kick()
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions assigned now."""
-        with self._cond:
-            return set(self._state.partitions)
+        with self.core.cond:
+            return set(self.core.state.partitions)
 
     def seek(self, partition: tuple[str, int], offset: int) -> None:
         """Make the next poll of `partition` start at `offset` (an offset outside the log
@@ -55,10 +58,10 @@ class PositionMethods:
         if type(offset) is not int or offset < 0:
             raise ZafkaError("INVALID_REQUEST", f"offset {offset!r}: expected an int >= 0")
         tp = check_tp(partition)
-        with self._cond:
-            self._check_open()
-            self._state.seek(tp, offset)
-            self._actor.kick()
+        with self.core.cond:
+            self.core.check_open()
+            self.core.state.seek(tp, offset)
+            self.core.actor.kick()
 
     def seek_to_beginning(self, partitions: Iterable[tuple[str, int]] | None = None) -> None:
         """Start `partitions` (default: all assigned) at the log start, looked up lazily."""
@@ -70,44 +73,44 @@ class PositionMethods:
         self._reset(partitions, LATEST)
 
     def _reset(self, partitions: Iterable[tuple[str, int]] | None, timestamp: int) -> None:
-        with self._cond:
-            self._check_open()
+        with self.core.cond:
+            self.core.check_open()
             tps = (
-                list(self._state.partitions)
+                list(self.core.state.partitions)
                 if partitions is None
                 else check_tps(partitions, "seek")
             )
             for tp in tps:
-                self._state.reset(tp, timestamp)
-            self._actor.kick()
+                self.core.state.reset(tp, timestamp)
+            self.core.actor.kick()
 
     def position(self, partition: tuple[str, int], timeout_ms: int | None = None) -> int:
         """The offset of the next record poll returns for `partition`, looked up first if
         needed (waiting up to `timeout_ms`, default `request_timeout_ms`; then the last
         error seen, or REQUEST_TIMED_OUT)."""
         tp = check_tp(partition)
-        deadline = self._deadline(timeout_ms)
-        with self._cond:
+        deadline = self.core.deadline(timeout_ms)
+        with self.core.cond:
             while True:
-                self._check_open()
-                ps = self._state.get(tp)
-                if self._state.settle(ps):
-                    self._actor.kick()
+                self.core.check_open()
+                ps = self.core.state.get(tp)
+                if self.core.state.settle(ps):
+                    self.core.actor.kick()
                 if ps.error is not None:
                     raise fresh(ps.error)
                 if ps.position is not None:
                     return ps.position
-                self._actor.kick()
+                self.core.actor.kick()
                 remaining = deadline - clock.monotonic_s()
                 if remaining <= 0:
                     raise _timed_out(f"position of {tp}", ps.last_error)
-                self._cond.wait(remaining)
+                self.core.cond.wait(remaining)
 
     def highwater(self, partition: tuple[str, int]) -> int | None:
         """The partition's high watermark as the last fetch said (None before one); the lag
         is `highwater - position`."""
-        with self._cond:
-            hw = self._state.get(check_tp(partition)).high_watermark
+        with self.core.cond:
+            hw = self.core.state.get(check_tp(partition)).high_watermark
         return None if hw < 0 else hw
 
     def offsets_for_times(
@@ -121,14 +124,16 @@ class PositionMethods:
             if type(ts) is not int or ts < 0:
                 raise ZafkaError("INVALID_REQUEST", f"timestamp {ts!r}: expected ms >= 0")
             wanted[check_tp(partition)] = ts
-        deadline = self._deadline(timeout_ms)
+        deadline = self.core.deadline(timeout_ms)
         found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
         last: ZafkaError | None = None  # the last retriable error, for the timeout's message
-        backoff_s = self._retry_backoff_s
+        backoff_s = self.core.retry_backoff_ms / 1000
         while wanted:
-            self._check_open()
+            self.core.check_open()
             futures = {
-                tp: self._io.submit(lambda f, tp=tp, ts=ts: self._actor.list_offsets(tp, ts, f))
+                tp: self.core.io.submit(
+                    lambda f, tp=tp, ts=ts: self.core.actor.list_offsets(tp, ts, f)
+                )
                 for tp, ts in wanted.items()
             }
             retry: dict[TopicPartition, int] = {}
@@ -136,7 +141,7 @@ class PositionMethods:
                 try:
                     offset, ts = io.result(future, max(deadline - clock.monotonic_s(), 0))
                 except ZafkaError as err:
-                    if not err.retriable or self._closed.is_set():
+                    if not err.retriable or self.core.closed.is_set():
                         raise
                     retry[tp] = wanted[tp]
                     if last is None or err.error.name != "REQUEST_TIMED_OUT":
@@ -148,7 +153,7 @@ class PositionMethods:
                 remaining = deadline - clock.monotonic_s()
                 if remaining <= 0:
                     raise _timed_out("offsets_for_times", last)
-                self._closed.wait(min(backoff_s, remaining))
+                self.core.closed.wait(min(backoff_s, remaining))
                 backoff_s = min(backoff_s * 2, max(limits.retry_backoff_ms_max / 1000, backoff_s))
         return found
 
@@ -157,22 +162,22 @@ class PositionMethods:
     def pause(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Stop returning and fetching records of `partitions` (what was prefetched is
         dropped and fetched again after `resume`); positions stay."""
-        with self._cond:
-            self._check_open()
+        with self.core.cond:
+            self.core.check_open()
             for tp in check_tps(partitions, "pause"):
-                self._state.pause(tp)
+                self.core.state.pause(tp)
 
     def resume(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Fetch and return records of paused `partitions` again, from their positions."""
-        with self._cond:
-            self._check_open()
+        with self.core.cond:
+            self.core.check_open()
             for tp in check_tps(partitions, "resume"):
-                self._state.resume(tp)
-            self._actor.kick()
+                self.core.state.resume(tp)
+            self.core.actor.kick()
 
     def paused(self) -> set[TopicPartition]:
-        with self._cond:
-            return {tp for tp, ps in self._state.partitions.items() if ps.paused}
+        with self.core.cond:
+            return {tp for tp, ps in self.core.state.partitions.items() if ps.paused}
 
 
 def _timed_out(what: str, last: ZafkaError | None) -> ZafkaError:
