@@ -30,8 +30,14 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from zafka import clock, limits
-from zafka.clients.admin_groups import GroupAdmin, GroupDescription, GroupListing, GroupOffset
-from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
+from zafka.clients.admin_groups import (
+    GroupAdmin,
+    GroupDescription,
+    GroupListing,
+    GroupOffset,
+    wait_reply,
+)
+from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO
 from zafka.clients.metadata import NO_LEADER, broker_node, leader_may_have_moved, parse_bootstrap
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
@@ -308,14 +314,7 @@ class Admin:
         `request_timeout_ms` from now)."""
         if deadline is None:
             deadline = clock.monotonic_s() + self._timeout_ms / 1000
-        future = self._submit(message, target, deadline, context)
-        reply = result(future, max(deadline - clock.monotonic_s(), 0) + limits.caller_grace_s)
-        if not isinstance(reply, expected):
-            raise ZafkaError(
-                "UNKNOWN_SERVER_ERROR",
-                f"expected a {expected.__name__}, the broker sent a {type(reply).__name__}",
-            )
-        return reply
+        return wait_reply(self._submit(message, target, deadline, context), deadline, expected)
 
     def _submit(
         self, message: object, target: tuple[int, str] | None, deadline: float, context: str = ""

@@ -165,6 +165,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def wait_reply(future: Future[Any], deadline: float, expected: type[_Response]) -> _Response:
+    """The reply `future` brings by `deadline` (clock.monotonic_s()), which must be an
+    `expected`; its error is raised here, in the caller's thread."""
+    reply = result(future, max(deadline - clock.monotonic_s(), 0) + limits.caller_grace_s)
+    if not isinstance(reply, expected):
+        raise ZafkaError(
+            "UNKNOWN_SERVER_ERROR",
+            f"expected a {expected.__name__}, the broker sent a {type(reply).__name__}",
+        )
+    return reply
+
+
 class _Backoff:
     """Sleeps between retries, doubling, never past `deadline`; remembers the last error."""
 
@@ -218,7 +230,7 @@ class GroupAdmin:
             error = None
             for broker_id, future in futures.items():
                 try:
-                    reply = self._wait(future, deadline, gw.ListGroupsResponse)
+                    reply = wait_reply(future, deadline, gw.ListGroupsResponse)
                 except ZafkaError as err:
                     if not err.retriable or err.error.name == "REQUEST_TIMED_OUT":
                         raise
@@ -324,15 +336,6 @@ class GroupAdmin:
         return {tp: None if o == -1 else o for tp, o in found.items() if isinstance(o, int)}
 
     # --- plumbing -------------------------------------------------------------------------
-
-    def _wait(self, future: Future[Any], deadline: float, expected: type[_Response]) -> _Response:
-        reply = result(future, max(deadline - clock.monotonic_s(), 0) + limits.caller_grace_s)
-        if not isinstance(reply, expected):
-            raise ZafkaError(
-                "UNKNOWN_SERVER_ERROR",
-                f"expected a {expected.__name__}, the broker sent a {type(reply).__name__}",
-            )
-        return reply
 
     def _active(self, group_id: str, what: str) -> ZafkaError:
         """NON_EMPTY_GROUP for `group_id`, saying how many members it has and what to do."""
@@ -447,7 +450,7 @@ class GroupAdmin:
                 try:
                     if isinstance(future, ZafkaError):
                         raise future
-                    reply = self._wait(future, deadline, ListOffsetsResponse)
+                    reply = wait_reply(future, deadline, ListOffsetsResponse)
                     found[tp] = reply.offset
                 except ZafkaError as err:
                     unknown = err.error.name == "UNKNOWN_TOPIC_OR_PARTITION"

@@ -112,14 +112,13 @@ class FetcherActor(ClientActor):
         """Send every request the state plans now; arrange to plan again after backoffs."""
         if self.closing:
             return
-        if self.retired:
-            with self.cond:
-                self._kick_pending = False
+        with self.cond:
+            self._kick_pending = False
+        if self.retired:  # a successor (if any) pumps instead
             self._handed_over(FetcherActor.pump)
             return
         now = self._runtime().now_ms()
         with self.cond:
-            self._kick_pending = False
             plan: Plan = self.state.actions(now, self.leader_of)
         for request in plan.fetches:
             self._send_fetch(request)

@@ -113,14 +113,13 @@ class GroupMemberActor(FetcherActor):
 
     def group_pump(self) -> None:
         """Send the join, heartbeat and OffsetFetch the membership plans now."""
-        if self.retired:
-            with self.cond:
-                self._group_kick_pending = False
+        with self.cond:
+            self._group_kick_pending = False
+        if self.retired:  # a successor (if any) pumps instead
             self._handed_over(GroupMemberActor.group_pump)
             return
         now = self._runtime().now_ms()
         with self.cond:
-            self._group_kick_pending = False
             out = self.membership.outgoing(now) if not self.closing else None
         if out is None:
             return
