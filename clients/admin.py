@@ -25,87 +25,42 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeVar
 
 from zafka import clock, limits
-from zafka.clients.admin_groups import (
-    GroupAdmin,
+from zafka.clients.admin_groups import GroupAdmin, wait_reply
+from zafka.clients.admin_types import (
+    BrokerDescription,
     GroupDescription,
     GroupListing,
     GroupOffset,
-    wait_reply,
+    MemberDescription,
+    NewTopic,
+    PartitionInfo,
+    TopicDescription,
+    partition_info,
 )
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO
-from zafka.clients.metadata import NO_LEADER, broker_node, leader_may_have_moved, parse_bootstrap
+from zafka.clients.metadata import broker_node, leader_may_have_moved, parse_bootstrap
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
-from zafka.transport.client import MetadataRequest, MetadataResponse, PartitionMetadata
+from zafka.transport.client import MetadataRequest, MetadataResponse
 from zafka.transport.envelope import ANY_NODE
 from zafka.transport.names import TopicPartition, is_internal
 
-# How much longer than the request timeout a caller waits for the I/O thread's own answer
-# (which is normally REQUEST_TIMED_OUT from the call itself, with a better detail).
+__all__ = [  # the types its calls take and return live in clients/admin_types.py
+    "Admin",
+    "BrokerDescription",
+    "GroupDescription",
+    "GroupListing",
+    "GroupOffset",
+    "MemberDescription",
+    "NewTopic",
+    "PartitionInfo",
+    "TopicDescription",
+]
 _Response = TypeVar("_Response")
-
-
-@dataclass(frozen=True, slots=True)
-class NewTopic:
-    """A topic to create. `configs` are topic-level overrides by Kafka's names
-    (`retention.ms`, `retention.bytes`, `segment.bytes`, `segment.ms`, `cleanup.policy`,
-    `delete.retention.ms`, `max.message.bytes`, `flush.ms`, `zafka.fsync`); values may be
-    given as ints and are sent as strings."""
-
-    name: str
-    partitions: int = 1
-    replication_factor: int = 1
-    configs: Mapping[str, str | int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class PartitionInfo:
-    """One partition: its leader (None: no leader now), the leader's epoch, the brokers that
-    hold a replica (the first is the preferred leader) and those in sync."""
-
-    partition: int
-    leader: int | None
-    leader_epoch: int
-    replicas: tuple[int, ...]
-    isr: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TopicDescription:
-    """One topic: its partitions in order and its config overrides (keys not set use the
-    broker's defaults)."""
-
-    name: str
-    partitions: tuple[PartitionInfo, ...]
-    configs: Mapping[str, str]
-
-    @property
-    def replication_factor(self) -> int:
-        """The number of replicas of each partition."""
-        return len(self.partitions[0].replicas) if self.partitions else 0
-
-    @property
-    def internal(self) -> bool:
-        """Whether this is an internal topic (a name starting with `__`)."""
-        return is_internal(self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class BrokerDescription:
-    """A live broker: its id and the endpoint clients connect to."""
-
-    id: int
-    endpoint: str
-
-
-def _partition_info(p: PartitionMetadata) -> PartitionInfo:
-    leader = None if p.leader == NO_LEADER else p.leader
-    return PartitionInfo(p.partition, leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
 
 
 def _topic_error(name: str, code: int, detail: str | None) -> ZafkaError:
@@ -248,7 +203,7 @@ class Admin:
                 raise ZafkaError("UNKNOWN_SERVER_ERROR", f"the broker did not describe {name!r}")
             if topic.error_code != 0:
                 raise _topic_error(name, topic.error_code, None)
-            partitions = tuple(_partition_info(p) for p in topic.partitions)
+            partitions = tuple(partition_info(p) for p in topic.partitions)
             descriptions.append(TopicDescription(name, partitions, dict(topic.configs)))
         return descriptions
 

@@ -1,4 +1,4 @@
-"""Consumer-group administration: the group half of `Admin` (clients/admin.py mixes it in).
+"""Consumer-group administration: `GroupAdmin`, which `Admin` (clients/admin.py) owns.
 
     with Admin("127.0.0.1:9092") as admin:
         for listing in admin.list_groups():
@@ -27,10 +27,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from zafka import clock, limits
+from zafka.clients.admin_types import (
+    GroupDescription,
+    GroupListing,
+    GroupOffset,
+    MemberDescription,
+    member_description,
+)
 from zafka.clients.io import result
 from zafka.clients.metadata import NO_LEADER
 from zafka.errors import BY_NAME, ZafkaError, from_code
@@ -46,70 +52,16 @@ from zafka.transport.client import (
 )
 from zafka.transport.names import TopicPartition
 
-# Errors after which the coordinator is looked up again at any broker.
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "GroupAdmin",
+    "GroupDescription",
+    "GroupListing",
+    "GroupOffset",
+    "MemberDescription",
+]
 _Response = TypeVar("_Response")
-
-
-@dataclass(frozen=True, slots=True)
-class GroupListing:
-    """A group as its coordinator lists it: "empty" (no members, committed offsets only),
-    "stable" (every member has its target assignment) or "reconciling"."""
-
-    group_id: str
-    state: str
-    coordinator: int
-
-
-@dataclass(frozen=True, slots=True)
-class MemberDescription:
-    """One member: its ids, what it subscribes to (topic names, or a pattern), its epoch,
-    its state ("stable", "reconciling", or "revoking": it must give partitions up first),
-    the partitions it owns and those it is giving up."""
-
-    member_id: str
-    instance_id: str | None
-    subscription: tuple[str, ...]
-    subscription_pattern: str | None
-    member_epoch: int
-    state: str
-    assignment: tuple[TopicPartition, ...]
-    revoking: tuple[TopicPartition, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class GroupDescription:
-    """A group: its state (as `GroupListing`), epoch, assignor, members and the broker that
-    coordinates it."""
-
-    group_id: str
-    state: str
-    epoch: int
-    assignor: str
-    members: tuple[MemberDescription, ...]
-    coordinator: int
-
-    def owners(self) -> dict[TopicPartition, str]:
-        """Each partition a member owns, with that member's id."""
-        return {tp: m.member_id for m in self.members for tp in m.assignment}
-
-
-@dataclass(frozen=True, slots=True)
-class GroupOffset:
-    """A group's committed offset of one partition (None: none committed) with its metadata,
-    the partition's log end offset (its high watermark; None when it could not be read) and
-    the lag (`log_end - committed`, None unless both are known)."""
-
-    topic: str
-    partition: int
-    committed: int | None
-    metadata: str
-    log_end: int | None
-
-    @property
-    def lag(self) -> int | None:
-        if self.committed is None or self.log_end is None:
-            return None
-        return self.log_end - self.committed
 
 
 def _tp(item: object, what: str) -> TopicPartition:
@@ -142,23 +94,6 @@ def _by_topic(tps: Iterable[TopicPartition]) -> tuple[gw.TopicPartitions, ...]:
     for tp in tps:
         topics.setdefault(tp.topic, []).append(tp.partition)
     return tuple(gw.TopicPartitions(t, tuple(sorted(ps))) for t, ps in sorted(topics.items()))
-
-
-def _flat(topics: Iterable[gw.TopicPartitions]) -> tuple[TopicPartition, ...]:
-    return tuple(sorted(TopicPartition(t.topic, p) for t in topics for p in t.partitions))
-
-
-def _member(m: gw.GroupMember) -> MemberDescription:
-    return MemberDescription(
-        m.member_id,
-        m.instance_id,
-        tuple(m.subscription),
-        m.subscription_pattern,
-        m.member_epoch,
-        m.state,
-        _flat(m.assignment),
-        _flat(m.revoking),
-    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -251,7 +186,7 @@ class GroupAdmin:
         coordinator, r = self._group_request(
             group_id, gw.DescribeGroupRequest(group_id), gw.DescribeGroupResponse
         )
-        members = tuple(_member(m) for m in r.members)
+        members = tuple(member_description(m) for m in r.members)
         return GroupDescription(r.group_id, r.state, r.epoch, r.assignor, members, coordinator)
 
     def list_group_offsets(

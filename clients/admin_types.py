@@ -1,0 +1,152 @@
+"""What Admin's calls take and return (frozen dataclasses), and how they are read from the
+wire's answers: topics (`NewTopic`, `TopicDescription`, `PartitionInfo`), brokers
+(`BrokerDescription`) and consumer groups (`GroupListing`, `GroupDescription`,
+`MemberDescription`, `GroupOffset`). Partitions are flat `TopicPartition`s here, as
+Kafka's AdminClient gives them; the wire groups them by topic (`transport/group.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from zafka.clients.metadata import NO_LEADER
+from zafka.transport import group as gw
+from zafka.transport.client import PartitionMetadata
+from zafka.transport.names import TopicPartition, is_internal
+
+
+@dataclass(frozen=True, slots=True)
+class NewTopic:
+    """A topic to create. `configs` are topic-level overrides by Kafka's names
+    (`retention.ms`, `retention.bytes`, `segment.bytes`, `segment.ms`, `cleanup.policy`,
+    `delete.retention.ms`, `max.message.bytes`, `flush.ms`, `zafka.fsync`); values may be
+    given as ints and are sent as strings."""
+
+    name: str
+    partitions: int = 1
+    replication_factor: int = 1
+    configs: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionInfo:
+    """One partition: its leader (None: no leader now), the leader's epoch, the brokers that
+    hold a replica (the first is the preferred leader) and those in sync."""
+
+    partition: int
+    leader: int | None
+    leader_epoch: int
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicDescription:
+    """One topic: its partitions in order and its config overrides (keys not set use the
+    broker's defaults)."""
+
+    name: str
+    partitions: tuple[PartitionInfo, ...]
+    configs: Mapping[str, str]
+
+    @property
+    def replication_factor(self) -> int:
+        """The number of replicas of each partition."""
+        return len(self.partitions[0].replicas) if self.partitions else 0
+
+    @property
+    def internal(self) -> bool:
+        """Whether this is an internal topic (a name starting with `__`)."""
+        return is_internal(self.name)
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerDescription:
+    """A live broker: its id and the endpoint clients connect to."""
+
+    id: int
+    endpoint: str
+
+
+def partition_info(p: PartitionMetadata) -> PartitionInfo:
+    leader = None if p.leader == NO_LEADER else p.leader
+    return PartitionInfo(p.partition, leader, p.leader_epoch, tuple(p.replicas), tuple(p.isr))
+
+
+@dataclass(frozen=True, slots=True)
+class GroupListing:
+    """A group as its coordinator lists it: "empty" (no members, committed offsets only),
+    "stable" (every member has its target assignment) or "reconciling"."""
+
+    group_id: str
+    state: str
+    coordinator: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberDescription:
+    """One member: its ids, what it subscribes to (topic names, or a pattern), its epoch,
+    its state ("stable", "reconciling", or "revoking": it must give partitions up first),
+    the partitions it owns and those it is giving up."""
+
+    member_id: str
+    instance_id: str | None
+    subscription: tuple[str, ...]
+    subscription_pattern: str | None
+    member_epoch: int
+    state: str
+    assignment: tuple[TopicPartition, ...]
+    revoking: tuple[TopicPartition, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupDescription:
+    """A group: its state (as `GroupListing`), epoch, assignor, members and the broker that
+    coordinates it."""
+
+    group_id: str
+    state: str
+    epoch: int
+    assignor: str
+    members: tuple[MemberDescription, ...]
+    coordinator: int
+
+    def owners(self) -> dict[TopicPartition, str]:
+        """Each partition a member owns, with that member's id."""
+        return {tp: m.member_id for m in self.members for tp in m.assignment}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupOffset:
+    """A group's committed offset of one partition (None: none committed) with its metadata,
+    the partition's log end offset (its high watermark; None when it could not be read) and
+    the lag (`log_end - committed`, None unless both are known)."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    metadata: str
+    log_end: int | None
+
+    @property
+    def lag(self) -> int | None:
+        if self.committed is None or self.log_end is None:
+            return None
+        return self.log_end - self.committed
+
+
+def _flat(topics: Iterable[gw.TopicPartitions]) -> tuple[TopicPartition, ...]:
+    return tuple(sorted(TopicPartition(t.topic, p) for t in topics for p in t.partitions))
+
+
+def member_description(m: gw.GroupMember) -> MemberDescription:
+    return MemberDescription(
+        m.member_id,
+        m.instance_id,
+        tuple(m.subscription),
+        m.subscription_pattern,
+        m.member_epoch,
+        m.state,
+        _flat(m.assignment),
+        _flat(m.revoking),
+    )
