@@ -35,7 +35,6 @@ from zafka.clients.admin_types import (
     GroupListing,
     GroupOffset,
     MemberDescription,
-    member_description,
 )
 from zafka.clients.io import result
 from zafka.clients.metadata import NO_LEADER
@@ -186,7 +185,7 @@ class GroupAdmin:
         coordinator, r = self._group_request(
             group_id, gw.DescribeGroupRequest(group_id), gw.DescribeGroupResponse
         )
-        members = tuple(member_description(m) for m in r.members)
+        members = r.members
         return GroupDescription(r.group_id, r.state, r.epoch, r.assignor, members, coordinator)
 
     def list_group_offsets(

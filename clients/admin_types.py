@@ -1,12 +1,13 @@
 """What Admin's calls take and return (frozen dataclasses), and how they are read from the
 wire's answers: topics (`NewTopic`, `TopicDescription`, `PartitionInfo`), brokers
 (`BrokerDescription`) and consumer groups (`GroupListing`, `GroupDescription`,
-`MemberDescription`, `GroupOffset`). Partitions are flat `TopicPartition`s here, as
-Kafka's AdminClient gives them; the wire groups them by topic (`transport/group.py`)."""
+`MemberDescription`, `GroupOffset`). Partitions are flat `TopicPartition`s, as Kafka's
+AdminClient gives them. A member's description is the wire's `GroupMember` itself
+(`transport/group.py`), so it is defined once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from zafka.clients.metadata import NO_LEADER
@@ -83,20 +84,7 @@ class GroupListing:
     coordinator: int
 
 
-@dataclass(frozen=True, slots=True)
-class MemberDescription:
-    """One member: its ids, what it subscribes to (topic names, or a pattern), its epoch,
-    its state ("stable", "reconciling", or "revoking": it must give partitions up first),
-    the partitions it owns and those it is giving up."""
-
-    member_id: str
-    instance_id: str | None
-    subscription: tuple[str, ...]
-    subscription_pattern: str | None
-    member_epoch: int
-    state: str
-    assignment: tuple[TopicPartition, ...]
-    revoking: tuple[TopicPartition, ...]
+MemberDescription = gw.GroupMember  # one member of a group: the wire's own description
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,20 +121,3 @@ class GroupOffset:
         if self.committed is None or self.log_end is None:
             return None
         return self.log_end - self.committed
-
-
-def _flat(topics: Iterable[gw.TopicPartitions]) -> tuple[TopicPartition, ...]:
-    return tuple(sorted(TopicPartition(t.topic, p) for t in topics for p in t.partitions))
-
-
-def member_description(m: gw.GroupMember) -> MemberDescription:
-    return MemberDescription(
-        m.member_id,
-        m.instance_id,
-        tuple(m.subscription),
-        m.subscription_pattern,
-        m.member_epoch,
-        m.state,
-        _flat(m.assignment),
-        _flat(m.revoking),
-    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zafka.transport.names import TopicPartition
 from zafka.transport.schema import Message
 
 
@@ -179,7 +180,10 @@ class DescribeGroupRequest(Message):
 
 @dataclass(frozen=True, slots=True)
 class GroupMember(Message):
-    """One member as its coordinator sees it."""
+    """One member as its coordinator sees it (the SDK's `MemberDescription`): its ids, what
+    it subscribes to (topic names, or a pattern), its epoch, its state ("stable",
+    "reconciling", or "revoking": it must give partitions up first), the partitions it owns
+    and those it is giving up, each sorted."""
 
     member_id: str
     instance_id: str | None
@@ -187,8 +191,8 @@ class GroupMember(Message):
     subscription_pattern: str | None
     member_epoch: int
     state: str
-    assignment: tuple[TopicPartitions, ...]
-    revoking: tuple[TopicPartitions, ...]
+    assignment: tuple[TopicPartition, ...]
+    revoking: tuple[TopicPartition, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ on every construction; anything unsupported fails at import too. Supported field
     int (not bool, int64/uint64 range)   bool   float   str (UTF-8)   bytes (small binary)
     Frame          payload bytes that travel as their own ZeroMQ frame, never in the envelope
     X | None       tuple[X, ...]       dict[str, X]       a nested Message
+    TopicPartition (transport/names.py) as a two-item array [topic, partition]
 
 `to_wire` / `from_wire` turn a message into msgpack-able data plus its payload frames and
 back; `from_wire` is strict (unknown or missing fields, wrong types, wrong frame count).
@@ -24,6 +25,7 @@ from typing import Annotated, Any, ClassVar, NamedTuple
 
 from zafka import limits
 from zafka.errors import ZafkaError
+from zafka.transport.names import TopicPartition
 
 Frame = Annotated[bytes | bytearray | memoryview, "payload frame"]
 EPOCH_KINDS = ("leader", "group", "controller")
@@ -273,11 +275,37 @@ def _nested(cls: type[Message]) -> _Kind:
     return _Kind(check, load, dump, spec.depth + 1)
 
 
+def _check_topic_partition(v: object) -> str | None:
+    if not isinstance(v, TopicPartition):
+        return _expected("TopicPartition", v)
+    problem = check_str(v.topic)
+    if problem is not None:
+        return f".topic{problem}"
+    if not isinstance(v.partition, int) or isinstance(v.partition, bool) or v.partition < 0:
+        return f".partition: expected an int >= 0, got {clip(v.partition)}"
+    return None
+
+
+def _load_topic_partition(v: object) -> object:
+    if not isinstance(v, tuple) or len(v) != 2:
+        raise _Invalid(_expected("[topic, partition]", v))
+    tp = TopicPartition(*v)
+    problem = _check_topic_partition(tp)
+    if problem is not None:
+        raise _Invalid(problem)
+    return tp
+
+
+_TOPIC_PARTITION = _Kind(_check_topic_partition, _load_topic_partition, tuple, 0)
+
+
 def _compile(tp: object, where: str) -> _Kind:
     """The checks for one annotation; TypeError (at import) if it is not supported."""
     scalar = _SCALARS.get(tp)
     if scalar is not None:
         return _Kind(scalar, None, None, 0)
+    if tp is TopicPartition:
+        return _TOPIC_PARTITION
     if isinstance(tp, type) and issubclass(tp, Message) and tp in _SPECS:
         if _SPECS[tp].frames:
             raise TypeError(f"{where}: {tp.__name__} has Frame fields and cannot be nested")

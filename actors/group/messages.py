@@ -132,8 +132,8 @@ def describe_response(description: GroupDescription) -> DescribeGroupResponse:
             m.subscription.pattern,
             m.member_epoch,
             m.state,
-            topic_partitions(m.assignment),
-            topic_partitions(m.revoking),
+            tuple(sorted(m.assignment)),
+            tuple(sorted(m.revoking)),
         )
         for m in description.members
     )

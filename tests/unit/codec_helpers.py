@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from zafka.transport import codec
 from zafka.transport.codec import DecodeError, decode
 from zafka.transport.envelope import Envelope
+from zafka.transport.names import TopicPartition
 from zafka.transport.schema import INT_MAX, INT_MIN, Frame, Message, message_types
 
 FAMILY_MESSAGES = sorted(
@@ -44,6 +45,8 @@ def values(tp: object) -> st.SearchStrategy[object]:
     }
     if tp in scalars:
         return scalars[tp]
+    if tp is TopicPartition:
+        return st.builds(TopicPartition, st.text(max_size=8), st.integers(0, INT_MAX))
     if isinstance(tp, type) and issubclass(tp, Message):
         return messages(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)

@@ -20,6 +20,8 @@ from tests.unit.schema_helpers import (
 )
 from zafka import errors, limits
 from zafka.transport import codec
+from zafka.transport.group import GroupMember
+from zafka.transport.names import TopicPartition
 from zafka.transport.schema import from_wire, message_types, to_wire
 
 PROTOCOL_MD = Path(__file__).parents[2] / "docs" / "PROTOCOL.md"
@@ -95,6 +97,24 @@ def test_from_wire_names_the_innermost_problem():
     body["tree"]["by_name"] = ()  # type: ignore[index]
     with invalid(r"SchemaTree.by_name: expected map, got tuple"):
         from_wire("SchemaDepth2", body, [])
+
+
+def test_topic_partitions_travel_as_pairs_and_bad_ones_are_refused():
+    member = GroupMember("m", None, ("t",), None, 1, "stable", (TopicPartition("t", 2),), ())
+    body, frames = to_wire(member)
+    assert body["assignment"] == (("t", 2),)
+    assert type(from_wire("GroupMember", body, frames).assignment[0]) is TopicPartition
+    for bad, problem in [
+        ((("t",),), r"assignment\[0\]: expected \[topic, partition\], got tuple"),
+        ((("t", -1),), r"assignment\[0\].partition: expected an int >= 0, got -1"),
+        ((("t", True),), r"assignment\[0\].partition: expected an int >= 0, got True"),
+        (((7, 0),), r"assignment\[0\].topic: expected str, got int"),
+        (("t",), r"assignment\[0\]: expected \[topic, partition\], got str"),
+    ]:
+        with invalid(f"GroupMember.{problem}"):
+            from_wire("GroupMember", {**body, "assignment": bad}, frames)
+    with invalid(r"GroupMember.revoking\[0\]: expected TopicPartition, got tuple"):
+        GroupMember("m", None, ("t",), None, 1, "stable", (), (("t", 0),))  # type: ignore[arg-type]
 
 
 def test_to_wire_refuses_what_is_not_a_message():
