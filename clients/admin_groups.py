@@ -30,6 +30,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from zafka import clock, limits
+from zafka.backoff import backoff_ms
 from zafka.clients.admin_types import (
     GroupDescription,
     GroupListing,
@@ -116,17 +117,19 @@ class _Backoff:
 
     def __init__(self, deadline: float) -> None:
         self.deadline = deadline
-        self.delay_s = limits.retry_backoff_ms / 1000
+        self.failures = 0
         self.last: ZafkaError | None = None
 
     def wait(self, error: ZafkaError, what: str) -> None:
         """Sleep before the next attempt, or raise REQUEST_TIMED_OUT (naming `error`) if the
         deadline would pass first."""
         self.last = error
-        if clock.monotonic_s() + self.delay_s >= self.deadline:
+        self.failures += 1
+        first_ms, max_ms = limits.retry_backoff_ms, limits.retry_backoff_ms_max
+        delay_s = backoff_ms(first_ms, self.failures, max_ms) / 1000
+        if clock.monotonic_s() + delay_s >= self.deadline:
             raise ZafkaError("REQUEST_TIMED_OUT", f"{what}; the last error: {error}")
-        time.sleep(self.delay_s)
-        self.delay_s = min(self.delay_s * 2, limits.retry_backoff_ms_max / 1000)
+        time.sleep(delay_s)
 
 
 class GroupAdmin:

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from zafka import clock, limits
+from zafka.backoff import backoff_ms
 from zafka.clients import io
 from zafka.clients.consumer_config import check_tp, check_tps
 from zafka.clients.consumer_core import ConsumerCore
@@ -127,7 +128,7 @@ class Positions:
         deadline = self.core.deadline(timeout_ms)
         found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
         last: ZafkaError | None = None  # the last retriable error, for the timeout's message
-        backoff_s = self.core.retry_backoff_ms / 1000
+        rounds = 0  # of retries so far
         while wanted:
             self.core.check_open()
             futures = {
@@ -153,8 +154,9 @@ class Positions:
                 remaining = deadline - clock.monotonic_s()
                 if remaining <= 0:
                     raise _timed_out("offsets_for_times", last)
-                self.core.closed.wait(min(backoff_s, remaining))
-                backoff_s = min(backoff_s * 2, max(limits.retry_backoff_ms_max / 1000, backoff_s))
+                rounds += 1
+                first_ms, max_ms = self.core.retry_backoff_ms, limits.retry_backoff_ms_max
+                self.core.closed.wait(min(backoff_ms(first_ms, rounds, max_ms) / 1000, remaining))
         return found
 
     # --- pause and resume -----------------------------------------------------------------

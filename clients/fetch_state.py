@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from zafka import limits
+from zafka.backoff import backoff_ms
 from zafka.clients.drain import Drain, fresh, split_batches
 from zafka.clients.metadata import leader_may_have_moved
 from zafka.errors import ZafkaError
@@ -352,8 +353,8 @@ class FetchState:
             ps.halted = _halted(ps.tp, ps.fetch_offset, err)
             return False
         ps.failures += 1
-        delay = self.retry_backoff_ms << min(ps.failures - 1, 16)
-        ps.retry_at_ms = now_ms + min(delay, self.retry_backoff_max_ms)
+        delay = backoff_ms(self.retry_backoff_ms, ps.failures, self.retry_backoff_max_ms)
+        ps.retry_at_ms = now_ms + delay
         if err.retriable and not raise_once:
             ps.last_error = err
         else:

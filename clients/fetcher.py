@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from zafka import limits
 from zafka.actors.runtime.actor import answer_of
+from zafka.backoff import backoff_ms
 from zafka.clients.fetch_state import FetchState, Plan, Request
 from zafka.clients.io import ClientActor
 from zafka.clients.metadata import broker_node
@@ -136,8 +137,7 @@ class FetcherActor(ClientActor):
         self.pump()
 
     def _backoff_ms(self, failures: int) -> int:
-        delay = self.config.retry_backoff_ms << min(max(failures - 1, 0), 16)
-        return min(delay, max(limits.retry_backoff_ms_max, self.config.retry_backoff_ms))
+        return backoff_ms(self.config.retry_backoff_ms, failures, limits.retry_backoff_ms_max)
 
     def _refresh(self, topics: set[str], now: int, wake: int | None) -> int | None:
         """Ask for metadata now, or say when (refreshes back off while partitions stay

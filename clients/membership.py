@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from zafka import limits
+from zafka.backoff import backoff_ms
 from zafka.errors import ZafkaError
 from zafka.transport.group import (
     HeartbeatRequest,
@@ -343,8 +344,8 @@ class Membership:
             self.state, self.error = FAILED, err
             return
         self._failures += 1
-        delay = self.retry_backoff_ms << min(self._failures - 1, 16)
-        self._retry_at_ms = now_ms + min(delay, self.retry_backoff_max_ms)
+        delay = backoff_ms(self.retry_backoff_ms, self._failures, self.retry_backoff_max_ms)
+        self._retry_at_ms = now_ms + delay
         if self.state == MEMBER:
             self._next_heartbeat_ms = self._retry_at_ms
             last = self.last_ok_ms
@@ -387,8 +388,9 @@ class Membership:
         self._offsets_in_flight, asked = None, self._offsets_asked
         if isinstance(answer, ZafkaError):
             self._offsets_failures += 1
-            delay = self.retry_backoff_ms << min(self._offsets_failures - 1, 16)
-            self._offsets_retry_at_ms = now_ms + min(delay, self.retry_backoff_max_ms)
+            failures = self._offsets_failures
+            delay = backoff_ms(self.retry_backoff_ms, failures, self.retry_backoff_max_ms)
+            self._offsets_retry_at_ms = now_ms + delay
             return
         self._offsets_failures = 0
         for tp in asked:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from zafka import limits
 from zafka.actors.runtime.actor import answer_of
+from zafka.backoff import backoff_ms
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
 from zafka.clients.io import ClientActor
@@ -195,8 +196,8 @@ class SenderActor(ClientActor):
 
     def _after_refresh(self, error: ZafkaError | None) -> None:
         self._metadata_failures += 1
-        backoff = self.config.retry_backoff_ms * 2 ** min(self._metadata_failures - 1, 10)
-        self.set_timer("metadata", min(backoff, limits.retry_backoff_ms_max))
+        failures, first_ms = self._metadata_failures, self.config.retry_backoff_ms
+        self.set_timer("metadata", backoff_ms(first_ms, failures, limits.retry_backoff_ms_max))
         if error is None:
             self.send_ready()  # what found its leader goes now
 

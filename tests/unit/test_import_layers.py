@@ -33,6 +33,7 @@ CORE = (
     "zafka.version",
     "zafka.clock",
     "zafka.token_bucket",
+    "zafka.backoff",
     "zafka.benchstats",
 )
 BELOW_ACTORS = ("zafka.storage", "zafka.transport", "zafka.actors.runtime", *CORE)
