@@ -235,7 +235,7 @@ class Coordinator:
         if reply.error_code == 0:
             seen: set[int] = set()
             for m in reply.members:
-                mine = {p for g in (*m.assignment, *m.revoking) for p in g.partitions}
+                mine = {tp.partition for tp in (*m.assignment, *m.revoking)}
                 assert not mine & seen, f"a partition owned twice: {reply}"
                 seen |= mine
         self.snapshots.append(reply)
@@ -245,7 +245,7 @@ class Coordinator:
         reply = self.describe()
         if reply.error_code != 0:
             return {}
-        return {m.member_id: {p for g in m.assignment for p in g.partitions} for m in reply.members}
+        return {m.member_id: {tp.partition for tp in m.assignment} for m in reply.members}
 
     def committed(self) -> dict[int, int]:
         reply = call(self.client, self.target, OffsetFetchRequest(GROUP, None))
@@ -266,6 +266,7 @@ class Flow:
         self.sent: list[str] = []
         self._stop = threading.Event()
         self._per_s = per_s
+        self._error: ZafkaError | None = None  # a send that failed ends the flow
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -274,14 +275,21 @@ class Flow:
         while not self._stop.wait(1 / self._per_s):
             p = n % PARTITIONS
             value = f"{p}:{n}"
-            self.producer.send(TOPIC, value.encode(), partition=p).result(WAIT_S)
+            try:
+                self.producer.send(TOPIC, value.encode(), partition=p).result(WAIT_S)
+            except ZafkaError as err:  # raised by stop(), in the test's thread
+                self._error = err
+                return
             self.sent.append(value)
             n += 1
 
     def stop(self) -> list[str]:
+        """Stop sending; what was sent, or the error a send failed with."""
         self._stop.set()
         self._thread.join(WAIT_S)
         self.producer.close()
+        if self._error is not None:
+            raise self._error
         return self.sent
 
 
@@ -293,9 +301,7 @@ def converged(coordinator: Coordinator, group: list[Member]) -> Callable[[], boo
         reply = coordinator.describe()
         if reply.error_code != 0 or reply.state != "stable":
             return False
-        assignment = {
-            m.member_id: {p for g in m.assignment for p in g.partitions} for m in reply.members
-        }
+        assignment = {m.member_id: {tp.partition for tp in m.assignment} for m in reply.members}
         if set(assignment) != {m.member_id for m in group}:
             return False
         sizes = sorted(len(ps) for ps in assignment.values())
