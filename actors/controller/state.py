@@ -1,0 +1,214 @@
+"""The controller's decisions: who leads each partition. Pure: no ZooKeeper, sockets or clock.
+
+Kafka's ZooKeeper-era controller is the model (shared/DESIGN.md §6). One broker is the
+controller (coordination/controller.py elects it); this machine is what it decides, and its
+actor shell (actors/controller/actor.py) does the I/O: it feeds in what ZooKeeper says (the
+live brokers, every partition's replicas and state with its znode version), performs the
+`StateWrite`s this returns (each a ZooKeeper transaction that also checks the controller
+epoch, so a deposed controller writes nothing), feeds each outcome back, and sends the
+`Push`es (LeaderAndIsr to the replicas of a partition whose state was written, and
+UpdateMetadata to every live broker).
+
+**Reconciliation, not events.** For every partition the machine compares the state it knows
+with the one it wants (`wanted`) and writes the difference. A partition with a write in
+flight is not decided again until that write's outcome comes back (`written` or `refused`:
+a refused write means someone else wrote; the shell reads the partition again and hands the
+fresh state to `reloaded`), so two writes of one controller never race each other.
+
+What `wanted` decides for a partition with replicas R, state S and live brokers L:
+
+- the leader is live: drop dead brokers from the ISR (leader epoch + 1, as Kafka's
+  controller does); on a preferred election, move leadership to R[0] when it is live, in
+  the ISR and not the leader (leader epoch + 1);
+- the leader is dead (or there is none): the first replica of R that is live and in the ISR
+  leads, with the ISR's live members (leader epoch + 1); with none, the partition goes
+  offline: leader -1, the ISR kept as it was, so a member of it that returns is elected
+  (an unclean election instead takes the first live replica, ISR = [it], when the topic
+  allows it: `unclean.leader.election.enable=true`).
+
+Invariants (tests/unit/test_controller_model.py checks them): a leader is always in the
+ISR; leader epochs only grow; one leader epoch of a partition never has two leaders; only
+live brokers are elected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from zafka.coordination.topics import LeaderIsr
+
+NO_LEADER = -1
+Key = tuple[str, int]  # (topic, partition)
+
+
+class PartitionView(NamedTuple):
+    """What the controller knows of one partition: its replicas (the first is the preferred
+    leader), its state as ZooKeeper holds it, and that znode's version."""
+
+    replicas: tuple[int, ...]
+    state: LeaderIsr
+    version: int
+
+
+class StateWrite(NamedTuple):
+    """Write `state` to the partition's state znode, if its version is still `version`."""
+
+    topic: str
+    partition: int
+    state: LeaderIsr
+    version: int
+
+
+class Push(NamedTuple):
+    """Tell broker `broker` the state of a partition (LeaderAndIsr): it leads, follows, or
+    (not among `replicas` any more) drops it."""
+
+    broker: int
+    topic: str
+    partition: int
+    state: LeaderIsr
+    replicas: tuple[int, ...]
+
+
+class Decisions(NamedTuple):
+    writes: list[StateWrite]
+    pushes: list[Push]
+    update_metadata: bool  # send every live broker the cluster's metadata
+
+
+@dataclass
+class ControllerState:
+    """One controller's view and decisions for its `controller_epoch` (see the module
+    docstring). `unclean` names the topics that allow unclean leader election."""
+
+    controller_epoch: int
+    live: frozenset[int] = frozenset()
+    partitions: dict[Key, PartitionView] = field(default_factory=dict)
+    unclean: frozenset[str] = frozenset()
+    in_flight: set[Key] = field(default_factory=set)  # a write is with ZooKeeper
+
+    # --- inputs ---------------------------------------------------------------------------
+
+    def brokers_changed(self, live: Iterable[int]) -> Decisions:
+        """The live brokers are now `live`: elect where leaders died, shrink ISRs, and bring
+        returned brokers up to date with every partition they hold."""
+        before, self.live = self.live, frozenset(live)
+        back = self.live - before
+        decided = self._decide(self.partitions)
+        for key, view in sorted(self.partitions.items()):
+            if key not in self.in_flight and any(r in back for r in view.replicas):
+                decided.pushes.extend(_push(view, key, [r for r in view.replicas if r in back]))
+        return decided._replace(update_metadata=decided.update_metadata or bool(back))
+
+    def topic_added(
+        self, topic: str, views: Mapping[int, PartitionView], unclean: bool
+    ) -> Decisions:
+        """A topic (created, or found at start) with its partitions' views."""
+        if unclean:
+            self.unclean = self.unclean | {topic}
+        added = {(topic, p): view for p, view in views.items()}
+        self.partitions.update(added)
+        decided = self._decide(added)
+        for key, view in sorted(added.items()):
+            if key not in self.in_flight:
+                decided.pushes.extend(_push(view, key, self._live_replicas(view)))
+        return decided._replace(update_metadata=True)
+
+    def topic_removed(self, topic: str) -> Decisions:
+        """The topic is gone: forget its partitions (their brokers delete their replicas)."""
+        gone = [key for key in self.partitions if key[0] == topic]
+        for key in gone:
+            del self.partitions[key]
+            self.in_flight.discard(key)
+        self.unclean = self.unclean - {topic}
+        return Decisions([], [], bool(gone))
+
+    def elect_preferred(self, topics: Iterable[str] | None = None) -> Decisions:
+        """Move leadership back to each partition's preferred replica (of `topics`, default
+        all) where it is live and in sync."""
+        wanted = None if topics is None else set(topics)
+        chosen = {k: v for k, v in self.partitions.items() if wanted is None or k[0] in wanted}
+        return self._decide(chosen, preferred=True)
+
+    def written(self, topic: str, partition: int, state: LeaderIsr, version: int) -> Decisions:
+        """A write succeeded: `state` is in ZooKeeper at `version`. Its replicas learn it; the
+        partition is decided again (the cluster may have changed meanwhile)."""
+        key = (topic, partition)
+        self.in_flight.discard(key)
+        view = self.partitions.get(key)
+        if view is None:  # the topic was deleted meanwhile
+            return Decisions([], [], False)
+        view = self.partitions[key] = PartitionView(view.replicas, state, version)
+        pushes = list(_push(view, key, self._live_replicas(view)))
+        again = self._decide({key: view})
+        return Decisions(again.writes, pushes + again.pushes, True)
+
+    def refused(self, topic: str, partition: int) -> None:
+        """A write was refused (the znode's version moved): the shell reads it again and
+        calls `reloaded`; until then the partition is not decided."""
+        self.in_flight.add((topic, partition))
+
+    def reloaded(self, topic: str, partition: int, state: LeaderIsr, version: int) -> Decisions:
+        """The partition's state as ZooKeeper holds it now (after a refused write)."""
+        key = (topic, partition)
+        self.in_flight.discard(key)
+        view = self.partitions.get(key)
+        if view is None:
+            return Decisions([], [], False)
+        self.partitions[key] = PartitionView(view.replicas, state, version)
+        return self._decide({key: self.partitions[key]})
+
+    # --- deciding -------------------------------------------------------------------------
+
+    def _decide(self, views: Mapping[Key, PartitionView], preferred: bool = False) -> Decisions:
+        writes = []
+        for key, view in sorted(views.items()):
+            if key in self.in_flight:
+                continue
+            state = wanted(view, self.live, preferred, key[0] in self.unclean)
+            if state is None:
+                continue
+            state = _stamped(state, self.controller_epoch)
+            writes.append(StateWrite(key[0], key[1], state, view.version))
+            self.in_flight.add(key)
+        return Decisions(writes, [], False)
+
+    def _live_replicas(self, view: PartitionView) -> list[int]:
+        return [r for r in view.replicas if r in self.live]
+
+
+def wanted(
+    view: PartitionView, live: frozenset[int], preferred: bool = False, unclean: bool = False
+) -> LeaderIsr | None:
+    """The state the partition should have, or None when it has it (module docstring)."""
+    state = view.state
+    isr = tuple(i for i in state.isr if i in live)
+    if state.leader in live:
+        first = view.replicas[0]
+        if preferred and first != state.leader and first in isr:
+            return _next(state, first, isr)
+        return None if isr == state.isr else _next(state, state.leader, isr)
+    in_sync = [r for r in view.replicas if r in isr]
+    if in_sync:
+        return _next(state, in_sync[0], isr)
+    live_replicas = [r for r in view.replicas if r in live]
+    if unclean and live_replicas:
+        return _next(state, live_replicas[0], (live_replicas[0],))
+    if state.leader == NO_LEADER:
+        return None
+    return _next(state, NO_LEADER, state.isr)
+
+
+def _next(state: LeaderIsr, leader: int, isr: tuple[int, ...]) -> LeaderIsr:
+    return LeaderIsr(leader, state.leader_epoch + 1, isr, state.controller_epoch)
+
+
+def _stamped(state: LeaderIsr, controller_epoch: int) -> LeaderIsr:
+    return LeaderIsr(state.leader, state.leader_epoch, state.isr, controller_epoch)
+
+
+def _push(view: PartitionView, key: Key, brokers: Iterable[int]) -> Iterable[Push]:
+    for broker in brokers:
+        yield Push(broker, key[0], key[1], view.state, view.replicas)

@@ -1,0 +1,99 @@
+"""The controller's decisions, case by case (actors/controller/state.py); the property test is
+tests/unit/test_controller_model.py."""
+
+from __future__ import annotations
+
+from zafka.actors.controller.state import (
+    NO_LEADER,
+    ControllerState,
+    PartitionView,
+    Push,
+    StateWrite,
+    wanted,
+)
+from zafka.coordination.topics import LeaderIsr
+
+EPOCH = 4
+
+
+def view(replicas, leader, epoch, isr, version=0) -> PartitionView:
+    return PartitionView(tuple(replicas), LeaderIsr(leader, epoch, tuple(isr)), version)
+
+
+def controller(live, **topics) -> ControllerState:
+    c = ControllerState(EPOCH)
+    c.brokers_changed(live)
+    for topic, views in topics.items():
+        c.topic_added(topic, dict(enumerate(views)), unclean=False)
+    return c
+
+
+def test_a_dead_leader_is_replaced_by_the_first_live_in_sync_replica() -> None:
+    c = controller({1, 2, 3}, orders=[view([1, 2, 3], 1, 5, [1, 3, 2], version=7)])
+    decided = c.brokers_changed({2, 3})
+    new = LeaderIsr(2, 6, (3, 2), EPOCH)  # assignment order, not ISR order
+    assert decided.writes == [StateWrite("orders", 0, new, 7)]
+    assert decided.pushes == []  # only once the write is in ZooKeeper
+    after = c.written("orders", 0, new, 8)
+    assert after.pushes == [
+        Push(2, "orders", 0, new, (1, 2, 3)),
+        Push(3, "orders", 0, new, (1, 2, 3)),
+    ]
+    assert after.writes == [] and after.update_metadata
+
+
+def test_a_dead_follower_leaves_the_isr_with_a_new_leader_epoch() -> None:
+    c = controller({1, 2}, orders=[view([1, 2], 1, 0, [1, 2])])
+    assert c.brokers_changed({1}).writes == [
+        StateWrite("orders", 0, LeaderIsr(1, 1, (1,), EPOCH), 0)
+    ]
+
+
+def test_without_a_live_in_sync_replica_the_partition_goes_offline_and_returns_with_it() -> None:
+    c = controller({1, 2}, orders=[view([1], 1, 3, [1])])
+    offline = LeaderIsr(NO_LEADER, 4, (1,), EPOCH)
+    assert c.brokers_changed({2}).writes == [StateWrite("orders", 0, offline, 0)]
+    assert c.written("orders", 0, offline, 1).writes == []
+    back = c.brokers_changed({1, 2})
+    assert back.writes == [StateWrite("orders", 0, LeaderIsr(1, 5, (1,), EPOCH), 1)]
+
+
+def test_unclean_election_takes_a_live_replica_out_of_sync_only_when_the_topic_allows() -> None:
+    offline = view([1, 2], NO_LEADER, 3, [1])
+    assert wanted(offline, frozenset({2})) is None
+    assert wanted(offline, frozenset({2}), unclean=True) == LeaderIsr(2, 4, (2,))
+
+
+def test_preferred_election_moves_leadership_back_when_the_first_replica_is_in_sync() -> None:
+    c = controller({1, 2}, orders=[view([1, 2], 2, 6, [2, 1]), view([1, 2], 2, 6, [2])])
+    decided = c.elect_preferred(["orders"])
+    assert decided.writes == [StateWrite("orders", 0, LeaderIsr(1, 7, (2, 1), EPOCH), 0)]
+
+
+def test_a_returning_broker_hears_about_every_partition_it_holds() -> None:
+    c = controller({1}, orders=[view([1, 2], 1, 0, [1])], logs=[view([2], NO_LEADER, 1, [3])])
+    decided = c.brokers_changed({1, 2})
+    assert decided.pushes == [
+        Push(2, "logs", 0, LeaderIsr(NO_LEADER, 1, (3,)), (2,)),
+        Push(2, "orders", 0, LeaderIsr(1, 0, (1,)), (1, 2)),
+    ]
+    assert decided.writes == [] and decided.update_metadata
+
+
+def test_a_refused_write_waits_for_the_partition_read_again() -> None:
+    c = controller({1, 2}, orders=[view([1, 2], 1, 0, [1, 2])])
+    (write,) = c.brokers_changed({2}).writes
+    c.refused("orders", 0)
+    assert c.brokers_changed({2}).writes == []  # not decided while being read again
+    fresh = LeaderIsr(1, 1, (1, 2), 9)  # someone else wrote meanwhile
+    again = c.reloaded("orders", 0, fresh, 5)
+    assert again.writes == [StateWrite("orders", 0, LeaderIsr(2, 2, (2,), EPOCH), 5)]
+    assert write.version == 0
+
+
+def test_a_deleted_topic_is_forgotten_and_its_late_write_results_ignored() -> None:
+    c = controller({1, 2}, orders=[view([1, 2], 1, 0, [1, 2])])
+    c.brokers_changed({2})
+    assert c.topic_removed("orders").update_metadata
+    assert c.written("orders", 0, LeaderIsr(2, 1, (2,), EPOCH), 1) == ([], [], False)
+    assert c.partitions == {} and c.in_flight == set()
