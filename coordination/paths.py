@@ -12,6 +12,9 @@ name can never reach another znode (`..`, `/`).
     /config/topics/<topic>                         the topic's config overrides (JSON)
     /latest_producer_id_block                      the last block of producer ids claimed
                                                    (JSON; versioned: producer_ids.py)
+    /controller                                    ephemeral: the controller's broker id
+    /controller_epoch                              the controller epoch (versioned: every
+                                                   controller write checks it; controller.py)
 
 `coordination/topics.py` documents the JSON of each.
 """
@@ -25,6 +28,8 @@ BROKER_TOPICS = "/brokers/topics"  # one persistent child per topic: its replica
 CONFIG_TOPICS = "/config/topics"  # one persistent child per topic: its config overrides
 # The last block of producer ids a broker claimed; its version fences concurrent claims.
 LATEST_PRODUCER_ID_BLOCK = "/latest_producer_id_block"
+CONTROLLER = "/controller"  # ephemeral: which broker controls
+CONTROLLER_EPOCH = "/controller_epoch"  # one more per election won; its version fences writes
 
 
 def broker(broker_id: int) -> str:
