@@ -16,12 +16,12 @@ import msgpack
 
 from zafka import limits
 from zafka.errors import ZafkaError
-from zafka.transport import admin, client, control, group, replication
+from zafka.transport import admin, client, control, controller, group, replication
 from zafka.transport.envelope import NO_EPOCH, PROTOCOL_VERSION, Envelope, split_address
 from zafka.transport.schema import check_str, clip, from_wire, to_wire
 
 # The modules whose messages the codec knows (importing them registers their messages).
-FAMILIES = (control, client, admin, group, replication)
+FAMILIES = (control, client, admin, group, replication, controller)
 HEADER_FIELDS = ("version", "type", "correlation_id", "sender", "target", "epoch", "reply", "body")
 CORRELATION_ID_MAX = 2**63 - 1
 EPOCH_MAX = 2**31 - 1

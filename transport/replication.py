@@ -1,4 +1,4 @@
-"""Replication protocol: followers fetch from leaders; the controller pushes leadership."""
+"""Replication protocol: followers fetch from leaders."""
 
 from __future__ import annotations
 
@@ -29,23 +29,3 @@ class ReplicaFetchResponse(Message):
     diverging_epoch: int
     diverging_end_offset: int
     records: Frame
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderAndIsrRequest(Message):
-    """The controller's decision for one partition: leader, its epoch, ISR and replicas."""
-
-    EPOCH = "controller"
-    topic: str
-    partition: int
-    leader: int
-    leader_epoch: int
-    isr: tuple[int, ...]
-    replicas: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LeaderAndIsrResponse(Message):
-    """Outcome of a LeaderAndIsrRequest."""
-
-    error_code: int

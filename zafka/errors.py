@@ -79,6 +79,7 @@ _TABLE = (
     ErrorCode(37, "INVALID_PARTITIONS", "", "invalid number of partitions"),
     ErrorCode(38, "INVALID_REPLICATION_FACTOR", "", "invalid replication factor"),
     ErrorCode(40, "INVALID_CONFIG", "", "invalid configuration value"),
+    ErrorCode(41, "NOT_CONTROLLER", "retry refresh", "the sender is not the controller"),
     ErrorCode(42, "INVALID_REQUEST", "", "malformed or unknown request"),
     ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", "", "producer sequence gap"),
     ErrorCode(47, "INVALID_PRODUCER_EPOCH", "", "producer epoch is stale (fenced)"),

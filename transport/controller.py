@@ -1,0 +1,33 @@
+"""Controller protocol: the controller tells brokers who leads each partition.
+
+Every message carries the controller epoch in its envelope: a broker refuses an epoch older
+than the newest it has seen (STALE_CONTROLLER_EPOCH), and accepts a newer one only from the
+broker ZooKeeper names as the controller of that epoch (NOT_CONTROLLER otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from zafka.transport.schema import Message
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderAndIsrRequest(Message):
+    """The controller's decision for one partition: leader (-1: none), its epoch, ISR and
+    replicas. A broker among `replicas` leads or follows it; one not among them drops it."""
+
+    EPOCH = "controller"
+    topic: str
+    partition: int
+    leader: int
+    leader_epoch: int
+    isr: tuple[int, ...]
+    replicas: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderAndIsrResponse(Message):
+    """Outcome of a LeaderAndIsrRequest."""
+
+    error_code: int
