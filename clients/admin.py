@@ -42,12 +42,12 @@ from zafka.clients.admin_types import (
     partition_info,
 )
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO
-from zafka.clients.metadata import broker_node, leader_may_have_moved, parse_bootstrap
+from zafka.clients.metadata import leader_may_have_moved, parse_bootstrap
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
 from zafka.transport.client import MetadataRequest, MetadataResponse
 from zafka.transport.envelope import ANY_NODE
-from zafka.transport.names import TopicPartition, is_internal
+from zafka.transport.names import TopicPartition, broker_node, is_internal
 
 __all__ = [  # the types its calls take and return live in clients/admin_types.py
     "Admin",

@@ -23,7 +23,6 @@ from zafka.actors.runtime.actor import answer_of
 from zafka.backoff import backoff_ms
 from zafka.clients.fetch_state import FetchState, Plan, Request
 from zafka.clients.io import ClientActor
-from zafka.clients.metadata import broker_node
 from zafka.errors import ZafkaError, from_code
 from zafka.transport.client import (
     FetchRequest,
@@ -32,7 +31,7 @@ from zafka.transport.client import (
     ListOffsetsResponse,
 )
 from zafka.transport.envelope import Envelope
-from zafka.transport.names import TopicPartition, partition_actor_name
+from zafka.transport.names import TopicPartition, broker_node, partition_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
 ReplyCallback = Callable[[Envelope | ZafkaError], None]

@@ -31,7 +31,6 @@ from zafka.actors.runtime.actor import answer_of
 from zafka.clients.fetch_state import FetchState
 from zafka.clients.fetcher import FetcherActor, FetcherConfig
 from zafka.clients.membership import Assignment, Membership, to_groups, to_tps
-from zafka.clients.metadata import broker_node
 from zafka.errors import ZafkaError
 from zafka.transport.envelope import Envelope
 from zafka.transport.group import (
@@ -44,7 +43,7 @@ from zafka.transport.group import (
     OffsetFetchRequest,
     PartitionOffset,
 )
-from zafka.transport.names import TopicPartition, group_actor_name
+from zafka.transport.names import TopicPartition, broker_node, group_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)

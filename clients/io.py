@@ -27,10 +27,11 @@ from typing import Any, TypeVar
 from zafka import limits
 from zafka.actors.runtime.actor import Actor, answer_of
 from zafka.actors.runtime.loop import Runtime
-from zafka.clients.metadata import ClusterMetadata, broker_node, parse_bootstrap
+from zafka.clients.metadata import ClusterMetadata, parse_bootstrap
 from zafka.errors import ZafkaError
 from zafka.transport.client import MetadataRequest, MetadataResponse
 from zafka.transport.envelope import ANY_NODE, Envelope
+from zafka.transport.names import broker_node
 from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)

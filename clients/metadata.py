@@ -24,11 +24,6 @@ def leader_may_have_moved(error: ZafkaError) -> bool:
     return error.error.refresh_metadata or error.error.name == "REQUEST_TIMED_OUT"
 
 
-def broker_node(broker_id: int) -> str:
-    """The node name of broker `broker_id` (the routing id its process uses)."""
-    return f"broker-{broker_id}"
-
-
 def parse_bootstrap(servers: str | Iterable[str]) -> list[str]:
     """ZeroMQ endpoints for `servers`: "host:port" or "tcp://host:port", a list or one
     comma-separated string. INVALID_CONFIG, saying what is expected, for anything else."""

@@ -29,12 +29,12 @@ from zafka.backoff import backoff_ms
 from zafka.clients.accumulator import Batch, RecordAccumulator, TopicPartition
 from zafka.clients.delivery import UNKNOWN_OFFSET, BatchResult
 from zafka.clients.io import ClientActor
-from zafka.clients.metadata import broker_node, leader_may_have_moved
+from zafka.clients.metadata import leader_may_have_moved
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch
 from zafka.transport.client import InitProducerIdRequest, ProduceRequest, ProduceResponse
 from zafka.transport.envelope import Envelope
-from zafka.transport.names import partition_actor_name
+from zafka.transport.names import broker_node, partition_actor_name
 from zafka.transport.zmq_transport import ZmqTransport
 
 NO_PRODUCER_ID = -1

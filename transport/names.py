@@ -34,6 +34,24 @@ class TopicPartition(NamedTuple):
     partition: int
 
 
+BROKER_NODE_PREFIX = "broker-"
+
+
+def broker_node(broker_id: int) -> str:
+    """The node name of broker `broker_id` (the routing id its process uses)."""
+    return f"{BROKER_NODE_PREFIX}{broker_id}"
+
+
+def broker_id_of(address: str) -> int:
+    """The broker id of an address `broker-<id>/<actor>` (or a node name), -1 if not a
+    broker's."""
+    node = address.split("/", 1)[0]
+    digits = node.removeprefix(BROKER_NODE_PREFIX)
+    if digits == node or not (digits.isascii() and digits.isdigit()):
+        return -1
+    return int(digits)
+
+
 def partition_actor_name(topic: str, partition: int) -> str:
     """The name of the actor leading `topic`'s `partition`: `f"{topic}-{partition}"`."""
     return f"{topic}-{partition}"

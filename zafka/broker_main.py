@@ -39,6 +39,7 @@ from zafka.coordination import paths
 from zafka.coordination.registry import EphemeralRegistration
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
+from zafka.transport.names import broker_node
 from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
@@ -50,10 +51,6 @@ ALLOWED_HOSTS = ("127.0.0.1",)
 
 class BrokerStartError(Exception):
     """The broker cannot start (bad option, ZooKeeper unreachable, id taken): exit code 2."""
-
-
-def node_name(broker_id: int) -> str:
-    return f"broker-{broker_id}"
 
 
 def check_listen(endpoint: str) -> str:
@@ -210,14 +207,14 @@ def _run(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
 
     client = _connect(args.zookeeper, args.zk_session_timeout_ms)
-    transport = ZmqTransport(node_name(args.id))
+    transport = ZmqTransport(broker_node(args.id))
     registration = worker = None
     try:
         try:
             endpoint = transport.bind(args.listen)
         except ZafkaError as err:
             raise BrokerStartError(str(err)) from None
-        runtime = Runtime(node_name(args.id), transport)
+        runtime = Runtime(broker_node(args.id), transport)
         worker = ZooKeeperWorker(runtime.post)
         zookeeper = BrokerZooKeeper(
             client,

@@ -73,14 +73,14 @@ from zafka.actors.broker.admin import (
     coordinator_partition,
     zk_error,
 )
-from zafka.actors.broker.partition_dirs import claim, delete_partition_dirs, partition_dir
+from zafka.actors.broker.hosting import host_topic, set_leader, unhost_topic
 from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.group.offsets_loader import OffsetsLoaded
 from zafka.actors.group.records import OFFSETS_TOPIC
-from zafka.actors.partition.actor import PartitionActor
 from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.coordination.producer_ids import ProducerIdPool
+from zafka.coordination.topics import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
@@ -89,9 +89,10 @@ from zafka.transport.admin import (
     DescribeTopicsRequest,
 )
 from zafka.transport.client import InitProducerIdRequest, InitProducerIdResponse, MetadataRequest
+from zafka.transport.controller import LeaderAndIsrRequest, LeaderAndIsrResponse
 from zafka.transport.envelope import Envelope
 from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse, ListGroupsRequest
-from zafka.transport.names import partition_actor_name
+from zafka.transport.names import broker_id_of
 
 log = logging.getLogger(__name__)
 Work = tuple[Callable[..., None], tuple]  # a BrokerActor method and its arguments
@@ -113,6 +114,10 @@ class BrokerContext:
     groups: GroupHost = field(default_factory=GroupHost)  # group coordinators and loaders
     started: bool = False  # hosting done and watch set (once per process)
     topic_ids: dict[str, str] = field(default_factory=dict)  # hosted topic -> its topic_id
+    infos: dict[str, TopicInfo] = field(default_factory=dict)  # hosted topic -> as stored
+    leader_epochs: dict[tuple[str, int], int] = field(default_factory=dict)  # led here
+    controller_id: int = -1  # the controller whose messages are accepted ...
+    controller_epoch: int = 0  # ... in this epoch (older epochs are refused)
     hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> partitions led here
     partition_counts: dict[str, int] = field(default_factory=dict)  # every known topic
     producer_ids: ProducerIdPool = field(default_factory=ProducerIdPool)
@@ -295,51 +300,16 @@ class BrokerActor(Actor):
 
     def _host(self, plan: HostPlan) -> None:
         """Spawn the partition actors `plan` says this broker leads (once per topic id)."""
-        info = plan.info
-        known = self.context.topic_ids.get(info.name)
-        if known == info.topic_id:
-            return
-        if known is not None:  # deleted and created again since we looked
-            self._unhost(info.name, delete_data=True)
-        led: list[int] = []  # recorded as it grows: nothing spawned goes unrecorded
-        self.context.topic_ids[info.name] = info.topic_id
-        self.context.hosted[info.name] = led
-        self.context.partition_counts[info.name] = info.partitions
-        for p, leader_epoch in plan.led:
-            directory = partition_dir(self.context.data_dir, info.name, p)
-            name = partition_actor_name(info.name, p)
-            factory = partial(
-                PartitionActor,
-                info.name,
-                p,
-                directory,
-                info.log_config,
-                leader_epoch,
-                info.max_message_bytes,
-            )
-            try:
-                claim(directory, info.topic_id)
-                self._runtime().spawn(factory)
-            except Exception:
-                log.exception("broker %s: partition %s did not start", self._id, name)
-                self._runtime().despawn(name)
-                continue
-            led.append(p)
-        if info.name == OFFSETS_TOPIC:
-            self.context.groups.lead(self, led)
+        hosted = host_topic(self.context, self._runtime(), plan.info, plan.led)
+        if hosted and plan.info.name == OFFSETS_TOPIC:
+            self.context.groups.lead(self, list(self.context.hosted[OFFSETS_TOPIC]))
 
     def _unhost(self, name: str, delete_data: bool) -> None:
-        """Stop the partition actors of topic `name` (their logs are closed) and, if asked,
-        delete their data directories. For `__consumer_offsets`, its group coordinators and
-        loaders first."""
+        """Stop the partition actors of topic `name` and, if asked, delete their data. For
+        `__consumer_offsets`, its group coordinators and loaders first."""
         if name == OFFSETS_TOPIC:
             self.context.groups.unlead_all(self)
-        self.context.partition_counts.pop(name, None)
-        for p in self.context.hosted.pop(name, []):
-            self._runtime().despawn(partition_actor_name(name, p))
-        self.context.topic_ids.pop(name, None)
-        if delete_data:
-            delete_partition_dirs(self.context.data_dir, name)
+        unhost_topic(self.context, self._runtime(), name, delete_data)
 
     def _host_all(self, result: tuple[object, list[HostPlan]]) -> object:
         response, plans = result
@@ -426,6 +396,51 @@ class BrokerActor(Actor):
         while self.context.awaiting_ids:
             self._answer(self.context.awaiting_ids.popleft(), err)
 
+    # --- the controller -----------------------------------------------------------------
+
+    def current_epoch(self, kind: str, message: object) -> int:
+        return (
+            self.context.controller_epoch
+            if kind == "controller"
+            else super().current_epoch(kind, message)
+        )
+
+    def on_leader_and_isr_request(self, envelope: Envelope) -> object:
+        """Lead or stop leading one partition, as the controller decided. A message of an
+        epoch (or from a sender) not seen yet is checked with ZooKeeper first."""
+        sender = broker_id_of(envelope.sender)
+        known = (self.context.controller_id, self.context.controller_epoch)
+        if (sender, envelope.epoch) == known:
+            return self._lead_as_told(envelope.message)
+        return self._defer(
+            envelope,
+            self.zk.controller,
+            lambda actor, found: actor._check_controller(envelope, sender, found),
+        )
+
+    def _check_controller(self, envelope: Envelope, sender: int, found: tuple[int, int]) -> object:
+        controller_id, epoch = found
+        if envelope.epoch < epoch:
+            raise ZafkaError("STALE_CONTROLLER_EPOCH", f"epoch {envelope.epoch} < {epoch}")
+        if (sender, envelope.epoch) != (controller_id, epoch):
+            raise ZafkaError(
+                "NOT_CONTROLLER", f"broker {sender} does not control epoch {envelope.epoch}"
+            )
+        self.context.controller_id, self.context.controller_epoch = controller_id, epoch
+        return self._lead_as_told(envelope.message)
+
+    def _lead_as_told(self, message: LeaderAndIsrRequest) -> LeaderAndIsrResponse:
+        topic, p = message.topic, message.partition
+        if topic not in self.context.infos:  # not read from ZooKeeper yet: the sync hosts it
+            self.request_sync()
+            return LeaderAndIsrResponse(0)
+        leads = message.leader == self._id
+        changed = set_leader(self.context, self._runtime(), topic, p, leads, message.leader_epoch)
+        if changed and topic == OFFSETS_TOPIC:  # its groups move with the partitions
+            self.context.groups.unlead_all(self)
+            self.context.groups.lead(self, list(self.context.hosted[OFFSETS_TOPIC]))
+        return LeaderAndIsrResponse(0)
+
     # --- consumer groups ------------------------------------------------------------------
 
     def on_find_coordinator_request(self, envelope: Envelope) -> object:
@@ -497,6 +512,7 @@ class BrokerActor(Actor):
             NeedState: on_need_state,
             GroupStatus: on_group_status,
             GroupGone: on_group_gone,
+            LeaderAndIsrRequest: on_leader_and_isr_request,
         }
     )
 

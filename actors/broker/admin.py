@@ -36,6 +36,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from zafka import clock, limits
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.coordination import paths
+from zafka.coordination.controller import read_controller, read_epoch
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
 from zafka.coordination.topics import LeaderIsr, TopicInfo, TopicStore
 from zafka.errors import BY_NAME, ZafkaError
@@ -174,6 +175,11 @@ class BrokerZooKeeper:
             except (ZafkaError, KazooException) as err:  # one bad topic must not stop the rest
                 log.warning("broker %s: cannot host topic %s: %s", self.broker_id, name, err)
         return names, plans
+
+    def controller(self) -> tuple[int, int]:
+        """(the controller's broker id, -1 if none; the controller epoch) now."""
+        controller_id = read_controller(self.client)
+        return -1 if controller_id is None else controller_id, read_epoch(self.client)[0]
 
     # --- metadata -------------------------------------------------------------------------
 

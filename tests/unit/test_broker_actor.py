@@ -33,6 +33,7 @@ from zafka.transport.client import (
     ProduceRequest,
     ProduceResponse,
 )
+from zafka.transport.controller import LeaderAndIsrRequest, LeaderAndIsrResponse
 from zafka.transport.envelope import Envelope
 
 NODE = "broker-1"
@@ -79,20 +80,25 @@ class FakeZooKeeper:
     def claim_producer_ids(self):
         return next(self.blocks)
 
+    def controller(self):
+        return self.controller_is
+
+    controller_is = (1, 3)  # (broker id, controller epoch) in ZooKeeper
+
 
 class Client(Actor):
     def __init__(self) -> None:
         super().__init__("client")
         self.replies: dict[int, object] = {}
 
-    def ask(self, target: str, message: object) -> int:
+    def ask(self, target: str, message: object, epoch: int = -1) -> int:
         """Call the broker's `target`; its answer lands in `replies[correlation id]`."""
         holder: list[int] = []
 
         def record(reply: Envelope | ZafkaError) -> None:
             self.replies[holder[0]] = reply.message if isinstance(reply, Envelope) else reply
 
-        holder.append(self.call(f"{NODE}/{target}", message, 60_000, record))
+        holder.append(self.call(f"{NODE}/{target}", message, 60_000, record, epoch))
         return holder[0]
 
 
@@ -121,8 +127,8 @@ class Node:
                 return
         raise AssertionError("the runtime never went idle")
 
-    def ask(self, target: str, message: object) -> int:
-        correlation_id = self.client.ask(target, message)
+    def ask(self, target: str, message: object, epoch: int = -1) -> int:
+        correlation_id = self.client.ask(target, message, epoch)
         self.settle()
         return correlation_id
 
@@ -206,8 +212,8 @@ def test_a_failing_hosting_item_is_logged_and_the_rest_is_done(node, monkeypatch
     def no_disk(*args) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("zafka.actors.broker.actor.delete_partition_dirs", no_disk)
-    monkeypatch.setattr("zafka.actors.broker.actor.claim", no_disk)
+    monkeypatch.setattr("zafka.actors.broker.hosting.delete_partition_dirs", no_disk)
+    monkeypatch.setattr("zafka.actors.broker.hosting.claim", no_disk)
     node.zk.topics = {"new": TopicInfo("new", "id-2", ((1,),))}
     node.zk.store.watchers[0]([])
     node.settle()
@@ -237,3 +243,29 @@ def test_a_stopping_broker_answers_replies_queued_behind_hosting(node: Node) -> 
     node.settle()
     assert node.client.replies[metadata].error.name == "STOPPED"
     assert len(node.context.hosted) == 121  # the hosting itself is kept and done
+
+
+def test_leadership_follows_the_controller_and_other_senders_are_refused(node: Node) -> None:
+    """The client's node is broker-1: it stands for a controller on this broker's node."""
+
+    def told(leader: int, leader_epoch: int, controller_epoch: int) -> object:
+        request = LeaderAndIsrRequest("orders", 0, leader, leader_epoch, (leader,), (1, 2))
+        return node.ask("broker", request, controller_epoch)
+
+    moved = told(2, 1, 3)  # a controller epoch not seen yet: checked with ZooKeeper
+    node.after_jobs(1)
+    assert node.client.replies[moved] == LeaderAndIsrResponse(0)
+    assert node.context.hosted == {"orders": []}  # led elsewhere now: stopped, data kept
+    assert (node.context.data_dir / "orders-0").is_dir()
+    back = told(1, 2, 3)  # the same controller and epoch: applied at once
+    assert node.client.replies[back] == LeaderAndIsrResponse(0)
+    assert node.context.leader_epochs == {("orders", 0): 2}
+    stale = told(2, 3, 2)
+    assert node.client.replies[stale].error.name == "STALE_CONTROLLER_EPOCH"
+    node.zk.controller_is = (2, 4)  # ZooKeeper names another controller for epoch 4
+    foreign = told(2, 3, 4)
+    node.after_jobs(1)
+    assert node.client.replies[foreign].error.name == "NOT_CONTROLLER"
+    late = told(2, 1, 3)  # an older leader epoch than the one running: ignored
+    assert node.client.replies[late] == LeaderAndIsrResponse(0)
+    assert node.context.leader_epochs == {("orders", 0): 2}

@@ -13,10 +13,9 @@ from pathlib import Path
 from tests.integration.broker_helpers import REPO
 from tests.integration.clients.helpers import bare_client, records_in
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO, result
-from zafka.clients.metadata import broker_node
 from zafka.storage.records import Record
 from zafka.transport.client import FetchRequest, FetchResponse
-from zafka.transport.names import partition_actor_name
+from zafka.transport.names import broker_node, partition_actor_name
 
 RUN_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 15.0
