@@ -67,6 +67,27 @@ def read_epoch(client: KazooClient) -> tuple[int, int]:
     return int(json.loads(data)["epoch"]), stat.version
 
 
+def live_brokers(client: KazooClient) -> dict[int, str]:
+    """The registered brokers: id -> endpoint (a registration that does not parse, or that
+    went away while reading, is left out)."""
+    try:
+        children = client.get_children(paths.BROKER_IDS)
+    except NoNodeError:
+        return {}
+    brokers = {}
+    for child in children:
+        if not (child.isascii() and child.isdigit()):
+            continue
+        try:
+            data, _ = client.get(paths.broker(int(child)))
+            brokers[int(child)] = str(json.loads(data)["endpoint"])
+        except NoNodeError:
+            continue
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed broker registration %s", child)
+    return brokers
+
+
 def try_elect(client: KazooClient, broker_id: int) -> ControllerLease | None:
     """Become the controller if there is none (module docstring); None if another is."""
     me = json.dumps({"version": 1, "broker": broker_id}).encode()

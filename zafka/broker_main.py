@@ -3,13 +3,15 @@
 
 `run(args)` connects to ZooKeeper (creating the chroot), binds the listen endpoint
 (tcp://127.0.0.1 only for now), registers `/brokers/ids/<id>` as an ephemeral znode holding
-`{"endpoint": ..., "version": 1}`, spawns the `BrokerActor`, starts the ZooKeeper worker
+`{"endpoint": ..., "version": 1}`, spawns the `BrokerActor` and the `ControllerActor` (in
+the running for the cluster's controller: actors/controller/actor.py), starts the ZooKeeper worker
 thread (the broker's kazoo calls run there, see actors/broker/actor.py) and runs the runtime loop in
 the main thread; once the actors have started it prints one line, `broker N ready at ENDPOINT`.
 
 SIGTERM or SIGINT stops it cleanly: the runtime stops every actor (partition logs are
 flushed and sealed; requests waiting for ZooKeeper get STOPPED), the ZooKeeper worker stops,
-then the registration is removed and the ZooKeeper session closed;
+then the broker leaves the controller election (handing control over at once if it had
+it), its registration is removed and the ZooKeeper session closed;
 the exit code is 0. After a kill -9 the old session's znode lingers until ZooKeeper
 expires it, so a restarted broker waits (bounded: twice the session timeout plus 2 s)
 for it to go.
@@ -33,6 +35,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from zafka import broker_config, clock, limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
+from zafka.actors.controller.actor import ControllerActor, ControllerContext
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.coordination import paths
@@ -208,7 +211,7 @@ def _run(args: argparse.Namespace) -> int:
 
     client = _connect(args.zookeeper, args.zk_session_timeout_ms)
     transport = ZmqTransport(broker_node(args.id))
-    registration = worker = None
+    registration = worker = controller = None
     try:
         try:
             endpoint = transport.bind(args.listen)
@@ -226,7 +229,11 @@ def _run(args: argparse.Namespace) -> int:
         settings = GroupSettings(args.group_heartbeat_interval_ms, args.group_rebalance_timeout_ms)
         context = BrokerContext(zookeeper, worker, data_dir, endpoint, GroupHost(settings))
         runtime.spawn(lambda: BrokerActor(context))
+        controller_worker = ZooKeeperWorker(runtime.post)
+        controller = ControllerContext(client, controller_worker, transport, args.id)
+        runtime.spawn(lambda: ControllerActor(controller))
         worker.start()
+        controller_worker.start()
         wait_s = 2 * args.zk_session_timeout_ms / 1000 + 2
         registration = _register(client, args.id, endpoint, wait_s)
         runtime.post(lambda: print(f"broker {args.id} ready at {endpoint}", flush=True))
@@ -238,8 +245,15 @@ def _run(args: argparse.Namespace) -> int:
         log.info("broker %s stopped cleanly", args.id)
         return 0
     finally:
-        if worker is not None and not worker.close(limits.zookeeper_worker_stop_s):
-            log.warning("a ZooKeeper call was still running at stop")
+        workers = [worker, controller and controller.worker]
+        for each in filter(None, workers):
+            if not each.close(limits.zookeeper_worker_stop_s):
+                log.warning("a ZooKeeper call was still running at stop")
+        if controller is not None and controller.election is not None:
+            try:  # out of the running; if it controls, another broker takes over now
+                controller.election.stop()
+            except Exception:
+                log.warning("could not leave the controller election", exc_info=True)
         if registration is not None:
             try:
                 registration.stop()

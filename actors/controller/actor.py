@@ -1,0 +1,291 @@
+"""ControllerActor: the shell around the controller's decisions (actors/controller/state.py).
+
+Every broker runs one, named `controller`; it is in the running for the cluster's controller
+(coordination/controller.py) and acts only while it holds the lease. Elected, it reads the
+cluster from ZooKeeper (the live brokers and their endpoints, every topic's replicas and
+partition states with their versions), hands that to a fresh `ControllerState` of its epoch,
+and then does what the state returns: each write is a fenced ZooKeeper transaction, each
+push a LeaderAndIsr cast to the broker's `broker` actor with the controller epoch in the
+envelope. Watches on the broker registrations and on the topic list (kazoo's threads) post
+a re-read; what changed goes in as `brokers_changed`, `topic_added` and `topic_removed`.
+
+All ZooKeeper work runs on a ZooKeeper worker of its own (so controller work never delays
+the broker's admin requests), never on the runtime's thread;
+its results come back through `Runtime.post` and are dropped when they belong to a lease
+that has ended (`_term` counts leases). A write refused for its version makes the
+partition be read again; one refused for the controller epoch means another controller was
+elected: this one resigns at once. Resigned (SUSPENDED, LOST, or deposed), it forgets its
+state; elected again, it reads everything again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.recipe.watchers import ChildrenWatch
+
+from zafka import limits
+from zafka.actors.controller.state import ControllerState, Decisions, PartitionView, StateWrite
+from zafka.actors.runtime.actor import Actor, handlers
+from zafka.coordination import paths
+from zafka.coordination.controller import (
+    ControllerElection,
+    ControllerLease,
+    fenced_set,
+    live_brokers,
+)
+from zafka.coordination.topics import TopicStore
+from zafka.coordination.worker import ZooKeeperWorker
+from zafka.errors import ZafkaError
+from zafka.transport.controller import LeaderAndIsrRequest
+from zafka.transport.names import broker_node
+from zafka.transport.zmq_transport import ZmqTransport
+
+log = logging.getLogger(__name__)
+CONTROLLER_ACTOR = "controller"
+STALE_VERSION_ERROR = "INVALID_UPDATE_VERSION"
+Views = dict[str, dict[int, PartitionView]]  # topic -> partition -> view
+
+
+@dataclass
+class ControllerContext:
+    """What a ControllerActor needs, shared by its incarnations (the election and the
+    watches are set up once per process)."""
+
+    client: KazooClient
+    worker: ZooKeeperWorker
+    transport: ZmqTransport
+    broker_id: int
+    election: ControllerElection | None = None
+    watching: bool = False
+
+
+def read_topics(store: TopicStore, names: list[str]) -> Views:
+    """The views of the named topics (a topic deleted meanwhile is left out)."""
+    views: Views = {}
+    for name in names:
+        info = store.get(name)
+        if info is None:
+            continue
+        views[name] = {}
+        for p, replicas in enumerate(info.replicas):
+            state, version = store.partition_state(name, p)
+            views[name][p] = PartitionView(replicas, state, version)
+    return views
+
+
+class ControllerActor(Actor):
+    def __init__(self, context: ControllerContext) -> None:
+        super().__init__(CONTROLLER_ACTOR)
+        self.context = context
+        self.store = TopicStore(context.client)
+        self.lease: ControllerLease | None = None
+        self.state: ControllerState | None = None
+        self._term = 0  # one more per lease: results of an older one are dropped
+        self._endpoints: dict[int, str] = {}  # broker id -> endpoint, as registered
+        self._reloads: set[tuple[str, int]] = set()  # partitions to read again (timer)
+        self._rereading = self._reread_again = False
+
+    def on_start(self) -> None:
+        if self.context.election is None:
+            runtime = self._runtime()
+
+            def post(method: Callable[..., object], *args: object) -> None:
+                runtime.post(lambda: method(runtime.actor(CONTROLLER_ACTOR), *args))
+
+            self.context.election = ControllerElection(
+                self.context.client,
+                self.context.broker_id,
+                lambda lease: post(ControllerActor.elected, lease),
+                lambda: post(ControllerActor.resigned),
+            )
+            self._submit(self.context.election.start, ControllerActor._started)
+        elif self.context.election.lease is not None:  # a restart after a crash
+            self.elected(self.context.election.lease)
+
+    def _started(self, result: object) -> None:
+        if isinstance(result, Exception):  # ZooKeeper unreachable at start: try again later
+            log.warning("controller: election not started (%s); retrying", result)
+            self.set_timer("start", limits.topic_sync_retry_ms)
+
+    def on_start_timeout(self, now_ms: int) -> None:
+        election = self.context.election
+        assert election is not None
+        self._submit(election.start, ControllerActor._started)
+
+    # --- the lease ------------------------------------------------------------------------
+
+    def elected(self, lease: ControllerLease) -> None:
+        self._term += 1
+        self.lease, self.state = lease, ControllerState(lease.epoch)
+        self._endpoints, self._reloads = {}, set()
+        self._rereading = self._reread_again = False
+        self._submit(self._read_all, ControllerActor._loaded)
+
+    def resigned(self) -> None:
+        self._term += 1
+        self.lease = self.state = None
+
+    def _read_all(self) -> tuple[dict[int, str], Views]:
+        return live_brokers(self.context.client), read_topics(self.store, self.store.names())
+
+    def _loaded(self, result: tuple[dict[int, str], Views] | Exception) -> None:
+        if isinstance(result, Exception):  # read it all again, later
+            log.warning("controller: cannot read the cluster (%s); retrying", result)
+            self.set_timer("load", limits.topic_sync_retry_ms)
+            return
+        brokers, views = result
+        assert self.state is not None
+        self._watch()
+        self._apply(self._brokers(brokers))
+        for topic, partitions in sorted(views.items()):
+            self._apply(self.state.topic_added(topic, partitions, unclean=False))
+
+    def on_load_timeout(self, now_ms: int) -> None:
+        if self.state is not None:
+            self._submit(self._read_all, ControllerActor._loaded)
+
+    def _watch(self) -> None:
+        """Watch registrations and topics once per process; each change posts a re-read."""
+        if self.context.watching:
+            return
+        self.context.watching = True
+        runtime = self._runtime()
+
+        def changed(_: object) -> None:  # kazoo's thread: hand over, never block
+            runtime.post(lambda: runtime.actor(CONTROLLER_ACTOR).reread())
+
+        self.context.client.ensure_path(paths.BROKER_IDS)
+        ChildrenWatch(self.context.client, paths.BROKER_IDS, changed)
+        self.store.watch(changed)
+
+    # --- what changed -----------------------------------------------------------------------
+
+    def reread(self) -> None:
+        """Read the brokers and the topic list again; feed in what changed. One re-read at a
+        time: changes seen meanwhile make one more (a burst costs a few, not one each)."""
+        if self.state is None:
+            return
+        if self._rereading:
+            self._reread_again = True
+            return
+        self._rereading = True
+        known = sorted({topic for topic, _ in self.state.partitions})
+
+        def read() -> tuple[dict[int, str], list[str], Views]:
+            names = self.store.names()
+            new = [n for n in names if n not in known]
+            return live_brokers(self.context.client), names, read_topics(self.store, new)
+
+        self._submit(read, ControllerActor._reread_done)
+
+    def _reread_done(self, result: tuple[dict[int, str], list[str], Views] | Exception) -> None:
+        self._rereading = False
+        if self._reread_again:
+            self._reread_again = False
+            self.reread()
+        if isinstance(result, Exception):
+            log.warning("controller: cannot read the cluster (%s); retrying", result)
+            self.set_timer("reread", limits.topic_sync_retry_ms)
+            return
+        brokers, names, new = result
+        assert self.state is not None
+        self._apply(self._brokers(brokers))
+        for topic in sorted({t for t, _ in self.state.partitions} - set(names)):
+            self._apply(self.state.topic_removed(topic))
+        for topic, partitions in sorted(new.items()):
+            self._apply(self.state.topic_added(topic, partitions, unclean=False))
+
+    def _brokers(self, brokers: dict[int, str]) -> Decisions:
+        """Link the live brokers (the runtime reaches `broker-<id>` by its endpoint)."""
+        assert self.state is not None
+        for broker_id in set(self._endpoints) - set(brokers):
+            self.context.transport.disconnect(broker_node(broker_id))
+        for broker_id, endpoint in brokers.items():
+            if self._endpoints.get(broker_id) != endpoint and broker_id != self.context.broker_id:
+                self.context.transport.connect(broker_node(broker_id), endpoint)
+        self._endpoints = dict(brokers)
+        return self.state.brokers_changed(brokers)
+
+    # --- doing what the state decided -----------------------------------------------------
+
+    def _apply(self, decided: Decisions) -> None:
+        assert self.lease is not None
+        for write in decided.writes:
+            self._write(write)
+        for push in decided.pushes:
+            state = push.state
+            request = LeaderAndIsrRequest(
+                push.topic, push.partition, state.leader, state.leader_epoch, state.isr,
+                push.replicas,
+            )  # fmt: skip
+            self.cast(f"{broker_node(push.broker)}/broker", request, self.lease.epoch)
+
+    def _write(self, write: StateWrite) -> None:
+        lease = self.lease
+        assert lease is not None
+        path = paths.partition_state(write.topic, write.partition)
+        job = partial(fenced_set, self.context.client, lease, path, write.state.to_json())
+        self._submit(lambda: job(write.version), lambda actor, r: actor._written(write, r))
+
+    def _written(self, write: StateWrite, result: object) -> None:
+        assert self.state is not None
+        key = (write.topic, write.partition)
+        if isinstance(result, int):
+            self._apply(self.state.written(*key, write.state, result))
+            return
+        if isinstance(result, ZafkaError) and result.error.name == "STALE_CONTROLLER_EPOCH":
+            log.warning("controller %s: deposed (%s)", self.context.broker_id, result)
+            self.resigned()
+            return
+        log.info("controller: %s-%s not written (%s); reading it again", *key, result)
+        self.state.refused(*key)
+        self._reload(key)
+
+    def _reload(self, key: tuple[str, int]) -> None:
+        self._submit(
+            partial(self.store.partition_state, *key),
+            lambda actor, r: actor._reloaded(key, r),
+        )
+
+    def _reloaded(self, key: tuple[str, int], result: object) -> None:
+        assert self.state is not None
+        if isinstance(result, Exception):
+            if key in self.state.partitions:  # not deleted meanwhile: read it again later
+                log.warning("controller: cannot read %s-%s: %s", *key, result)
+                self._reloads.add(key)
+                self.set_timer("reload", limits.topic_sync_retry_ms)
+            return
+        state, version = result  # type: ignore[misc]
+        self._apply(self.state.reloaded(*key, state, version))
+
+    def on_reload_timeout(self, now_ms: int) -> None:
+        keys, self._reloads = self._reloads, set()
+        for key in sorted(keys):
+            self._reload(key)
+
+    def on_reread_timeout(self, now_ms: int) -> None:
+        self.reread()
+
+    def _submit(self, job: Callable[[], Any], done: Callable[[ControllerActor, Any], None]) -> None:
+        """Run `job` on the ZooKeeper worker; `done(actor, result or exception)` runs here
+        if the lease it was asked under is still the current one."""
+        runtime, term = self._runtime(), self._term
+
+        def back(result: object) -> None:
+            actor = runtime.actor(CONTROLLER_ACTOR)
+            if isinstance(actor, ControllerActor) and actor._term == term:
+                done(actor, result)
+
+        try:
+            self.context.worker.submit(job, back)
+        except ZafkaError as err:  # BUSY: try again with a re-read
+            log.warning("controller: ZooKeeper job not queued (%s)", err)
+            self.set_timer("reread", limits.topic_sync_retry_ms)
+
+    HANDLERS = handlers({})  # it answers only Ping (every actor does): it sends, never serves

@@ -1,0 +1,112 @@
+"""The controller with real broker processes and a real ZooKeeper: a kill -9 of a broker
+leading RF=1 partitions takes them offline (leader -1, a new leader epoch) and its return
+brings them back with their data; a kill -9 of the controller elects another within the
+session timeout + 2 s; the surviving broker's partitions are served throughout."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.broker_helpers import (
+    SESSION_TIMEOUT_MS,
+    BrokerProcess,
+    RawClient,
+    create,
+    fetch_values,
+    free_port,
+    produce,
+    wait_until,
+)
+from zafka.coordination.controller import read_controller
+from zafka.coordination.topics import TopicStore
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "orders"
+FAILOVER_S = SESSION_TIMEOUT_MS / 1000 + 2  # the issue's bound on a new controller
+STATE_WAIT_S = 30.0  # a broker's death noticed (session expiry) and written by the controller
+
+
+@pytest.fixture
+def cluster(zk_hosts: str, tmp_path: Path):
+    brokers = {
+        b: BrokerProcess(
+            zk_hosts, tmp_path / f"data-{b}", tmp_path / f"broker-{b}.log", free_port(), b
+        )
+        for b in (1, 2)
+    }
+    for broker in brokers.values():
+        broker.start()
+    yield brokers
+    for broker in brokers.values():
+        broker.kill()
+
+
+def client_of(broker: BrokerProcess) -> RawClient:
+    return RawClient(broker.endpoint, f"broker-{broker.broker_id}")
+
+
+def leaders(zk) -> dict[int, tuple[int, int]]:
+    """Partition -> (leader, leader epoch), as ZooKeeper has it."""
+    store = TopicStore(zk)
+    return {
+        p: (s.leader, s.leader_epoch) for p in (0, 1) for s in [store.partition_state(TOPIC, p)[0]]
+    }
+
+
+def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(cluster, zk):
+    clients = {b: client_of(broker) for b, broker in cluster.items()}
+    assert create(clients[1], TOPIC, 2).results[0].error_code == 0
+    assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
+    controller = read_controller(zk)
+    victim = 2 if controller == 1 else 1
+    before = leaders(zk)
+    mine = next(p for p, (leader, _) in before.items() if leader == victim)
+    theirs = 1 - mine
+    assert wait_until(lambda: _serves(clients[victim], mine), STATE_WAIT_S)
+    assert produce(clients[victim], TOPIC, mine, [b"a", b"b"]) == 0
+
+    cluster[victim].kill()
+    offline = (-1, before[mine][1] + 1)
+    assert wait_until(lambda: leaders(zk)[mine] == offline, STATE_WAIT_S), leaders(zk)
+    assert leaders(zk)[theirs] == before[theirs]  # the survivor's partition did not move
+    assert produce(clients[controller], TOPIC, theirs, [b"x"]) >= 0  # and is served
+
+    cluster[victim].start()  # waits for its old session to expire, then registers again
+    back = (victim, before[mine][1] + 2)
+    assert wait_until(lambda: leaders(zk)[mine] == back, STATE_WAIT_S), leaders(zk)
+    clients[victim].close()
+    clients[victim] = client_of(cluster[victim])
+    assert wait_until(lambda: _serves(clients[victim], mine), STATE_WAIT_S)
+    assert fetch_values(clients[victim], TOPIC, mine) == [b"a", b"b"]  # its data came back
+    for client in clients.values():
+        client.close()
+
+
+def test_a_killed_controller_is_replaced_within_the_session_timeout(cluster, zk):
+    clients = {b: client_of(broker) for b, broker in cluster.items()}
+    assert create(clients[1], TOPIC, 2).results[0].error_code == 0
+    assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
+    controller = read_controller(zk)
+    survivor = 2 if controller == 1 else 1
+    theirs = next(p for p, (leader, _) in leaders(zk).items() if leader == survivor)
+
+    cluster[controller].kill()
+    killed_at = time.monotonic()
+    assert wait_until(lambda: read_controller(zk) == survivor, FAILOVER_S + 5)
+    took_s = time.monotonic() - killed_at
+    assert took_s <= FAILOVER_S, f"a new controller after {took_s:.1f} s"
+    assert produce(clients[survivor], TOPIC, theirs, [b"still"]) >= 0
+    for client in clients.values():
+        client.close()
+
+
+def _serves(client: RawClient, partition: int) -> bool:
+    try:
+        fetch_values(client, TOPIC, partition)
+    except AssertionError:  # UNKNOWN_ACTOR while it is not hosted yet
+        return False
+    return True
