@@ -256,7 +256,11 @@ class TopicStore:
             (paths.topic_partitions(name), b""),
         ]
         for p, replicas_of_p in enumerate(replicas):
-            state = LeaderIsr(leader=replicas_of_p[0], leader_epoch=0, isr=replicas_of_p)
+            # In sync means "has the leader's log": followers do not fetch yet (replication is
+            # the next issue), so only the leader starts in the ISR and a failover never
+            # elects an empty replica.
+            leader = replicas_of_p[0]
+            state = LeaderIsr(leader=leader, leader_epoch=0, isr=(leader,))
             writes += [
                 (paths.partition(name, p), b""),
                 (paths.partition_state(name, p), state.to_json()),

@@ -1,7 +1,8 @@
 """The controller with real broker processes and a real ZooKeeper: a kill -9 of a broker
-leading RF=1 partitions takes them offline (leader -1, a new leader epoch) and its return
-brings them back with their data; a kill -9 of the controller elects another within the
-session timeout + 2 s; the surviving broker's partitions are served throughout."""
+leading RF=1 (or RF=2, followers not yet replicating) partitions takes them offline (leader
+-1, a new leader epoch) and its return brings them back with their data; a kill -9 of the
+controller elects another within the session timeout + 2 s; the surviving broker's
+partitions are served throughout."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.integration.broker_helpers import (
 )
 from zafka.coordination.controller import read_controller
 from zafka.coordination.topics import TopicStore
+from zafka.transport.admin import CreateTopicsRequest, NewTopic
 
 pytestmark = pytest.mark.integration
 
@@ -57,9 +59,15 @@ def leaders(zk) -> dict[int, tuple[int, int]]:
     }
 
 
-def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(cluster, zk):
+@pytest.mark.parametrize("replication_factor", [1, 2])
+def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(
+    cluster, zk, replication_factor
+):
+    """With RF=2 the follower holds nothing yet (no replication before the next issue), is
+    not in the ISR, and is not elected: the partition waits for its leader, data intact."""
     clients = {b: client_of(broker) for b, broker in cluster.items()}
-    assert create(clients[1], TOPIC, 2).results[0].error_code == 0
+    request = CreateTopicsRequest((NewTopic(TOPIC, 2, replication_factor, {}),))
+    assert clients[1].call("broker", request).results[0].error_code == 0
     assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
     controller = read_controller(zk)
     victim = 2 if controller == 1 else 1
