@@ -410,7 +410,7 @@ class BrokerActor(Actor):
         epoch (or from a sender) not seen yet is checked with ZooKeeper first."""
         sender = broker_id_of(envelope.sender)
         known = (self.context.controller_id, self.context.controller_epoch)
-        if (sender, envelope.epoch) == known:
+        if sender >= 0 and (sender, envelope.epoch) == known:
             return self._lead_as_told(envelope.message)
         return self._defer(
             envelope,
