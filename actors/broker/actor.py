@@ -74,6 +74,7 @@ from zafka.actors.broker.admin import (
     zk_error,
 )
 from zafka.actors.broker.hosting import host_topic, set_leader, unhost_topic
+from zafka.actors.broker.partition_dirs import delete_orphans
 from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.group.offsets_loader import OffsetsLoaded
@@ -156,7 +157,9 @@ class BrokerActor(Actor):
                 self.set_timer("host", 0)
             return
         self.context.started = True
-        self._apply_sync(self.zk.topic_plans({}))  # before serving: nothing waits on this
+        names, plans = self.zk.topic_plans({})  # before serving: nothing waits on this
+        delete_orphans(self.context.data_dir, set(names))  # topics deleted while it was down
+        self._apply_sync((names, plans))
         while self.context.hosting:
             self._work(self.context.hosting.popleft())
         self.cancel_timer("host")

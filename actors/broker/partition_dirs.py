@@ -31,6 +31,23 @@ def delete_partition_dirs(data_dir: Path, topic: str) -> None:
             shutil.rmtree(path)
 
 
+def delete_orphans(data_dir: Path, topics: set[str]) -> list[str]:
+    """Delete the partition directories of topics not in `topics` (deleted while this broker
+    was down); returns their names. Call it only before hosting anything."""
+    root = data_dir.resolve()
+    deleted: list[str] = []
+    if not root.is_dir():
+        return deleted
+    for path in sorted(root.iterdir()):
+        topic, _, partition = path.name.rpartition("-")
+        owned = topic and partition.isascii() and partition.isdigit()
+        if owned and topic not in topics and path.is_dir() and not path.is_symlink():
+            log.warning("removing %s: its topic was deleted while this broker was down", path)
+            shutil.rmtree(path)
+            deleted.append(path.name)
+    return deleted
+
+
 def claim(directory: Path, topic_id: str) -> None:
     """Make `directory` belong to topic incarnation `topic_id`: data of another one (a topic
     of the same name deleted while this broker was down) is removed first."""

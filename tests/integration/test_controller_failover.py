@@ -2,7 +2,8 @@
 leading RF=1 (or RF=2, followers not yet replicating) partitions takes them offline (leader
 -1, a new leader epoch) and its return brings them back with their data; a kill -9 of the
 controller elects another within the session timeout + 2 s; the surviving broker's
-partitions are served throughout."""
+partitions are served throughout; a topic deleted while a broker is down leaves its disk
+when it returns."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests.integration.broker_helpers import (
 )
 from zafka.coordination.controller import read_controller
 from zafka.coordination.topics import TopicStore
-from zafka.transport.admin import CreateTopicsRequest, NewTopic
+from zafka.transport.admin import CreateTopicsRequest, DeleteTopicsRequest, NewTopic
 
 pytestmark = pytest.mark.integration
 
@@ -118,3 +119,24 @@ def _serves(client: RawClient, partition: int) -> bool:
     except AssertionError:  # UNKNOWN_ACTOR while it is not hosted yet
         return False
     return True
+
+
+def test_a_topic_deleted_while_a_broker_is_down_is_gone_from_its_disk_when_it_returns(cluster, zk):
+    clients = {b: client_of(broker) for b, broker in cluster.items()}
+    assert create(clients[1], TOPIC, 2).results[0].error_code == 0
+    dirs = {b: cluster[b].data_dir for b in cluster}
+
+    def on_disk(b: int) -> list[str]:
+        return sorted(p.name for p in dirs[b].iterdir() if p.name.startswith(TOPIC))
+
+    assert wait_until(lambda: on_disk(1) and on_disk(2), STATE_WAIT_S)
+    cluster[2].kill()
+    deleted = clients[1].call("broker", DeleteTopicsRequest((TOPIC,)))
+    assert deleted.results[0].error_code == 0
+    assert wait_until(lambda: on_disk(1) == [], STATE_WAIT_S)
+    assert on_disk(2) != []  # down: nobody could tell it
+    cluster[2].start()
+    assert on_disk(2) == []  # removed before it served anything
+    assert TopicStore(zk).get(TOPIC) is None
+    for client in clients.values():
+        client.close()
