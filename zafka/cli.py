@@ -89,6 +89,11 @@ def _cluster_status(args: argparse.Namespace) -> int:
         health = "ready" if answering else ("running, not answering" if running else "stopped")
         healthy = healthy and answering
         print(f"{info.name}: {health} ({info.identity()}, 127.0.0.1:{info.port})")
+    found = cluster.controller(Path(args.dir).resolve())
+    if found is None:  # for a moment after a start or a controller's death
+        print("controller: none yet (a broker takes control within the ZooKeeper session)")
+    else:
+        print(f"controller: broker-{found[0]} (controller epoch {found[1]})")
     return 0 if healthy else 1
 
 

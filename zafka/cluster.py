@@ -50,6 +50,7 @@ from zafka.cluster_processes import (
 )
 from zafka.cluster_zk import start_zookeeper
 from zafka.coordination import paths
+from zafka.coordination.controller import read_controller, read_epoch
 from zafka.transport import codec
 from zafka.transport.client import MetadataRequest, MetadataResponse
 from zafka.transport.envelope import Envelope
@@ -286,6 +287,25 @@ def describe(root: Path) -> list[tuple[ProcessInfo, bool, bool]]:
         running = _alive(info)
         rows.append((info, running, running and _health_probe(info)()))
     return rows
+
+
+def controller(root: Path) -> tuple[int, int] | None:
+    """(the controller's broker id, the controller epoch) as the cluster's ZooKeeper has
+    them; None when ZooKeeper does not answer or no broker controls."""
+    zk = load_state(root).get(cluster_zk.NAME)
+    if zk is None or not _alive(zk):
+        return None
+    client = KazooClient(hosts=f"127.0.0.1:{zk.port}", logger=_KAZOO_LOG)
+    try:
+        client.start(timeout=limits.zookeeper_probe_timeout_s)
+    except KazooTimeoutError:
+        return None
+    try:
+        controller_id = read_controller(client)
+        return None if controller_id is None else (controller_id, read_epoch(client)[0])
+    finally:
+        client.stop()
+        client.close()
 
 
 def bootstrap(infos: list[ProcessInfo]) -> str:

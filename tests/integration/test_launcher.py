@@ -127,6 +127,11 @@ def test_cluster_up_status_down_with_two_brokers(tmp_path):
         assert status.returncode == 0
         for name in ("zookeeper", "broker-1", "broker-2"):
             assert re.search(rf"^{name}: ready \(pid \d+", status.stdout, re.MULTILINE), name
+        controls = re.compile(r"^controller: broker-[12] \(controller epoch \d+\)$", re.MULTILINE)
+        assert wait_until(
+            lambda: controls.search(zafka("cluster", "status", "--dir", cluster_dir).stdout),
+            EVENT_TIMEOUT_S,
+        )
 
         other = zafka("cluster", "up", "--dir", str(tmp_path / "other"), "--zk-port", str(port))
         assert other.returncode == 2 and "already taken" in other.stderr
