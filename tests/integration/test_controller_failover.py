@@ -22,6 +22,7 @@ from tests.integration.broker_helpers import (
     produce,
     wait_until,
 )
+from zafka.clients.producer import Producer
 from zafka.coordination.controller import read_controller
 from zafka.coordination.topics import TopicStore
 from zafka.transport.admin import CreateTopicsRequest, DeleteTopicsRequest, NewTopic
@@ -138,5 +139,29 @@ def test_a_topic_deleted_while_a_broker_is_down_is_gone_from_its_disk_when_it_re
     cluster[2].start()
     assert on_disk(2) == []  # removed before it served anything
     assert TopicStore(zk).get(TOPIC) is None
+    for client in clients.values():
+        client.close()
+
+
+def test_a_producer_keeps_going_through_its_leader_outage(cluster, zk):
+    """Records sent while their partition is offline are delivered once it is back: no error
+    reaches the user, none is lost or written twice."""
+    clients = {b: client_of(broker) for b, broker in cluster.items()}
+    assert create(clients[1], TOPIC, 2).results[0].error_code == 0
+    assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
+    victim = 2 if read_controller(zk) == 1 else 1
+    mine = next(p for p, (leader, _) in leaders(zk).items() if leader == victim)
+    bootstrap = ",".join(b.endpoint.removeprefix("tcp://") for b in cluster.values())
+    with Producer(bootstrap, linger_ms=1, request_timeout_ms=2000) as producer:
+        before = [producer.send(TOPIC, b"before-%d" % i, partition=mine) for i in range(5)]
+        assert [f.result(STATE_WAIT_S).offset for f in before] == list(range(5))
+        cluster[victim].kill()
+        during = [producer.send(TOPIC, b"during-%d" % i, partition=mine) for i in range(5)]
+        cluster[victim].start()
+        assert [f.result(STATE_WAIT_S).offset for f in during] == list(range(5, 10))
+    clients[victim].close()
+    clients[victim] = client_of(cluster[victim])
+    expected = [b"before-%d" % i for i in range(5)] + [b"during-%d" % i for i in range(5)]
+    assert fetch_values(clients[victim], TOPIC, mine) == expected
     for client in clients.values():
         client.close()
