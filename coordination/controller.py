@@ -34,10 +34,10 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from kazoo.recipe.watchers import DataWatch
 
 from zafka.coordination import paths
+from zafka.coordination.topics import STALE_VERSION_ERROR
 from zafka.errors import ZafkaError
 
 log = logging.getLogger(__name__)
-STALE_VERSION_ERROR = "INVALID_UPDATE_VERSION"  # as coordination/topics.py
 ELECTION_ATTEMPTS_MAX = 10  # epoch races lost in a row before giving up until the next change
 
 

@@ -48,7 +48,6 @@ from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
 CONTROLLER_ACTOR = "controller"
-STALE_VERSION_ERROR = "INVALID_UPDATE_VERSION"
 Views = dict[str, dict[int, PartitionView]]  # topic -> partition -> view
 
 
@@ -221,9 +220,13 @@ class ControllerActor(Actor):
         for push in decided.pushes:
             state = push.state
             request = LeaderAndIsrRequest(
-                push.topic, push.partition, state.leader, state.leader_epoch, state.isr,
+                push.topic,
+                push.partition,
+                state.leader,
+                state.leader_epoch,
+                state.isr,
                 push.replicas,
-            )  # fmt: skip
+            )
             self.cast(f"{broker_node(push.broker)}/broker", request, self.lease.epoch)
 
     def _write(self, write: StateWrite) -> None:
