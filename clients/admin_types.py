@@ -40,6 +40,16 @@ class PartitionInfo:
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
 
+    @property
+    def offline(self) -> bool:
+        """No leader: nobody serves it until a replica that may lead is back."""
+        return self.leader is None
+
+    @property
+    def under_replicated(self) -> bool:
+        """Fewer replicas in sync than assigned."""
+        return len(self.isr) < len(self.replicas)
+
 
 @dataclass(frozen=True, slots=True)
 class TopicDescription:
@@ -54,6 +64,16 @@ class TopicDescription:
     def replication_factor(self) -> int:
         """The number of replicas of each partition."""
         return len(self.partitions[0].replicas) if self.partitions else 0
+
+    @property
+    def offline(self) -> bool:
+        """Some partition has no leader."""
+        return any(p.offline for p in self.partitions)
+
+    @property
+    def under_replicated(self) -> bool:
+        """Some partition has fewer replicas in sync than assigned."""
+        return any(p.under_replicated for p in self.partitions)
 
     @property
     def internal(self) -> bool:

@@ -15,7 +15,7 @@ from zafka.cli_common import (
     report,
     with_admin,
 )
-from zafka.clients.admin import Admin, TopicDescription
+from zafka.clients.admin import Admin, PartitionInfo, TopicDescription
 from zafka.errors import ZafkaError
 
 CONFIG_HELP = (
@@ -71,8 +71,18 @@ def _actions() -> tuple[Action, ...]:
         "list",
         _list,
         "list topic names",
-        "Print every topic's name, one per line, sorted.",
-        (internal,),
+        "Print every topic's name, one per line, sorted (with --under-replicated or "
+        "--offline: only the topics with such a partition).",
+        (
+            internal,
+            arg(
+                "--under-replicated",
+                action="store_true",
+                help="only topics with a partition whose in-sync replicas are fewer than its "
+                "replicas",
+            ),
+            arg("--offline", action="store_true", help="only topics with a partition no one leads"),
+        ),
     )
     describe = Action(
         "describe",
@@ -110,14 +120,22 @@ def format_description(topic: TopicDescription) -> list[str]:
     ]
     for p in topic.partitions:
         leader = "none" if p.leader is None else str(p.leader)
+        flags = _flags(p)
         lines.append(
             f"\tPartition: {p.partition}\tLeader: {leader}\tLeaderEpoch: {p.leader_epoch}\t"
             f"Replicas: {_ids(p.replicas)}\tIsr: {_ids(p.isr)}"
+            + (f"\t({', '.join(flags)})" if flags else "")
         )
     return lines
 
 
 # --- commands -------------------------------------------------------------------------------
+
+
+def _flags(p: PartitionInfo) -> list[str]:
+    """The operator's warnings for one partition, as kafka-topics.sh's filters name them."""
+    named = (("offline", p.offline), ("under-replicated", p.under_replicated))
+    return [name for name, on in named if on]
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -142,11 +160,18 @@ def _create(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     def work(admin: Admin, bootstrap: Bootstrap) -> int:
-        for name in admin.list_topics(include_internal=args.internal):
+        names = admin.list_topics(include_internal=args.internal)
+        if (args.under_replicated or args.offline) and names:
+            names = [t.name for t in admin.describe_topics(names) if _flagged(t, args)]
+        for name in names:
             print(name)
         return EXIT_OK
 
     return with_admin(args, work)
+
+
+def _flagged(topic: TopicDescription, args: argparse.Namespace) -> bool:
+    return (args.under_replicated and topic.under_replicated) or (args.offline and topic.offline)
 
 
 def _describe(args: argparse.Namespace) -> int:

@@ -30,6 +30,21 @@ STOP_TIMEOUT_S = 15.0
 REPLY_TIMEOUT_S = 10.0
 SESSION_TIMEOUT_MS = 2000  # the test ZooKeeper allows 0.4-4 s
 REPO = Path(__file__).resolve().parents[2]
+COMMAND_TIMEOUT_S = 120.0
+
+
+def zafka(
+    *args: str, stdin: str = "", env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the `zafka` command line as a user would, bounded in time."""
+    return subprocess.run(
+        [sys.executable, "-m", "zafka.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=COMMAND_TIMEOUT_S,
+        env=env,
+    )
 
 
 def free_port() -> int:

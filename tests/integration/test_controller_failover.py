@@ -21,6 +21,7 @@ from tests.integration.broker_helpers import (
     free_port,
     produce,
     wait_until,
+    zafka,
 )
 from zafka.clients.producer import Producer
 from zafka.coordination.controller import read_controller
@@ -84,6 +85,10 @@ def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_b
     assert wait_until(lambda: leaders(zk)[mine] == offline, STATE_WAIT_S), leaders(zk)
     assert leaders(zk)[theirs] == before[theirs]  # the survivor's partition did not move
     assert produce(clients[controller], TOPIC, theirs, [b"x"]) >= 0  # and is served
+    survivor = ("--bootstrap", cluster[controller].endpoint.removeprefix("tcp://"))
+    assert zafka("topics", "list", "--offline", *survivor).stdout.split() == [TOPIC]
+    described = zafka("topics", "describe", TOPIC, *survivor).stdout
+    assert f"Partition: {mine}\tLeader: none" in described and "(offline" in described
 
     cluster[victim].start()  # waits for its old session to expire, then registers again
     back = (victim, before[mine][1] + 2)

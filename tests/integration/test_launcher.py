@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from tests.integration.broker_helpers import RawClient, wait_until
+from tests.integration.broker_helpers import COMMAND_TIMEOUT_S, RawClient, wait_until, zafka
 from tests.integration.zk_container import free_port
 from zafka import cli, cluster, limits, zookeeper
 from zafka.cluster_zk import CLUSTER_LABEL
@@ -25,21 +25,7 @@ from zafka.transport.client import MetadataRequest, MetadataResponse
 
 pytestmark = pytest.mark.slow
 
-COMMAND_TIMEOUT_S = 120.0
 EVENT_TIMEOUT_S = 30.0
-
-
-def zafka(
-    *args: str, stdin: str = "", env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "zafka.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=COMMAND_TIMEOUT_S,
-        env=env,
-    )
 
 
 def docker(*args: str) -> subprocess.CompletedProcess[str]:

@@ -128,14 +128,26 @@ def test_format_description():
         (
             PartitionInfo(0, 1, 0, (1, 2), (1, 2)),
             PartitionInfo(1, None, 3, (2, 1), ()),
+            PartitionInfo(2, 2, 1, (2, 1), (2,)),
         ),
         {"retention.ms": "60000", "cleanup.policy": "compact"},
     )
     assert format_description(topic) == [
-        "Topic: orders\tPartitions: 2\tReplicationFactor: 2\t"
+        "Topic: orders\tPartitions: 3\tReplicationFactor: 2\t"
         "Configs: cleanup.policy=compact,retention.ms=60000",
         "\tPartition: 0\tLeader: 1\tLeaderEpoch: 0\tReplicas: 1,2\tIsr: 1,2",
-        "\tPartition: 1\tLeader: none\tLeaderEpoch: 3\tReplicas: 2,1\tIsr: -",
+        "\tPartition: 1\tLeader: none\tLeaderEpoch: 3\tReplicas: 2,1\tIsr: -"
+        "\t(offline, under-replicated)",
+        "\tPartition: 2\tLeader: 2\tLeaderEpoch: 1\tReplicas: 2,1\tIsr: 2\t(under-replicated)",
     ]
+    assert topic.offline and topic.under_replicated
     bare = TopicDescription("t", (PartitionInfo(0, 1, 0, (1,), (1,)),), {})
     assert format_description(bare)[0].endswith("Configs: -")
+    assert not bare.offline and not bare.under_replicated
+
+
+def test_list_takes_the_partition_filters():
+    args = cli.build_parser().parse_args(["topics", "list", "--under-replicated", "--offline"])
+    assert args.under_replicated and args.offline
+    plain = cli.build_parser().parse_args(["topics", "list"])
+    assert not plain.under_replicated and not plain.offline
