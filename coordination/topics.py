@@ -135,6 +135,11 @@ class TopicInfo:
         """The largest batch the broker accepts for this topic (`max.message.bytes`)."""
         return int(dict(self.configs).get("max.message.bytes", limits.batch_bytes_max))
 
+    @property
+    def unclean_leader_election(self) -> bool:
+        """Whether a replica out of sync may lead when no in-sync one is live (data loss)."""
+        return dict(self.configs).get("unclean.leader.election.enable") == "true"
+
     def assignment_json(self) -> bytes:
         partitions = {str(p): list(r) for p, r in enumerate(self.replicas)}
         return _dump({"topic_id": self.topic_id, "partitions": partitions})

@@ -14,7 +14,8 @@ from zafka.storage.batch import HEADER_SIZE
 DAY_MS = 24 * 3600 * 1000
 
 # Topic config keys (Kafka's names, plus zafka's own) -> the LogConfig field each sets.
-# max.message.bytes sets none: it bounds produced batches, which the broker checks, not the log.
+# max.message.bytes and unclean.leader.election.enable set none: the first bounds produced
+# batches (the broker checks it), the second lets the controller elect a replica out of sync.
 TOPIC_CONFIG_FIELDS: dict[str, str | None] = {
     "segment.bytes": "segment_bytes",
     "segment.ms": "segment_ms",
@@ -25,7 +26,9 @@ TOPIC_CONFIG_FIELDS: dict[str, str | None] = {
     "flush.ms": "fsync_interval_ms",
     "zafka.fsync": "fsync",
     "max.message.bytes": None,
+    "unclean.leader.election.enable": None,
 }
+BOOLEANS = ("true", "false")
 _LONG = re.compile(r"-?[0-9]{1,19}")  # Kafka's values are strings; numbers are decimal longs
 
 
@@ -87,7 +90,8 @@ class LogConfig:
         Keys not given keep LogConfig's defaults. `zafka.fsync` is always|interval|never;
         `flush.ms` is the fsync interval and applies only with `interval` (the default).
         `max.message.bytes` is checked here (HEADER_SIZE..limits.batch_bytes_max) but is not
-        a log setting: the broker reads it from the topic's configs and enforces it per batch.
+        a log setting: the broker reads it from the topic's configs and enforces it per batch;
+        so is `unclean.leader.election.enable` (true|false), which the controller reads.
         An unknown key or a bad value raises INVALID_CONFIG naming the key.
         """
         values: dict[str, object] = {}
@@ -105,6 +109,10 @@ class LogConfig:
             field = TOPIC_CONFIG_FIELDS[key]
             value: object = text
             try:
+                if key == "unclean.leader.election.enable":
+                    if text not in BOOLEANS:
+                        raise ValueError("expected true or false")
+                    continue
                 if key == "zafka.fsync":
                     modes = [mode.value for mode in Fsync]
                     if text not in modes:

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch
@@ -48,7 +48,17 @@ from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
 CONTROLLER_ACTOR = "controller"
-Views = dict[str, dict[int, PartitionView]]  # topic -> partition -> view
+
+
+class TopicView(NamedTuple):
+    """A topic as the controller reads it: whether it allows unclean elections, and its
+    partitions' views."""
+
+    unclean: bool
+    partitions: dict[int, PartitionView]
+
+
+Views = dict[str, TopicView]
 
 
 @dataclass
@@ -71,10 +81,10 @@ def read_topics(store: TopicStore, names: list[str]) -> Views:
         info = store.get(name)
         if info is None:
             continue
-        views[name] = {}
+        views[name] = TopicView(info.unclean_leader_election, {})
         for p, replicas in enumerate(info.replicas):
             state, version = store.partition_state(name, p)
-            views[name][p] = PartitionView(replicas, state, version)
+            views[name].partitions[p] = PartitionView(replicas, state, version)
     return views
 
 
@@ -142,8 +152,8 @@ class ControllerActor(Actor):
         assert self.state is not None
         self._watch()
         self._apply(self._brokers(brokers))
-        for topic, partitions in sorted(views.items()):
-            self._apply(self.state.topic_added(topic, partitions, unclean=False))
+        for topic, view in sorted(views.items()):
+            self._apply(self.state.topic_added(topic, view.partitions, view.unclean))
 
     def on_load_timeout(self, now_ms: int) -> None:
         if self.state is not None:
@@ -197,8 +207,8 @@ class ControllerActor(Actor):
         self._apply(self._brokers(brokers))
         for topic in sorted({t for t, _ in self.state.partitions} - set(names)):
             self._apply(self.state.topic_removed(topic))
-        for topic, partitions in sorted(new.items()):
-            self._apply(self.state.topic_added(topic, partitions, unclean=False))
+        for topic, view in sorted(new.items()):
+            self._apply(self.state.topic_added(topic, view.partitions, view.unclean))
 
     def _brokers(self, brokers: dict[int, str]) -> Decisions:
         """Link the live brokers (the runtime reaches `broker-<id>` by its endpoint)."""

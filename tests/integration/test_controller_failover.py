@@ -170,3 +170,24 @@ def test_a_producer_keeps_going_through_its_leader_outage(cluster, zk):
     assert fetch_values(clients[victim], TOPIC, mine) == expected
     for client in clients.values():
         client.close()
+
+
+def test_an_unclean_topic_elects_a_replica_out_of_sync_when_no_in_sync_one_is_live(cluster, zk):
+    """`unclean.leader.election.enable=true`: availability over the dead leader's records."""
+    clients = {b: client_of(broker) for b, broker in cluster.items()}
+    configs = {"unclean.leader.election.enable": "true"}
+    request = CreateTopicsRequest((NewTopic(TOPIC, 2, 2, configs),))
+    assert clients[1].call("broker", request).results[0].error_code == 0
+    assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
+    controller = read_controller(zk)
+    victim = 2 if controller == 1 else 1
+    before = leaders(zk)
+    mine = next(p for p, (leader, _) in before.items() if leader == victim)
+    cluster[victim].kill()
+    elected = (controller, before[mine][1] + 1)
+    assert wait_until(lambda: leaders(zk)[mine] == elected, STATE_WAIT_S), leaders(zk)
+    assert TopicStore(zk).partition_state(TOPIC, mine)[0].isr == (controller,)
+    assert wait_until(lambda: _serves(clients[controller], mine), STATE_WAIT_S)
+    assert produce(clients[controller], TOPIC, mine, [b"after"]) == 0  # an empty log here
+    for client in clients.values():
+        client.close()

@@ -138,6 +138,8 @@ def test_topic_configs_set_the_log_config():
         ({"zafka.fsync": "sometimes"}, "zafka.fsync"),
         ({"zafka.fsync": "ALWAYS"}, "zafka.fsync"),
         ({"zafka.fsync": "never", "flush.ms": "10"}, "flush.ms"),
+        ({"unclean.leader.election.enable": "yes"}, "unclean.leader.election.enable"),
+        ({"unclean.leader.election.enable": "True"}, "unclean.leader.election.enable"),
     ],
 )
 def test_bad_topic_configs_are_refused_naming_the_key(configs, named):
@@ -152,6 +154,15 @@ def test_max_message_bytes_is_checked_but_is_no_log_setting():
     info = TopicInfo("t", "id", ((0,),), (("max.message.bytes", "4096"),))
     assert info.max_message_bytes == 4096
     assert TopicInfo("t", "id", ((0,),)).max_message_bytes == limits.batch_bytes_max
+
+
+def test_unclean_leader_election_is_a_topic_flag_off_by_default():
+    config = {"unclean.leader.election.enable": "true"}
+    assert LogConfig.from_topic_configs(config) == LogConfig()
+    assert TopicInfo("t", "id", ((0,),), tuple(config.items())).unclean_leader_election
+    off = (("unclean.leader.election.enable", "false"),)
+    assert not TopicInfo("t", "id", ((0,),), off).unclean_leader_election
+    assert not TopicInfo("t", "id", ((0,),)).unclean_leader_election
 
 
 def test_kafkas_assignment_example_with_five_brokers():
