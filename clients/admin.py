@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 
 from zafka import clock, limits
 from zafka.clients.admin_groups import GroupAdmin, wait_reply
+from zafka.clients.admin_partitions import PartitionAdmin
 from zafka.clients.admin_types import (
     BrokerDescription,
     GroupDescription,
@@ -40,10 +41,12 @@ from zafka.clients.admin_types import (
     PartitionInfo,
     TopicDescription,
     partition_info,
+    topic_error,
+    topic_results,
 )
 from zafka.clients.io import CLIENT_ACTOR, ClientActor, ClientIO
 from zafka.clients.metadata import leader_may_have_moved, parse_bootstrap
-from zafka.errors import ZafkaError, from_code
+from zafka.errors import ZafkaError
 from zafka.transport import admin as wire
 from zafka.transport.client import MetadataRequest, MetadataResponse
 from zafka.transport.envelope import ANY_NODE
@@ -61,13 +64,6 @@ __all__ = [  # the types its calls take and return live in clients/admin_types.p
     "TopicDescription",
 ]
 _Response = TypeVar("_Response")
-
-
-def _topic_error(name: str, code: int, detail: str | None) -> ZafkaError:
-    """The error for one topic, its detail naming the topic (once)."""
-    if detail and repr(name) in detail:
-        return from_code(code, detail)
-    return from_code(code, f"topic {name!r}" + (f": {detail}" if detail else ""))
 
 
 def _names(names: Iterable[str], what: str) -> tuple[str, ...]:
@@ -109,6 +105,7 @@ class Admin:
             lambda bootstrap, transport: ClientActor(bootstrap, transport, attempt_ms),
         )
         self._groups = GroupAdmin(self._call, self._submit, request_timeout_ms)
+        self._partitions = PartitionAdmin(self._call, self.describe_topics, request_timeout_ms)
 
     # --- consumer groups (GroupAdmin's, whose docstrings say more) -----------------------
 
@@ -170,7 +167,7 @@ class Admin:
         response = self._call(
             wire.CreateTopicsRequest(topics=tuple(requested)), wire.CreateTopicsResponse
         )
-        return self._results(names, response.results)
+        return topic_results(names, response.results)
 
     def delete_topic(self, name: str) -> None:
         """Delete one topic and its data. Raises UNKNOWN_TOPIC_OR_PARTITION if there is none."""
@@ -185,7 +182,7 @@ class Admin:
         if not wanted:
             return {}
         response = self._call(wire.DeleteTopicsRequest(names=wanted), wire.DeleteTopicsResponse)
-        return self._results(list(wanted), response.results)
+        return topic_results(list(wanted), response.results)
 
     def describe_topics(self, names: Iterable[str]) -> list[TopicDescription]:
         """Partitions (leader, replicas, in-sync replicas) and config overrides of each named
@@ -202,10 +199,23 @@ class Admin:
             if topic is None:
                 raise ZafkaError("UNKNOWN_SERVER_ERROR", f"the broker did not describe {name!r}")
             if topic.error_code != 0:
-                raise _topic_error(name, topic.error_code, None)
+                raise topic_error(name, topic.error_code, None)
             partitions = tuple(partition_info(p) for p in topic.partitions)
             descriptions.append(TopicDescription(name, partitions, dict(topic.configs)))
         return descriptions
+
+    def create_partitions(self, counts: Mapping[str, int]) -> dict[str, ZafkaError | None]:
+        """Grow topics to more partitions ({topic: count in all}); each name with None or
+        its error (INVALID_PARTITIONS, UNKNOWN_TOPIC_OR_PARTITION, ...)."""
+        return self._partitions.create_partitions(counts)
+
+    def elect_leaders(
+        self, partitions: Iterable[tuple[str, int]] | None = None
+    ) -> dict[TopicPartition, ZafkaError | None]:
+        """Preferred leader election (None: every partition); each partition with None
+        (its preferred replica leads now) or why not (ELECTION_NOT_NEEDED,
+        PREFERRED_LEADER_NOT_AVAILABLE, REQUEST_TIMED_OUT)."""
+        return self._partitions.elect_leaders(partitions)
 
     def list_topics(self, include_internal: bool = False) -> list[str]:
         """Every topic's name, sorted; internal topics (`__...`) only if asked."""
@@ -238,21 +248,6 @@ class Admin:
         self.close()
 
     # --- plumbing -------------------------------------------------------------------------
-
-    @staticmethod
-    def _results(
-        names: list[str], results: tuple[wire.TopicResult, ...]
-    ) -> dict[str, ZafkaError | None]:
-        by_name = {r.name: r for r in results}
-        outcome: dict[str, ZafkaError | None] = {}
-        for name in names:
-            r = by_name.get(name)
-            if r is None:
-                outcome[name] = ZafkaError("UNKNOWN_SERVER_ERROR", f"no result for {name!r}")
-            else:
-                ok = r.error_code == 0
-                outcome[name] = None if ok else _topic_error(name, r.error_code, r.error_message)
-        return outcome
 
     def _call(
         self,

@@ -112,7 +112,7 @@ def wait_reply(future: Future[Any], deadline: float, expected: type[_Response]) 
     return reply
 
 
-class _Backoff:
+class Backoff:
     """Sleeps between retries, doubling, never past `deadline`; remembers the last error."""
 
     def __init__(self, deadline: float) -> None:
@@ -156,7 +156,7 @@ class GroupAdmin:
         deadline = self._deadline()
         found: dict[str, GroupListing] = {}
         answered: set[int] = set()
-        backoff = _Backoff(deadline)
+        backoff = Backoff(deadline)
         while True:  # the live brokers not asked yet (again after a failure: one may be gone)
             cluster = self._call(MetadataRequest(topics=()), MetadataResponse, None, deadline)
             pending = sorted(b.id for b in cluster.brokers if b.id not in answered)
@@ -298,7 +298,7 @@ class GroupAdmin:
         if deadline is None:
             deadline = self._deadline()
         ask: int | None = None  # ask this broker's `broker` actor for the coordinator
-        backoff = _Backoff(deadline)
+        backoff = Backoff(deadline)
         what = f"group {group_id!r}: no answer from its coordinator within {self._timeout_ms} ms"
         while True:
             coordinator = None
@@ -371,7 +371,7 @@ class GroupAdmin:
         partition that fails gets its error instead of an offset."""
         found: dict[TopicPartition, int | ZafkaError] = {}
         pending = dict(specs)
-        backoff = _Backoff(deadline)
+        backoff = Backoff(deadline)
         while pending:
             futures: dict[TopicPartition, Future[Any] | ZafkaError] = {}
             for tp, leader in self._leaders(pending, deadline).items():

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from zafka.clients.metadata import NO_LEADER
+from zafka.errors import ZafkaError, from_code
+from zafka.transport import admin as wire
 from zafka.transport import group as gw
 from zafka.transport.client import PartitionMetadata
 from zafka.transport.names import TopicPartition, is_internal
@@ -141,3 +143,26 @@ class GroupOffset:
         if self.committed is None or self.log_end is None:
             return None
         return self.log_end - self.committed
+
+
+def topic_error(name: str, code: int, detail: str | None) -> ZafkaError:
+    """The error for one topic, its detail naming the topic (once)."""
+    if detail and repr(name) in detail:
+        return from_code(code, detail)
+    return from_code(code, f"topic {name!r}" + (f": {detail}" if detail else ""))
+
+
+def topic_results(
+    names: list[str], results: tuple[wire.TopicResult, ...]
+) -> dict[str, ZafkaError | None]:
+    """Each name with None (done) or its error, from a response's per-topic results."""
+    by_name = {r.name: r for r in results}
+    outcome: dict[str, ZafkaError | None] = {}
+    for name in names:
+        r = by_name.get(name)
+        if r is None:
+            outcome[name] = ZafkaError("UNKNOWN_SERVER_ERROR", f"no result for {name!r}")
+        else:
+            ok = r.error_code == 0
+            outcome[name] = None if ok else topic_error(name, r.error_code, r.error_message)
+    return outcome

@@ -15,6 +15,8 @@ name can never reach another znode (`..`, `/`).
     /controller                                    ephemeral: the controller's broker id
     /controller_epoch                              the controller epoch (versioned: every
                                                    controller write checks it; controller.py)
+    /admin/controller_requests/request-<seq>       work for the controller (JSON; persistent
+                                                   sequential; controller_requests.py)
 
 `coordination/topics.py` documents the JSON of each.
 """
@@ -30,6 +32,8 @@ CONFIG_TOPICS = "/config/topics"  # one persistent child per topic: its config o
 LATEST_PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 CONTROLLER = "/controller"  # ephemeral: which broker controls
 CONTROLLER_EPOCH = "/controller_epoch"  # one more per election won; its version fences writes
+CONTROLLER_REQUESTS = "/admin/controller_requests"  # children: work asked of the controller
+CONTROLLER_REQUEST_PREFIX = f"{CONTROLLER_REQUESTS}/request-"  # + ZooKeeper's sequence number
 
 
 def broker(broker_id: int) -> str:
@@ -64,3 +68,10 @@ def partition_state(name: str, partition_id: int) -> str:
 def topic_config(name: str) -> str:
     """A topic's config overrides (Kafka key -> string value)."""
     return f"{CONFIG_TOPICS}/{check_topic_name(name)}"
+
+
+def controller_request(name: str) -> str:
+    """One queued controller request, by its child name (`request-0000000042`)."""
+    if not name.startswith("request-") or "/" in name:
+        raise ValueError(f"not a controller request name: {name!r}")
+    return f"{CONTROLLER_REQUESTS}/{name}"

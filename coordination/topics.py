@@ -31,6 +31,8 @@ from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
 from zafka.coordination import paths
+from zafka.coordination.assignment import assign_replicas, check_replication_factor
+from zafka.coordination.controller_requests import partitions_added_json
 from zafka.errors import ZafkaError
 from zafka.storage.config import LogConfig
 from zafka.transport.names import check_topic_name
@@ -189,35 +191,6 @@ def _load(path: str, data: bytes | None, keys: Sequence[str]) -> dict[str, Any]:
     return {key: obj[key] for key in keys}
 
 
-def assign_replicas(
-    partitions: int,
-    replication_factor: int,
-    brokers: Sequence[int],
-    start_index: int,
-    replica_shift: int,
-) -> tuple[tuple[int, ...], ...]:
-    """Kafka's rack-unaware assignment (AdminUtils.assignReplicasToBrokersRackUnaware).
-
-    Partition p's first replica (its preferred leader) is brokers[(p + start_index) % n], so
-    leaders go round-robin; the followers follow it at a distance that grows by one every n
-    partitions (`replica_shift`), so the followers of one broker's partitions are spread
-    too. Kafka picks start_index and replica_shift at random for each topic, so the first
-    partitions of many topics do not all land on the same broker. `brokers` is sorted.
-    """
-    n = len(brokers)
-    assignment = []
-    shift = replica_shift
-    for p in range(partitions):
-        if p > 0 and p % n == 0:
-            shift += 1
-        first = (p + start_index) % n
-        followers = (
-            brokers[(first + 1 + (shift + j) % (n - 1)) % n] for j in range(replication_factor - 1)
-        )
-        assignment.append((brokers[first], *followers))
-    return tuple(assignment)
-
-
 class TopicStore:
     """Topics in ZooKeeper through one kazoo client (paths relative to its chroot)."""
 
@@ -245,12 +218,7 @@ class TopicStore:
                 f"partitions must be 1..{limits.topic_partitions_max}, got {partitions!r}",
             )
         brokers = sorted(set(live_brokers))
-        if type(replication_factor) is not int or not 1 <= replication_factor <= len(brokers):
-            raise ZafkaError(
-                "INVALID_REPLICATION_FACTOR",
-                f"replication factor {replication_factor!r} must be 1..{len(brokers)}"
-                f" (the number of available brokers)",
-            )
+        check_replication_factor(replication_factor, brokers)
         start, shift = random.randrange(len(brokers)), random.randrange(len(brokers))
         replicas = assign_replicas(partitions, replication_factor, brokers, start, shift)
         info = TopicInfo(name, uuid.uuid4().hex, replicas, tuple(configs.items()))
@@ -281,6 +249,53 @@ class TopicStore:
                 raise ZafkaError("TOPIC_ALREADY_EXISTS", f"topic {name!r}: {path} exists")
             raise error
         return info
+
+    def add_partitions(self, name: str, total: int, live_brokers: Sequence[int]) -> TopicInfo:
+        """Grow topic `name` to `total` partitions over `live_brokers`, in one transaction
+        that also checks the assignment's version and tells the controller
+        (controller_requests.py), so that the new partitions' replicas host them.
+
+        New partitions are placed as Kafka places them (assignment.py), each led by its first
+        replica, leader epoch 0, ISR = [it] (see `create`). Raises UNKNOWN_TOPIC_OR_PARTITION,
+        INVALID_PARTITIONS (not more than now, or beyond the limit),
+        INVALID_REPLICATION_FACTOR (fewer live brokers than the topic's replication factor),
+        or STALE_VERSION_ERROR (the topic changed meanwhile: try again).
+        """
+        try:
+            assignment, stat = self._client.get(paths.topic(name))
+        except NoNodeError:
+            raise _unknown_topic(name) from None
+        info = TopicInfo.from_json(name, assignment, self._config(name))
+        if type(total) is not int or not info.partitions < total <= limits.topic_partitions_max:
+            raise ZafkaError(
+                "INVALID_PARTITIONS",
+                f"topic {name!r} has {info.partitions} partitions: the new count must be "
+                f"{info.partitions + 1}..{limits.topic_partitions_max}, got {total!r}",
+            )
+        brokers = sorted(set(live_brokers))
+        check_replication_factor(info.replication_factor, brokers)
+        first = info.replicas[0][0]
+        start = brokers.index(first) if first in brokers else random.randrange(len(brokers))
+        added = assign_replicas(
+            total - info.partitions, info.replication_factor, brokers, start, start, info.partitions
+        )
+        grown = TopicInfo(name, info.topic_id, info.replicas + added, info.configs)
+        self._client.ensure_path(paths.CONTROLLER_REQUESTS)
+        transaction = self._client.transaction()
+        transaction.set_data(paths.topic(name), grown.assignment_json(), version=stat.version)
+        for p, replicas_of_p in enumerate(added, info.partitions):
+            state = LeaderIsr(leader=replicas_of_p[0], leader_epoch=0, isr=(replicas_of_p[0],))
+            transaction.create(paths.partition(name, p), b"")
+            transaction.create(paths.partition_state(name, p), state.to_json())
+        transaction.create(
+            paths.CONTROLLER_REQUEST_PREFIX, partitions_added_json(name), sequence=True
+        )
+        results = transaction.commit()
+        if any(isinstance(r, Exception) for r in results):
+            raise ZafkaError(
+                STALE_VERSION_ERROR, f"topic {name!r} changed while partitions were added"
+            )
+        return grown
 
     def delete(self, name: str) -> None:
         """Remove the topic's assignment, partition states and configs in one transaction."""
@@ -317,16 +332,22 @@ class TopicStore:
             assignment, _ = self._client.get(paths.topic(name))
         except NoNodeError:
             return None
-        try:
-            config, _ = self._client.get(paths.topic_config(name))
-        except NoNodeError:
-            config = None
-        return TopicInfo.from_json(name, assignment, config)
+        return TopicInfo.from_json(name, assignment, self._config(name))
 
-    def topic_ids(self, names: list[str]) -> dict[str, str | None]:
-        """Each topic's id (None: gone, or unreadable), read in one pipelined burst: a broker
-        with thousands of topics checks them all in about one round trip's time."""
-        return {name: info and info.topic_id for name, info in self._read_many(names).items()}
+    def _config(self, name: str) -> bytes | None:
+        try:
+            return self._client.get(paths.topic_config(name))[0]
+        except NoNodeError:
+            return None
+
+    def incarnations(self, names: list[str]) -> dict[str, tuple[str, int] | None]:
+        """Each topic's (id, partition count) (None: gone, or unreadable), read in one
+        pipelined burst: a broker with thousands of topics checks them all in about one
+        round trip's time."""
+        return {
+            name: info and (info.topic_id, info.partitions)
+            for name, info in self._read_many(names).items()
+        }
 
     def existing(self, names: list[str]) -> set[str]:
         """Which of `names` are topics now (unreadable ones count: `get` will say why), read

@@ -1,10 +1,11 @@
-"""Admin protocol: create, delete and describe topics."""
+"""Admin protocol: create, delete, describe and grow topics; ask for leader elections."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from zafka.transport.client import PartitionMetadata
+from zafka.transport.group import TopicPartitions
 from zafka.transport.schema import Message
 
 
@@ -77,3 +78,51 @@ class DescribeTopicsResponse(Message):
     """One description per requested topic."""
 
     topics: tuple[TopicDescription, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionCount(Message):
+    """Grow topic `name` to `count` partitions in all."""
+
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePartitionsRequest(Message):
+    """Add partitions to existing topics (Kafka's CreatePartitions)."""
+
+    topics: tuple[PartitionCount, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatePartitionsResponse(Message):
+    """One result per requested topic."""
+
+    results: tuple[TopicResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ElectLeadersRequest(Message):
+    """Preferred leader election (Kafka's ElectLeaders, type PREFERRED) for the named
+    partitions; None: every partition of every topic."""
+
+    partitions: tuple[TopicPartitions, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionResult(Message):
+    """The outcome for one partition: 0 (the election is queued with the controller),
+    ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE, UNKNOWN_TOPIC_OR_PARTITION, ..."""
+
+    topic: str
+    partition: int
+    error_code: int
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ElectLeadersResponse(Message):
+    """One result per partition asked about."""
+
+    results: tuple[PartitionResult, ...]

@@ -4,10 +4,12 @@ The file holds `key=value` lines (Kafka's server.properties style); blank lines 
 starting with `#` are ignored. A key is a `zafka broker` option without its dashes (`id`,
 `zookeeper`, `listen`, `data-dir`, `auto-create-topics`, `default-partitions`,
 `zk-session-timeout-ms`, `log-level`, `offsets-topic-partitions`,
-`group-heartbeat-interval-ms`, `group-rebalance-timeout-ms`) or Kafka's name for the same
-setting (`broker.id`, `zookeeper.connect`, `listeners`, `log.dirs`,
+`group-heartbeat-interval-ms`, `group-rebalance-timeout-ms`,
+`leader-imbalance-check-interval-ms`, `leader-imbalance-per-broker-percentage`) or Kafka's
+name for the same setting (`broker.id`, `zookeeper.connect`, `listeners`, `log.dirs`,
 `auto.create.topics.enable`, `num.partitions`, `zookeeper.session.timeout.ms`,
-`offsets.topic.num.partitions`, `group.consumer.heartbeat.interval.ms`). An option given on
+`offsets.topic.num.partitions`, `group.consumer.heartbeat.interval.ms`,
+`leader.imbalance.per.broker.percentage`). An option given on
 the command line wins over the file.
 """
 
@@ -43,6 +45,8 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "offsets_topic_partitions": (int, DEFAULT_OFFSETS_PARTITIONS),
     "group_heartbeat_interval_ms": (int, limits.group_heartbeat_interval_ms),
     "group_rebalance_timeout_ms": (int, limits.group_rebalance_timeout_ms),
+    "leader_imbalance_check_interval_ms": (int, limits.leader_imbalance_check_interval_ms),
+    "leader_imbalance_per_broker_percentage": (int, limits.leader_imbalance_per_broker_percent),
 }
 KAFKA_NAMES = {
     "broker.id": "id",
@@ -54,6 +58,7 @@ KAFKA_NAMES = {
     "zookeeper.session.timeout.ms": "zk_session_timeout_ms",
     "offsets.topic.num.partitions": "offsets_topic_partitions",
     "group.consumer.heartbeat.interval.ms": "group_heartbeat_interval_ms",
+    "leader.imbalance.per.broker.percentage": "leader_imbalance_per_broker_percentage",
 }
 
 

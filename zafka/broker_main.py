@@ -35,7 +35,7 @@ from kazoo.handlers.threading import KazooTimeoutError
 from zafka import broker_config, clock, limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
-from zafka.actors.controller.actor import ControllerActor, ControllerContext
+from zafka.actors.controller.actor import ControllerActor, ControllerContext, ControllerSettings
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.coordination import paths
@@ -125,6 +125,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help=f"ZooKeeper session timeout (default: {limits.zookeeper_session_timeout_ms})",
     )
+    parser.add_argument(
+        "--leader-imbalance-check-interval-ms",
+        type=int,
+        help="how often the controller moves leadership back to preferred replicas; 0: never "
+        f"(default: {limits.leader_imbalance_check_interval_ms}, Kafka's)",
+    )
+    parser.add_argument(
+        "--leader-imbalance-per-broker-percentage",
+        type=int,
+        help="a broker may not lead this share of the partitions it prefers before the "
+        f"check elects them back (default: {limits.leader_imbalance_per_broker_percent})",
+    )
     parser.add_argument("--log-level", help="logging level on stderr (default: INFO)")
 
 
@@ -198,6 +210,10 @@ def _run(args: argparse.Namespace) -> int:
         raise BrokerStartError(
             f"--offsets-topic-partitions must be 1..{limits.topic_partitions_max}"
         )
+    if args.leader_imbalance_check_interval_ms < 0:
+        raise BrokerStartError("--leader-imbalance-check-interval-ms must be >= 0 (0: never)")
+    if not 0 <= args.leader_imbalance_per_broker_percentage <= 100:
+        raise BrokerStartError("--leader-imbalance-per-broker-percentage must be 0..100")
     if args.group_heartbeat_interval_ms < 1 or args.group_rebalance_timeout_ms < 1:
         raise BrokerStartError(
             "--group-heartbeat-interval-ms and --group-rebalance-timeout-ms must be >= 1"
@@ -230,7 +246,10 @@ def _run(args: argparse.Namespace) -> int:
         context = BrokerContext(zookeeper, worker, data_dir, endpoint, GroupHost(settings))
         runtime.spawn(lambda: BrokerActor(context))
         controller_worker = ZooKeeperWorker(runtime.post)
-        controller = ControllerContext(client, controller_worker, transport, args.id)
+        rebalance = ControllerSettings(
+            args.leader_imbalance_check_interval_ms, args.leader_imbalance_per_broker_percentage
+        )
+        controller = ControllerContext(client, controller_worker, transport, args.id, rebalance)
         runtime.spawn(lambda: ControllerActor(controller))
         worker.start()
         controller_worker.start()

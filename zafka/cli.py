@@ -13,6 +13,7 @@ from zafka import (
     cli_bench,
     cli_consume,
     cli_groups,
+    cli_leaders,
     cli_produce,
     cli_topics,
     cluster,
@@ -169,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
         "0 only when all are ready.",
     )
     status.set_defaults(func=_cluster_status)
+    cli_leaders.add_elect_leaders(actions)
     for action in (up, down, status):
         action.add_argument(
             "--dir",

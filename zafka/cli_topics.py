@@ -1,4 +1,4 @@
-"""`zafka topics create|list|describe|delete`: topic administration over `Admin`."""
+"""`zafka topics create|list|describe|alter|delete`: topic administration over `Admin`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from zafka.errors import ZafkaError
 CONFIG_HELP = (
     "a topic config override, repeatable: retention.ms, retention.bytes, segment.bytes, "
     "segment.ms, cleanup.policy (delete|compact), delete.retention.ms, max.message.bytes, "
-    "flush.ms, zafka.fsync (always|interval|never)"
+    "flush.ms, zafka.fsync (always|interval|never), unclean.leader.election.enable "
+    "(true|false)"
 )
 
 
@@ -30,8 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_command(
         commands,
         "topics",
-        "create, list, describe and delete topics",
-        "Create, list, describe and delete topics on a running cluster.",
+        "create, list, describe, alter and delete topics",
+        "Create, list, describe, grow and delete topics on a running cluster.",
         _actions(),
     )
 
@@ -91,6 +92,25 @@ def _actions() -> tuple[Action, ...]:
         "Show each topic's partitions (leader, replicas, in-sync replicas) and config overrides.",
         (arg("names", nargs="+", metavar="NAME", help="topic(s) to describe"),),
     )
+    alter = Action(
+        "alter",
+        _alter,
+        "add partitions to a topic",
+        "Grow a topic to N partitions in all (kafka-topics.sh --alter --partitions). The count "
+        "only grows; keyed records of the old partitions stay where they are, new keys may "
+        "map elsewhere.",
+        (
+            arg("name", metavar="NAME", help="the topic"),
+            arg(
+                "--partitions",
+                type=positive_int,
+                required=True,
+                metavar="N",
+                help="its partitions in all, more than now",
+            ),
+        ),
+        "example: zafka topics alter orders --partitions 6",
+    )
     delete = Action(
         "delete",
         _delete,
@@ -101,7 +121,7 @@ def _actions() -> tuple[Action, ...]:
             arg("--if-exists", action="store_true", help="succeed for topics that do not exist"),
         ),
     )
-    return create, listing, describe, delete
+    return create, listing, describe, alter, delete
 
 
 # --- formatting (pure) ----------------------------------------------------------------------
@@ -187,6 +207,17 @@ def _describe(args: argparse.Namespace) -> int:
                 continue
             print("\n".join(format_description(topic)), flush=True)
         return status
+
+    return with_admin(args, work)
+
+
+def _alter(args: argparse.Namespace) -> int:
+    def work(admin: Admin, bootstrap: Bootstrap) -> int:
+        error = admin.create_partitions({args.name: args.partitions})[args.name]
+        if error is not None:
+            return report(error, bootstrap, f"cannot add partitions to topic {args.name!r}")
+        print(f"topic {args.name} has {args.partitions} partitions now")
+        return EXIT_OK
 
     return with_admin(args, work)
 

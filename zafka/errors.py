@@ -87,8 +87,12 @@ _TABLE = (
     ErrorCode(68, "NON_EMPTY_GROUP", "", "the group has members"),
     ErrorCode(69, "GROUP_ID_NOT_FOUND", "", "no such group"),
     ErrorCode(74, "FENCED_LEADER_EPOCH", "refresh", "leader epoch older than the current one"),
+    ErrorCode(
+        80, "PREFERRED_LEADER_NOT_AVAILABLE", "retry", "the preferred leader is down or out of sync"
+    ),
     ErrorCode(81, "GROUP_MAX_SIZE_REACHED", "", "the group has its most members"),
     ErrorCode(82, "FENCED_INSTANCE_ID", "", "another member took this instance id"),
+    ErrorCode(84, "ELECTION_NOT_NEEDED", "", "the preferred leader leads already"),
     ErrorCode(
         89, "THROTTLING_QUOTA_EXCEEDED", "retry refresh", "too many topics created; retry later"
     ),

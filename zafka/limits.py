@@ -54,6 +54,8 @@ fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition
 idempotent_in_flight_batches_max = 5  # a producer's unanswered batches per partition, and the
 # batches a partition keeps per producer to recognise a retry (Kafka's max.in.flight, idempotent)
 flush_timer_ms_min = 10  # fsync_interval_ms of 0 must not make the flush timer spin every step
+leader_imbalance_check_interval_ms = 300_000  # Kafka's leader.imbalance.check.interval.seconds
+leader_imbalance_per_broker_percent = 10  # Kafka's: a broker may lose the lead of this much
 topic_sync_retry_ms = 1_000  # a broker's topic sync that failed (ZooKeeper unreachable) runs again
 hosted_topics_per_turn_max = 50  # topics a broker hosts or drops per runtime turn
 

@@ -74,6 +74,7 @@ from zafka.actors.broker.admin import (
     zk_error,
 )
 from zafka.actors.broker.hosting import host_topic, set_leader, unhost_topic
+from zafka.actors.broker.partition_admin import create_partitions, elect_leaders
 from zafka.actors.broker.partition_dirs import delete_orphans
 from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
@@ -85,9 +86,11 @@ from zafka.coordination.topics import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
+    CreatePartitionsRequest,
     CreateTopicsRequest,
     DeleteTopicsRequest,
     DescribeTopicsRequest,
+    ElectLeadersRequest,
 )
 from zafka.transport.client import InitProducerIdRequest, InitProducerIdResponse, MetadataRequest
 from zafka.transport.controller import LeaderAndIsrRequest, LeaderAndIsrResponse
@@ -237,7 +240,8 @@ class BrokerActor(Actor):
         if self.context.syncing:
             self.context.sync_again = True
             return
-        known = dict(self.context.topic_ids)
+        counts = self.context.partition_counts
+        known = {name: (tid, counts[name]) for name, tid in self.context.topic_ids.items()}
         runtime = self._runtime()
         try:
             self.context.worker.submit(
@@ -352,6 +356,16 @@ class BrokerActor(Actor):
             envelope, partial(self.zk.delete_topics, request.names), BrokerActor._unhost_all
         )
 
+    def on_create_partitions_request(self, envelope: Envelope) -> object:
+        request: CreatePartitionsRequest = envelope.message
+        job = partial(create_partitions, self.zk, request.topics)
+        return self._defer(envelope, job, BrokerActor._host_all)
+
+    def on_elect_leaders_request(self, envelope: Envelope) -> object:
+        request: ElectLeadersRequest = envelope.message
+        job = partial(elect_leaders, self.zk, request.partitions)
+        return self._defer(envelope, job, lambda _actor, response: response)
+
     def on_describe_topics_request(self, envelope: Envelope) -> object:
         request: DescribeTopicsRequest = envelope.message
         job = partial(self.zk.describe_topics, request.names)
@@ -434,7 +448,8 @@ class BrokerActor(Actor):
 
     def _lead_as_told(self, message: LeaderAndIsrRequest) -> LeaderAndIsrResponse:
         topic, p = message.topic, message.partition
-        if topic not in self.context.infos:  # not read from ZooKeeper yet: the sync hosts it
+        info = self.context.infos.get(topic)
+        if info is None or p >= info.partitions:  # not read (as it is now) yet: the sync will
             self.request_sync()
             return LeaderAndIsrResponse(0)
         leads = message.leader == self._id
@@ -508,6 +523,8 @@ class BrokerActor(Actor):
             CreateTopicsRequest: on_create_topics_request,
             DeleteTopicsRequest: on_delete_topics_request,
             DescribeTopicsRequest: on_describe_topics_request,
+            CreatePartitionsRequest: on_create_partitions_request,
+            ElectLeadersRequest: on_elect_leaders_request,
             InitProducerIdRequest: on_init_producer_id_request,
             FindCoordinatorRequest: on_find_coordinator_request,
             ListGroupsRequest: on_list_groups_request,

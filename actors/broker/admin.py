@@ -159,18 +159,19 @@ class BrokerZooKeeper:
                 led.append((p, state.leader_epoch))
         return HostPlan(info, tuple(led))
 
-    def topic_plans(self, known: Mapping[str, str]) -> tuple[list[str], list[HostPlan]]:
-        """The topic list now, and plans for the topics whose id is not in `known` (topic ->
-        topic id the broker hosts). A topic that cannot be read is logged and skipped."""
+    def topic_plans(self, known: Mapping[str, tuple[str, int]]) -> tuple[list[str], list[HostPlan]]:
+        """The topic list now, and plans for the topics not in `known` as they are now
+        (topic -> (topic id, partition count) the broker hosts: a topic created again, or
+        grown, is planned again). A topic that cannot be read is logged and skipped."""
         names = self.store.names()
-        ids = self.store.topic_ids([name for name in names if name in known])
+        now = self.store.incarnations([name for name in names if name in known])
         plans = []
         for name in names:
-            if name in known and ids.get(name) == known[name]:
-                continue  # hosted already, this incarnation: nothing to read
+            if name in known and now.get(name) == known[name]:
+                continue  # hosted already, as it is: nothing to read
             try:
                 info = self.store.get(name)
-                if info is not None and known.get(name) != info.topic_id:
+                if info is not None and known.get(name) != (info.topic_id, info.partitions):
                     plans.append(self.plan(info))
             except (ZafkaError, KazooException) as err:  # one bad topic must not stop the rest
                 log.warning("broker %s: cannot host topic %s: %s", self.broker_id, name, err)

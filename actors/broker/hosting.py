@@ -29,10 +29,10 @@ def host_topic(
     context: BrokerContext, runtime: Runtime, info: TopicInfo, led: tuple[tuple[int, int], ...]
 ) -> bool:
     """Record topic `info` and spawn the partitions of `led` ((partition, leader epoch));
-    False when this incarnation of the topic is hosted already."""
+    False when this incarnation of the topic is hosted already, as large as it is now."""
     known = context.topic_ids.get(info.name)
     if known == info.topic_id:
-        return False
+        return _grow(context, runtime, info, led)
     if known is not None:  # deleted and created again since we looked
         unhost_topic(context, runtime, info.name, delete_data=True)
     context.topic_ids[info.name] = info.topic_id
@@ -41,6 +41,21 @@ def host_topic(
     context.partition_counts[info.name] = info.partitions
     for p, leader_epoch in led:
         _lead(context, runtime, info, p, leader_epoch)
+    return True
+
+
+def _grow(
+    context: BrokerContext, runtime: Runtime, info: TopicInfo, led: tuple[tuple[int, int], ...]
+) -> bool:
+    """The hosted topic has partitions added: spawn the new ones this broker leads."""
+    before = context.partition_counts[info.name]
+    if info.partitions <= before:
+        return False
+    context.infos[info.name] = info
+    context.partition_counts[info.name] = info.partitions
+    for p, leader_epoch in led:
+        if p >= before:
+            _lead(context, runtime, info, p, leader_epoch)
     return True
 
 

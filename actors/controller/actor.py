@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -32,13 +32,14 @@ from kazoo.recipe.watchers import ChildrenWatch
 from zafka import limits
 from zafka.actors.controller.state import ControllerState, Decisions, PartitionView, StateWrite
 from zafka.actors.runtime.actor import Actor, handlers
-from zafka.coordination import paths
+from zafka.coordination import controller_requests, paths
 from zafka.coordination.controller import (
     ControllerElection,
     ControllerLease,
     fenced_set,
     live_brokers,
 )
+from zafka.coordination.controller_requests import ControllerRequest
 from zafka.coordination.topics import TopicStore
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
@@ -61,6 +62,15 @@ class TopicView(NamedTuple):
 Views = dict[str, TopicView]
 
 
+class ControllerSettings(NamedTuple):
+    """Kafka's automatic leader rebalance: every `imbalance_check_interval_ms` (0: never),
+    elect the preferred leaders of each broker that lost the lead of more than
+    `imbalance_per_broker_percentage` % of the partitions it prefers."""
+
+    imbalance_check_interval_ms: int = limits.leader_imbalance_check_interval_ms
+    imbalance_per_broker_percentage: int = limits.leader_imbalance_per_broker_percent
+
+
 @dataclass
 class ControllerContext:
     """What a ControllerActor needs, shared by its incarnations (the election and the
@@ -70,6 +80,7 @@ class ControllerContext:
     worker: ZooKeeperWorker
     transport: ZmqTransport
     broker_id: int
+    settings: ControllerSettings = field(default_factory=ControllerSettings)
     election: ControllerElection | None = None
     watching: bool = False
 
@@ -99,6 +110,7 @@ class ControllerActor(Actor):
         self._endpoints: dict[int, str] = {}  # broker id -> endpoint, as registered
         self._reloads: set[tuple[str, int]] = set()  # partitions to read again (timer)
         self._rereading = self._reread_again = False
+        self._reading_requests = self._requests_again = False
 
     def on_start(self) -> None:
         if self.context.election is None:
@@ -134,6 +146,7 @@ class ControllerActor(Actor):
         self.lease, self.state = lease, ControllerState(lease.epoch)
         self._endpoints, self._reloads = {}, set()
         self._rereading = self._reread_again = False
+        self._reading_requests = self._requests_again = False
         self._submit(self._read_all, ControllerActor._loaded)
 
     def resigned(self) -> None:
@@ -154,6 +167,20 @@ class ControllerActor(Actor):
         self._apply(self._brokers(brokers))
         for topic, view in sorted(views.items()):
             self._apply(self.state.topic_added(topic, view.partitions, view.unclean))
+        self.read_requests()
+        interval_ms = self.context.settings.imbalance_check_interval_ms
+        if interval_ms > 0:
+            self.set_timer("rebalance", interval_ms)
+
+    def on_rebalance_timeout(self, now_ms: int) -> None:
+        if self.state is None:
+            return
+        percentage = self.context.settings.imbalance_per_broker_percentage
+        chosen = self.state.imbalanced(percentage)
+        if chosen:
+            log.info("controller: preferred leader election for %d partitions", len(chosen))
+            self._apply(self.state.elect_preferred(chosen))
+        self.set_timer("rebalance", self.context.settings.imbalance_check_interval_ms)
 
     def on_load_timeout(self, now_ms: int) -> None:
         if self.state is not None:
@@ -169,9 +196,62 @@ class ControllerActor(Actor):
         def changed(_: object) -> None:  # kazoo's thread: hand over, never block
             runtime.post(lambda: runtime.actor(CONTROLLER_ACTOR).reread())
 
+        def requested(_: object) -> None:
+            runtime.post(lambda: runtime.actor(CONTROLLER_ACTOR).read_requests())
+
         self.context.client.ensure_path(paths.BROKER_IDS)
+        self.context.client.ensure_path(paths.CONTROLLER_REQUESTS)
         ChildrenWatch(self.context.client, paths.BROKER_IDS, changed)
+        ChildrenWatch(self.context.client, paths.CONTROLLER_REQUESTS, requested)
         self.store.watch(changed)
+
+    # --- requests queued for the controller -------------------------------------------------
+
+    def read_requests(self) -> None:
+        """Take the queued requests (coordination/controller_requests.py), one read at a
+        time (requests queued meanwhile make one more)."""
+        if self.state is None:
+            return
+        if self._reading_requests:
+            self._requests_again = True
+            return
+        self._reading_requests = True
+        client = self.context.client
+
+        def read() -> list[tuple[ControllerRequest, Views]]:
+            return [
+                (r, read_topics(self.store, [r.topic] if r.topic else []))
+                for r in controller_requests.read_queue(client)
+            ]
+
+        self._submit(read, ControllerActor._requests_read)
+
+    def _requests_read(self, result: list[tuple[ControllerRequest, Views]] | Exception) -> None:
+        self._reading_requests = False
+        if isinstance(result, Exception):
+            log.warning("controller: cannot read its requests (%s); retrying", result)
+            self.set_timer("requests", limits.topic_sync_retry_ms)
+            return
+        for request, views in result:
+            self._do(request, views)
+            self._submit(partial(controller_requests.done, self.context.client, request.name))
+        if self._requests_again:
+            self._requests_again = False
+            self.read_requests()
+
+    def on_requests_timeout(self, now_ms: int) -> None:
+        self.read_requests()
+
+    def _do(self, request: ControllerRequest, views: Views) -> None:
+        assert self.state is not None
+        if request.kind == controller_requests.ELECT_PREFERRED:
+            self._apply(self.state.elect_preferred(request.partitions))
+            return
+        view = views.get(request.topic)  # partitions added: host the new ones
+        known = {p for t, p in self.state.partitions if t == request.topic}
+        if view is not None and known:
+            added = {p: v for p, v in view.partitions.items() if p not in known}
+            self._apply(self.state.topic_added(request.topic, added, view.unclean))
 
     # --- what changed -----------------------------------------------------------------------
 
@@ -285,7 +365,11 @@ class ControllerActor(Actor):
     def on_reread_timeout(self, now_ms: int) -> None:
         self.reread()
 
-    def _submit(self, job: Callable[[], Any], done: Callable[[ControllerActor, Any], None]) -> None:
+    def _submit(
+        self,
+        job: Callable[[], Any],
+        done: Callable[[ControllerActor, Any], None] = lambda actor, result: None,
+    ) -> None:
         """Run `job` on the ZooKeeper worker; `done(actor, result or exception)` runs here
         if the lease it was asked under is still the current one."""
         runtime, term = self._runtime(), self._term

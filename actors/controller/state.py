@@ -125,12 +125,27 @@ class ControllerState:
         self.unclean = self.unclean - {topic}
         return Decisions([], [], bool(gone))
 
-    def elect_preferred(self, topics: Iterable[str] | None = None) -> Decisions:
-        """Move leadership back to each partition's preferred replica (of `topics`, default
-        all) where it is live and in sync."""
-        wanted = None if topics is None else set(topics)
-        chosen = {k: v for k, v in self.partitions.items() if wanted is None or k[0] in wanted}
+    def elect_preferred(self, keys: Iterable[Key] | None = None) -> Decisions:
+        """Move leadership back to each partition's preferred replica (of `keys`, default
+        all) where it is live and in sync (unknown keys are ignored)."""
+        if keys is None:
+            return self._decide(self.partitions, preferred=True)
+        chosen = {k: self.partitions[k] for k in keys if k in self.partitions}
         return self._decide(chosen, preferred=True)
+
+    def imbalanced(self, percentage: int) -> list[Key]:
+        """The partitions to elect their preferred leader again, as Kafka's automatic
+        rebalance picks them: of every live broker whose share of the partitions it prefers
+        but does not lead is above `percentage`, those partitions."""
+        preferred_by: dict[int, list[Key]] = {}
+        for key, view in self.partitions.items():
+            preferred_by.setdefault(view.replicas[0], []).append(key)
+        chosen = []
+        for broker, keys in sorted(preferred_by.items()):
+            lost = [k for k in keys if self.partitions[k].state.leader != broker]
+            if broker in self.live and lost and 100 * len(lost) > percentage * len(keys):
+                chosen.extend(sorted(lost))
+        return chosen
 
     def written(self, topic: str, partition: int, state: LeaderIsr, version: int) -> Decisions:
         """A write succeeded: `state` is in ZooKeeper at `version`. Its replicas learn it; the

@@ -66,8 +66,19 @@ def test_unclean_election_takes_a_live_replica_out_of_sync_only_when_the_topic_a
 
 def test_preferred_election_moves_leadership_back_when_the_first_replica_is_in_sync() -> None:
     c = controller({1, 2}, orders=[view([1, 2], 2, 6, [2, 1]), view([1, 2], 2, 6, [2])])
-    decided = c.elect_preferred(["orders"])
+    decided = c.elect_preferred([("orders", 0), ("orders", 1), ("gone", 0)])
     assert decided.writes == [StateWrite("orders", 0, LeaderIsr(1, 7, (2, 1), EPOCH), 0)]
+    assert c.elect_preferred().writes == []  # in flight: not decided twice
+
+
+def test_automatic_rebalance_picks_the_brokers_above_the_imbalance_percentage() -> None:
+    led_by_2 = [view([1, 2], 2, 1, [2, 1]) for _ in range(3)]
+    balanced = [view([1, 2], 1, 0, [1, 2]) for _ in range(7)]
+    c = controller({1, 2}, orders=led_by_2 + balanced, logs=[view([2, 1], 2, 0, [2, 1])])
+    assert c.imbalanced(percentage=30) == []  # 3 of broker 1's 10 is 30 %: not above
+    assert c.imbalanced(percentage=20) == [("orders", 0), ("orders", 1), ("orders", 2)]
+    c.brokers_changed({2})
+    assert c.imbalanced(percentage=0) == []  # a dead broker is not rebalanced to
 
 
 def test_a_returning_broker_hears_about_every_partition_it_holds() -> None:

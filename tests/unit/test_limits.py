@@ -3,7 +3,7 @@ from zafka.storage.batch import HEADER_SIZE
 from zafka.storage.config import LogConfig
 from zafka.transport.names import group_actor_name
 
-UNITS = ("_s", "_ms", "_bytes_max", "_bytes", "_max", "_min", "_count")
+UNITS = ("_s", "_ms", "_bytes_max", "_bytes", "_max", "_min", "_count", "_percent")
 
 
 def test_every_limit_is_named_with_its_unit_last_and_is_positive():

@@ -12,11 +12,11 @@ import pytest
 
 from zafka import limits
 from zafka.coordination import paths
+from zafka.coordination.assignment import assign_replicas
 from zafka.coordination.topics import (
     LeaderIsr,
     MalformedZnode,
     TopicInfo,
-    assign_replicas,
 )
 from zafka.errors import ZafkaError
 from zafka.storage.config import Fsync, LogConfig

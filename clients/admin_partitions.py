@@ -1,0 +1,105 @@
+"""Partition administration: `PartitionAdmin`, which `Admin` (clients/admin.py) owns.
+
+    with Admin("127.0.0.1:9092") as admin:
+        admin.create_partitions({"orders": 6})       # grow orders to 6 partitions
+        results = admin.elect_leaders(["orders"])    # preferred leader election
+        for tp, error in results.items():
+            print(tp, "elected" if error is None else error.error.name)
+
+`create_partitions` is Kafka's CreatePartitions: the count only grows; new partitions are
+placed as a new topic's are. `elect_leaders` is Kafka's ElectLeaders (PREFERRED): any broker
+queues the election with the controller and answers at once, saying per partition whether
+there is anything to do (ELECTION_NOT_NEEDED: the preferred replica leads already;
+PREFERRED_LEADER_NOT_AVAILABLE: it is down or out of sync). For the partitions queued, this
+client then watches the partitions' leaders until the preferred replica leads each (None),
+or the request timeout passes (REQUEST_TIMED_OUT for the ones still waiting), as Kafka's
+AdminClient answers only once the controller has acted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from zafka import clock
+from zafka.clients.admin_groups import Backoff, _tps
+from zafka.clients.admin_types import TopicDescription
+from zafka.errors import ZafkaError, from_code
+from zafka.transport import admin as wire
+from zafka.transport.group import TopicPartitions
+from zafka.transport.names import TopicPartition
+
+Results = dict[TopicPartition, ZafkaError | None]
+
+
+class PartitionAdmin:
+    """The partition methods of an `Admin`. `call(message, expected)` sends one request and
+    waits for its reply; `describe(names)` describes topics (Admin.describe_topics)."""
+
+    def __init__(
+        self,
+        call: Callable[[object, type], Any],
+        describe: Callable[[list[str]], list[TopicDescription]],
+        timeout_ms: int,
+    ) -> None:
+        self._call, self._describe, self._timeout_ms = call, describe, timeout_ms
+
+    def create_partitions(self, counts: Mapping[str, int]) -> dict[str, ZafkaError | None]:
+        """Grow each named topic to its count of partitions in all; each topic succeeds or
+        fails on its own (INVALID_PARTITIONS, UNKNOWN_TOPIC_OR_PARTITION,
+        INVALID_REPLICATION_FACTOR: fewer live brokers than its replicas)."""
+        topics = tuple(wire.PartitionCount(name, count) for name, count in counts.items())
+        if not topics:
+            return {}
+        response = self._call(wire.CreatePartitionsRequest(topics), wire.CreatePartitionsResponse)
+        by_name = {r.name: r for r in response.results}
+        outcome: dict[str, ZafkaError | None] = {}
+        for topic in topics:
+            r = by_name.get(topic.name)
+            if r is None:
+                outcome[topic.name] = ZafkaError(
+                    "UNKNOWN_SERVER_ERROR", f"no result for {topic.name!r}"
+                )
+            elif r.error_code:
+                outcome[topic.name] = from_code(r.error_code, r.error_message or topic.name)
+            else:
+                outcome[topic.name] = None
+        return outcome
+
+    def elect_leaders(self, partitions: Iterable[tuple[str, int]] | None = None) -> Results:
+        """Preferred leader election for `partitions` (None: all); see the module docstring."""
+        deadline = clock.monotonic_s() + self._timeout_ms / 1000
+        asked = None if partitions is None else _grouped(_tps(partitions, "elect_leaders"))
+        response = self._call(wire.ElectLeadersRequest(asked), wire.ElectLeadersResponse)
+        results: Results = {}
+        waiting = set()
+        for r in response.results:
+            tp = TopicPartition(r.topic, r.partition)
+            if r.error_code:
+                results[tp] = from_code(
+                    r.error_code, r.error_message or f"{tp.topic}-{tp.partition}"
+                )
+            else:
+                waiting.add(tp)
+        backoff = Backoff(deadline)
+        while waiting:
+            for topic in self._describe(sorted({tp.topic for tp in waiting})):
+                for p in topic.partitions:
+                    tp = TopicPartition(topic.name, p.partition)
+                    if tp in waiting and p.leader == p.replicas[0]:
+                        waiting.discard(tp)
+                        results[tp] = None
+            if waiting:
+                try:
+                    backoff.wait(ZafkaError("REQUEST_TIMED_OUT"), "waiting for the controller")
+                except ZafkaError as err:
+                    results.update({tp: err for tp in waiting})
+                    break
+        return dict(sorted(results.items()))
+
+
+def _grouped(tps: list[TopicPartition]) -> tuple[TopicPartitions, ...]:
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return tuple(TopicPartitions(t, tuple(ps)) for t, ps in by_topic.items())
