@@ -13,6 +13,9 @@ next. Kinds:
   in sync (`zafka cluster elect-leaders`).
 - `partitions_added` {"topic": name}: the topic has new partitions (`zafka topics alter
   --partitions N`): their replicas are told to host them.
+- `isr_changed` {"partitions": [[topic, partition], ...]}: a leader wrote a new ISR to these
+  partitions' state znodes (Kafka's `/isr_change_notification`): the controller reads them
+  again, so that it elects from the ISR as it is.
 
 A request that does not parse is dropped by the controller with a warning (it can do
 nothing with it, and it must not block the queue).
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 ELECT_PREFERRED = "elect_preferred"
 PARTITIONS_ADDED = "partitions_added"
+ISR_CHANGED = "isr_changed"
+LISTING_KINDS = (ELECT_PREFERRED, ISR_CHANGED)  # the kinds that name partitions
 
 
 class ControllerRequest(NamedTuple):
@@ -43,12 +48,15 @@ class ControllerRequest(NamedTuple):
     name: str
     kind: str
     topic: str = ""  # partitions_added
-    partitions: tuple[tuple[str, int], ...] = ()  # elect_preferred
+    partitions: tuple[tuple[str, int], ...] = ()  # elect_preferred, isr_changed
 
 
 def elect_preferred_json(partitions: Sequence[tuple[str, int]]) -> bytes:
-    body = {"kind": ELECT_PREFERRED, "partitions": [list(tp) for tp in partitions]}
-    return _dump(body)
+    return _dump({"kind": ELECT_PREFERRED, "partitions": [list(tp) for tp in partitions]})
+
+
+def isr_changed_json(partitions: Sequence[tuple[str, int]]) -> bytes:
+    return _dump({"kind": ISR_CHANGED, "partitions": [list(tp) for tp in partitions]})
 
 
 def partitions_added_json(topic: str) -> bytes:
@@ -100,7 +108,7 @@ def parse(name: str, data: bytes) -> ControllerRequest | None:
     if kind == PARTITIONS_ADDED and isinstance(body.get("topic"), str):
         return ControllerRequest(name, kind, topic=body["topic"])
     listed = body.get("partitions")
-    if kind != ELECT_PREFERRED or not isinstance(listed, list):
+    if kind not in LISTING_KINDS or not isinstance(listed, list):
         return None
     partitions = []
     for item in listed:

@@ -247,6 +247,12 @@ class ControllerActor(Actor):
         if request.kind == controller_requests.ELECT_PREFERRED:
             self._apply(self.state.elect_preferred(request.partitions))
             return
+        if request.kind == controller_requests.ISR_CHANGED:  # read again, unless being written
+            for key in request.partitions:  # (then a refused write makes it read again)
+                if key in self.state.partitions and key not in self.state.in_flight:
+                    self.state.rereading(*key)
+                    self._reload(key)
+            return
         view = views.get(request.topic)  # partitions added: host the new ones
         known = {p for t, p in self.state.partitions if t == request.topic}
         if view is not None and known:
@@ -337,7 +343,7 @@ class ControllerActor(Actor):
             self.resigned()
             return
         log.info("controller: %s-%s not written (%s); reading it again", *key, result)
-        self.state.refused(*key)
+        self.state.rereading(*key)
         self._reload(key)
 
     def _reload(self, key: tuple[str, int]) -> None:

@@ -11,7 +11,7 @@ UpdateMetadata to every live broker).
 
 **Reconciliation, not events.** For every partition the machine compares the state it knows
 with the one it wants (`wanted`) and writes the difference. A partition with a write in
-flight is not decided again until that write's outcome comes back (`written` or `refused`:
+flight is not decided again until that write's outcome comes back (`written` or `rereading`:
 a refused write means someone else wrote; the shell reads the partition again and hands the
 fresh state to `reloaded`), so two writes of one controller never race each other.
 
@@ -160,9 +160,10 @@ class ControllerState:
         again = self._decide({key: view})
         return Decisions(again.writes, pushes + again.pushes, True)
 
-    def refused(self, topic: str, partition: int) -> None:
-        """A write was refused (the znode's version moved): the shell reads it again and
-        calls `reloaded`; until then the partition is not decided."""
+    def rereading(self, topic: str, partition: int) -> None:
+        """The shell reads the partition again and then calls `reloaded`: a write was
+        refused (the znode's version moved), or its leader wrote a new ISR. Until then the
+        partition is not decided."""
         self.in_flight.add((topic, partition))
 
     def reloaded(self, topic: str, partition: int, state: LeaderIsr, version: int) -> Decisions:

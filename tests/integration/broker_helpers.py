@@ -3,6 +3,7 @@ client that speaks the codec (calls, casts, hand-made frames). Every wait is bou
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import signal
@@ -12,6 +13,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from zafka.errors import BY_NAME
@@ -138,6 +140,32 @@ class BrokerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(STOP_TIMEOUT_S)
+
+
+@contextlib.contextmanager
+def brokers_running(
+    zk_hosts: str, tmp_path: Path, ids: tuple[int, ...] = (1, 2), extra_args: tuple[str, ...] = ()
+) -> Iterator[dict[int, BrokerProcess]]:
+    """Broker processes `ids` (each with its own data directory and log under `tmp_path`),
+    started in order and killed at the end, pass or fail."""
+    brokers = {
+        b: BrokerProcess(
+            zk_hosts,
+            tmp_path / f"data-{b}",
+            tmp_path / f"broker-{b}.log",
+            free_port(),
+            b,
+            extra_args,
+        )
+        for b in ids
+    }
+    try:
+        for broker in brokers.values():
+            broker.start()
+        yield brokers
+    finally:
+        for broker in brokers.values():
+            broker.kill()
 
 
 class RawClient:

@@ -16,9 +16,9 @@ from tests.integration.broker_helpers import (
     SESSION_TIMEOUT_MS,
     BrokerProcess,
     RawClient,
+    brokers_running,
     create,
     fetch_values,
-    free_port,
     produce,
     wait_until,
     zafka,
@@ -37,17 +37,8 @@ STATE_WAIT_S = 30.0  # a broker's death noticed (session expiry) and written by 
 
 @pytest.fixture
 def cluster(zk_hosts: str, tmp_path: Path):
-    brokers = {
-        b: BrokerProcess(
-            zk_hosts, tmp_path / f"data-{b}", tmp_path / f"broker-{b}.log", free_port(), b
-        )
-        for b in (1, 2)
-    }
-    for broker in brokers.values():
-        broker.start()
-    yield brokers
-    for broker in brokers.values():
-        broker.kill()
+    with brokers_running(zk_hosts, tmp_path) as brokers:
+        yield brokers
 
 
 def client_of(broker: BrokerProcess) -> RawClient:

@@ -22,6 +22,7 @@ from zafka.errors import ZafkaError
         ["topics", "list", "--help"],
         ["topics", "describe", "--help"],
         ["topics", "delete", "--help"],
+        ["topics", "alter", "--help"],
     ],
 )
 def test_help_at_every_level(argv, capsys):
@@ -151,3 +152,35 @@ def test_list_takes_the_partition_filters():
     assert args.under_replicated and args.offline
     plain = cli.build_parser().parse_args(["topics", "list"])
     assert not plain.under_replicated and not plain.offline
+
+
+def test_election_results_are_worded_as_kafka_leader_election_does():
+    from zafka.cli_leaders import format_results
+    from zafka.transport.names import TopicPartition
+
+    results = {
+        TopicPartition("orders", 0): None,
+        TopicPartition("orders", 1): ZafkaError("ELECTION_NOT_NEEDED"),
+        TopicPartition("orders", 2): ZafkaError(
+            "PREFERRED_LEADER_NOT_AVAILABLE", "broker 2 is down"
+        ),
+    }
+    out, failed = format_results(results)
+    assert out == [
+        "Successfully completed leader election (PREFERRED) for partitions orders-0",
+        "Valid replica already elected for partitions orders-1",
+    ]
+    assert len(failed) == 1 and failed[0].startswith(
+        "Error completing leader election (PREFERRED) for partition orders-2: "
+        "PREFERRED_LEADER_NOT_AVAILABLE"
+    )
+    assert format_results({}) == (["No partitions to elect leaders for"], [])
+
+
+def test_alter_takes_the_new_partition_count():
+    args = cli.build_parser().parse_args(["topics", "alter", "orders", "--partitions", "6"])
+    assert (args.name, args.partitions) == ("orders", 6)
+    args = cli.build_parser().parse_args(
+        ["cluster", "elect-leaders", "--topic", "a", "--topic", "b"]
+    )
+    assert args.topic == ["a", "b"]

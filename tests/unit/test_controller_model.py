@@ -123,7 +123,7 @@ class ControllerModel(RuleBasedStateMachine):
             return  # gone, or fenced by the controller epoch: the deposed one learns nothing
         replicas, state, version = self.zk[key]
         if write.version != version:
-            writer.refused(*key)
+            writer.rereading(*key)
             self._apply(writer, writer.reloaded(*key, state, version))
             return
         new = write.state

@@ -94,7 +94,7 @@ def test_a_returning_broker_hears_about_every_partition_it_holds() -> None:
 def test_a_refused_write_waits_for_the_partition_read_again() -> None:
     c = controller({1, 2}, orders=[view([1, 2], 1, 0, [1, 2])])
     (write,) = c.brokers_changed({2}).writes
-    c.refused("orders", 0)
+    c.rereading("orders", 0)
     assert c.brokers_changed({2}).writes == []  # not decided while being read again
     fresh = LeaderIsr(1, 1, (1, 2), 9)  # someone else wrote meanwhile
     again = c.reloaded("orders", 0, fresh, 5)
