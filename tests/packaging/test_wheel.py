@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -34,6 +35,18 @@ def test_wheel_top_level_names_are_only_zafka(wheel):
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"zafka"}
     for sub in SUBPACKAGES:
         assert f"zafka/{sub}/__init__.py" in names
+
+
+def test_every_source_package_is_listed_for_the_wheel():
+    """pyproject.toml names each package (the folders map onto `zafka.*`): a new folder left
+    out would be missing from every wheel (and image) built from a clean checkout."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    for sub in SUBPACKAGES:
+        for init in (ROOT / sub).glob("**/__init__.py"):
+            package = ".".join(("zafka", *init.parent.relative_to(ROOT).parts))
+            assert package in listed, f"add {package!r} to pyproject.toml's packages"
 
 
 @pytest.mark.slow
