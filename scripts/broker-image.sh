@@ -43,7 +43,13 @@ if ! $SUDO docker image inspect "$BASE" >/dev/null 2>&1; then
 fi
 
 echo "==> building $IMAGE: zafka's wheel and its dependencies on $BASE"
-"$PYTHON" -m pip wheel --quiet --wheel-dir "$work/wheels" . >/dev/null
+mkdir -p "$work/src"  # the tracked files only: no stale build/ or local leftovers
+git ls-files -z | tar --null -T - -c | tar -x -C "$work/src"
+"$PYTHON" -m pip wheel --quiet --wheel-dir "$work/wheels" "$work/src" >"$work/pip.log" 2>&1 || {
+    echo "pip wheel failed; last lines of its log:" >&2
+    tail -n 20 "$work/pip.log" >&2
+    exit 1
+}
 cat >"$work/Dockerfile" <<DOCKERFILE
 FROM $BASE
 COPY wheels /wheels
@@ -52,5 +58,9 @@ ENV PATH=/opt/zafka/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENTRYPOINT ["zafka"]
 LABEL zafka.source=$source_hash
 DOCKERFILE
-$SUDO docker build --quiet --network none -t "$IMAGE" "$work" >/dev/null
+$SUDO docker build --quiet --network none -t "$IMAGE" -f "$work/Dockerfile" "$work" >"$work/build.log" 2>&1 || {
+    echo "docker build failed; its log:" >&2
+    cat "$work/build.log" >&2
+    exit 1
+}
 echo "==> built $IMAGE"

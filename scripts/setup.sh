@@ -2,7 +2,9 @@
 # Installs what zafka needs on a Debian/Ubuntu machine: Debian packages, a virtualenv
 # in .venv and zafka itself (editable). Safe to run again: it skips what is already there.
 #   scripts/setup.sh          runtime: Java + ZooKeeper (for the local cluster) and zafka
-#   scripts/setup.sh --dev    also the test tools (pytest, ruff, testcontainers, ...)
+#   scripts/setup.sh --dev    also the test tools (pytest, ruff, testcontainers, ...) and
+#                             Debian's docker-compose (the compose test; the engine itself
+#                             comes from scripts/docker-engine.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +33,7 @@ fi
 python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
 # The local cluster runs ZooKeeper from Debian's package (Java + the ZooKeeper jars).
 apt_install zookeeper
+if [ "${1:-}" = "--dev" ]; then apt_install docker-compose; fi
 
 if [ ! -x .venv/bin/python ]; then
     echo "==> creating virtualenv .venv"

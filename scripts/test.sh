@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on this machine, doing all of its own set-up first:
 # Debian packages and .venv (scripts/setup.sh --dev), a Docker engine if none runs
-# (scripts/docker-engine.sh), the ZooKeeper image (scripts/zk-image.sh), then ruff and pytest.
+# (scripts/docker-engine.sh), the ZooKeeper and broker images (scripts/zk-image.sh,
+# scripts/broker-image.sh), then ruff and pytest.
 # Whatever it started (test containers, dockerd) is stopped on exit, pass or fail.
 # Extra arguments go to pytest, e.g. `scripts/test.sh -m unit`.
 set -euo pipefail
@@ -34,6 +35,7 @@ if ! docker info >/dev/null 2>&1; then
     bash scripts/docker-engine.sh start
 fi
 bash scripts/zk-image.sh
+bash scripts/broker-image.sh
 
 echo "==> ruff (lint and format check)"
 .venv/bin/ruff check .
