@@ -17,6 +17,7 @@ from zafka import (
     cli_produce,
     cli_topics,
     cluster,
+    cluster_restart,
     cluster_zk,
     zookeeper,
 )
@@ -78,6 +79,17 @@ def _cluster_down(args: argparse.Namespace) -> int:
             done += ", container removed"
         print(f"{info.name}: {done} ({info.identity()})")
     return 0
+
+
+def _cluster_restart(args: argparse.Namespace) -> int:
+    brokers = cluster_restart.restart(Path(args.dir).resolve(), args.rolling, _say)
+    for info in brokers:
+        print(f"{info.name} is ready: tcp://127.0.0.1:{info.port} answers (pid {info.pid})")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
 
 
 def _cluster_status(args: argparse.Namespace) -> int:
@@ -170,8 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
         "0 only when all are ready.",
     )
     status.set_defaults(func=_cluster_status)
+    restart = actions.add_parser(
+        "restart",
+        help="restart the brokers (--rolling: one at a time)",
+        description="Restart the running brokers on their ports. At once: stop all, start "
+        "all, wait until each answers. --rolling: one at a time, the controller last; each "
+        "is waited for until it answers and the cluster has as few offline and "
+        "under-replicated partitions as before it was stopped.",
+    )
+    restart.add_argument(
+        "--rolling", action="store_true", help="one broker at a time, keeping the cluster up"
+    )
+    restart.set_defaults(func=_cluster_restart)
     cli_leaders.add_elect_leaders(actions)
-    for action in (up, down, status):
+    for action in (up, down, status, restart):
         action.add_argument(
             "--dir",
             default=DEFAULT_CLUSTER_DIR,

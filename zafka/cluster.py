@@ -22,6 +22,7 @@ Docker). Process exits are awaited on pidfds.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
@@ -29,7 +30,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kazoo.client import KazooClient
@@ -289,23 +290,33 @@ def describe(root: Path) -> list[tuple[ProcessInfo, bool, bool]]:
     return rows
 
 
-def controller(root: Path) -> tuple[int, int] | None:
-    """(the controller's broker id, the controller epoch) as the cluster's ZooKeeper has
-    them; None when ZooKeeper does not answer or no broker controls."""
+@contextlib.contextmanager
+def zookeeper_client(root: Path) -> Iterator[KazooClient | None]:
+    """A started kazoo client of the cluster's ZooKeeper (None when it does not answer),
+    closed afterwards."""
     zk = load_state(root).get(cluster_zk.NAME)
     if zk is None or not _alive(zk):
-        return None
+        yield None
+        return
     client = KazooClient(hosts=f"127.0.0.1:{zk.port}", logger=_KAZOO_LOG)
     try:
         client.start(timeout=limits.zookeeper_probe_timeout_s)
     except KazooTimeoutError:
-        return None
+        yield None
+        return
     try:
-        controller_id = read_controller(client)
-        return None if controller_id is None else (controller_id, read_epoch(client)[0])
+        yield client
     finally:
         client.stop()
         client.close()
+
+
+def controller(root: Path) -> tuple[int, int] | None:
+    """(the controller's broker id, the controller epoch) as the cluster's ZooKeeper has
+    them; None when ZooKeeper does not answer or no broker controls."""
+    with zookeeper_client(root) as client:
+        controller_id = None if client is None else read_controller(client)
+        return None if controller_id is None else (controller_id, read_epoch(client)[0])
 
 
 def bootstrap(infos: list[ProcessInfo]) -> str:
