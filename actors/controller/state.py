@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from zafka.actors.controller.reassignment import Assign, Done, next_step
 from zafka.coordination.topics import LeaderIsr
 
 NO_LEADER = -1
@@ -72,10 +73,26 @@ class Push(NamedTuple):
     replicas: tuple[int, ...]
 
 
+class AssignmentWrite(NamedTuple):
+    """Write the replicas of one partition into its topic's assignment (a reassignment), if
+    the partition's state znode is still at `version` (its ISR as decided on)."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    version: int
+
+
 class Decisions(NamedTuple):
     writes: list[StateWrite]
     pushes: list[Push]
     update_metadata: bool  # send every live broker the cluster's metadata
+    assignments: list[AssignmentWrite]
+    finished: list[Key]  # reassignments done: the shell deletes their znodes
+
+
+def nothing(update_metadata: bool = False) -> Decisions:
+    return Decisions([], [], update_metadata, [], [])
 
 
 @dataclass
@@ -88,6 +105,7 @@ class ControllerState:
     partitions: dict[Key, PartitionView] = field(default_factory=dict)
     unclean: frozenset[str] = frozenset()
     in_flight: set[Key] = field(default_factory=set)  # a write is with ZooKeeper
+    targets: dict[Key, tuple[int, ...]] = field(default_factory=dict)  # reassignments
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -122,8 +140,9 @@ class ControllerState:
         for key in gone:
             del self.partitions[key]
             self.in_flight.discard(key)
+            self.targets.pop(key, None)
         self.unclean = self.unclean - {topic}
-        return Decisions([], [], bool(gone))
+        return nothing(bool(gone))
 
     def elect_preferred(self, keys: Iterable[Key] | None = None) -> Decisions:
         """Move leadership back to each partition's preferred replica (of `keys`, default
@@ -154,11 +173,33 @@ class ControllerState:
         self.in_flight.discard(key)
         view = self.partitions.get(key)
         if view is None:  # the topic was deleted meanwhile
-            return Decisions([], [], False)
+            return nothing()
         view = self.partitions[key] = PartitionView(view.replicas, state, version)
-        pushes = list(_push(view, key, self._live_replicas(view)))
         again = self._decide({key: view})
-        return Decisions(again.writes, pushes + again.pushes, True)
+        again.pushes[:0] = _push(view, key, self._live_replicas(view))
+        return again._replace(update_metadata=True)
+
+    def reassign(self, topic: str, partition: int, target: tuple[int, ...]) -> Decisions:
+        """Move the partition's replicas to `target` (reassignment.py says how)."""
+        key = (topic, partition)
+        if key not in self.partitions or not target:
+            return nothing()
+        self.targets[key] = tuple(target)
+        return self._decide({key: self.partitions[key]})
+
+    def assigned(self, topic: str, partition: int, replicas: tuple[int, ...]) -> Decisions:
+        """An assignment write succeeded: the partition's replicas are `replicas`. Every
+        live broker that holds or held it learns it (one no longer among them drops it)."""
+        key = (topic, partition)
+        self.in_flight.discard(key)
+        view = self.partitions.get(key)
+        if view is None:
+            return nothing()
+        told = [b for b in dict.fromkeys((*replicas, *view.replicas)) if b in self.live]
+        view = self.partitions[key] = PartitionView(replicas, view.state, view.version)
+        again = self._decide({key: view})
+        again.pushes[:0] = _push(view, key, told)
+        return again._replace(update_metadata=True)
 
     def rereading(self, topic: str, partition: int) -> None:
         """The shell reads the partition again and then calls `reloaded`: a write was
@@ -172,24 +213,35 @@ class ControllerState:
         self.in_flight.discard(key)
         view = self.partitions.get(key)
         if view is None:
-            return Decisions([], [], False)
+            return nothing()
         self.partitions[key] = PartitionView(view.replicas, state, version)
         return self._decide({key: self.partitions[key]})
 
     # --- deciding -------------------------------------------------------------------------
 
     def _decide(self, views: Mapping[Key, PartitionView], preferred: bool = False) -> Decisions:
-        writes = []
+        decided = nothing()
         for key, view in sorted(views.items()):
             if key in self.in_flight:
                 continue
             state = wanted(view, self.live, preferred, key[0] in self.unclean)
+            if state is None and key in self.targets:
+                step = next_step(view, self.targets[key], self.live)
+                if isinstance(step, Done):
+                    del self.targets[key]
+                    decided.finished.append(key)
+                elif isinstance(step, Assign):
+                    write = AssignmentWrite(*key, step.replicas, view.version)
+                    decided.assignments.append(write)
+                    self.in_flight.add(key)
+                else:
+                    state = step
             if state is None:
                 continue
             state = _stamped(state, self.controller_epoch)
-            writes.append(StateWrite(key[0], key[1], state, view.version))
+            decided.writes.append(StateWrite(key[0], key[1], state, view.version))
             self.in_flight.add(key)
-        return Decisions(writes, [], False)
+        return decided
 
     def _live_replicas(self, view: PartitionView) -> list[int]:
         return [r for r in view.replicas if r in self.live]

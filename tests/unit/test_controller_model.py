@@ -1,5 +1,6 @@
 """Property test of the controller's state machine (actors/controller/state.py): random broker
-deaths and returns, topic creations and deletions, preferred elections, controller
+deaths and returns, topic creations and deletions, preferred elections, reassignments,
+followers joining the ISR (written by their leader, as AlterIsr will), controller
 take-overs, and the ZooKeeper writes delivered in any order, refused when their version or
 the controller epoch moved (as coordination/controller.py's transactions are). This test is
 the shell; `zk` is ZooKeeper.
@@ -9,7 +10,8 @@ partition never has two leaders; only brokers the controller sees live are elect
 controller never has two writes of one partition in flight; a deposed controller's writes
 all fail; once every write is delivered, the controller's view is ZooKeeper's and every
 partition is led by a live broker with only live brokers in sync, or is offline because no
-replica it may elect is live."""
+replica it may elect is live; a reassignment left unfinished waits for replicas to join
+the ISR (or for a live leader), and one finished has its target replicas."""
 
 from __future__ import annotations
 
@@ -17,8 +19,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from zafka.actors.controller.reassignment import next_step
 from zafka.actors.controller.state import (
     NO_LEADER,
+    AssignmentWrite,
     ControllerState,
     Decisions,
     PartitionView,
@@ -38,7 +42,9 @@ class ControllerModel(RuleBasedStateMachine):
         self.zk_epoch = 1  # the controller epoch znode
         self.controller = ControllerState(1)
         self.deposed: list[ControllerState] = []
-        self.pending: list[tuple[ControllerState, StateWrite]] = []
+        # Writes in flight, each with the reassignment target it was decided under.
+        self.pending: list[tuple[ControllerState, StateWrite | AssignmentWrite, tuple]] = []
+        self.targets: dict[tuple[str, int], tuple[int, ...]] = {}  # reassignments asked
         self.leaders: dict[tuple[str, int, int], int] = {}  # (topic, p, leader epoch) -> leader
         self.topics = 0
         self._apply(self.controller, self.controller.brokers_changed(self.live))
@@ -48,12 +54,17 @@ class ControllerModel(RuleBasedStateMachine):
             assert write.state.leader == NO_LEADER or write.state.leader in controller.live
             key = (write.topic, write.partition)
             racing = [
-                w for c, w in self.pending if c is controller and (w.topic, w.partition) == key
+                w for c, w, _ in self.pending if c is controller and (w.topic, w.partition) == key
             ]
             assert not racing, f"two writes of one controller race on {key}"
-            self.pending.append((controller, write))
+            self.pending.append((controller, write, controller.targets.get(key, ())))
+        for assignment in decided.assignments:
+            key = (assignment.topic, assignment.partition)
+            self.pending.append((controller, assignment, controller.targets.get(key, ())))
         for push in decided.pushes:
-            assert push.broker in controller.live and push.broker in push.replicas
+            assert push.broker in controller.live  # one not in push.replicas drops its copy
+        for key in decided.finished:
+            assert self.zk[key][0] == self.targets.pop(key), "finished, but not moved"
 
     # --- the cluster --------------------------------------------------------------------------
 
@@ -85,11 +96,42 @@ class ControllerModel(RuleBasedStateMachine):
         if topics:
             topic = data.draw(st.sampled_from(topics))
             self.zk = {k: v for k, v in self.zk.items() if k[0] != topic}
+            self.targets = {k: v for k, v in self.targets.items() if k[0] != topic}
             self._apply(self.controller, self.controller.topic_removed(topic))
 
     @rule()
     def preferred_election(self) -> None:
         self._apply(self.controller, self.controller.elect_preferred())
+
+    @rule(data=st.data())
+    def reassign(self, data: st.DataObject) -> None:
+        if self.zk:
+            key = data.draw(st.sampled_from(sorted(self.zk)))
+            brokers = st.lists(st.sampled_from(BROKERS), min_size=1, max_size=3, unique=True)
+            target = tuple(data.draw(brokers))
+            self.targets[key] = target
+            self._apply(self.controller, self.controller.reassign(*key, target))
+
+    @rule(data=st.data())
+    def follower_catches_up(self, data: st.DataObject) -> None:
+        """A live leader adds a live replica to the ISR and tells the controller."""
+        behind = [
+            (key, r)
+            for key, (replicas, state, _) in sorted(self.zk.items())
+            for r in replicas
+            if state.leader in self.live and r in self.live and r not in state.isr
+        ]
+        if not behind:
+            return
+        key, replica = data.draw(st.sampled_from(behind))
+        replicas, state, version = self.zk[key]
+        grown = LeaderIsr(
+            state.leader, state.leader_epoch, (*state.isr, replica), state.controller_epoch
+        )
+        self.zk[key] = (replicas, grown, version + 1)
+        if key not in self.controller.in_flight:  # else the refused write reads it again
+            self.controller.rereading(*key)
+            self._apply(self.controller, self.controller.reloaded(*key, grown, version + 1))
 
     @rule()
     def take_over(self) -> None:
@@ -105,6 +147,8 @@ class ControllerModel(RuleBasedStateMachine):
         for topic, views in sorted(by_topic.items()):
             added = self.controller.topic_added(topic, views, topic in unclean)
             self._apply(self.controller, added)
+        for key, target in sorted(self.targets.items()):  # read from their znodes
+            self._apply(self.controller, self.controller.reassign(*key, target))
 
     # --- ZooKeeper ------------------------------------------------------------------------------
 
@@ -114,7 +158,9 @@ class ControllerModel(RuleBasedStateMachine):
         index = data.draw(st.integers(0, len(self.pending) - 1))
         self._deliver(*self.pending.pop(index))
 
-    def _deliver(self, writer: ControllerState, write: StateWrite) -> None:
+    def _deliver(
+        self, writer: ControllerState, write: StateWrite | AssignmentWrite, target: tuple
+    ) -> None:
         key = (write.topic, write.partition)
         fenced = writer.controller_epoch != self.zk_epoch
         if fenced:
@@ -126,7 +172,14 @@ class ControllerModel(RuleBasedStateMachine):
             writer.rereading(*key)
             self._apply(writer, writer.reloaded(*key, state, version))
             return
+        if isinstance(write, AssignmentWrite):  # the topic's znode, checking the state's
+            assert set(state.isr) <= set(write.replicas), "a replica in sync was dropped"
+            self.zk[key] = (write.replicas, state, version)
+            self._apply(writer, writer.assigned(*key, write.replicas))
+            return
         new = write.state
+        for dropped in set(state.isr) - set(new.isr):  # only the dead, or once moved away
+            assert dropped not in writer.live or set(target) <= set(state.isr), (state, new)
         assert new.leader_epoch > state.leader_epoch, (state, new)
         assert new.leader == NO_LEADER or new.leader in new.isr, new
         if new.leader != NO_LEADER:
@@ -153,6 +206,8 @@ class ControllerModel(RuleBasedStateMachine):
                 assert state.leader in self.live and set(state.isr) <= self.live, state
             else:  # offline only while no replica it may elect is live
                 assert not set(replicas if unclean else state.isr) & self.live, state
+        for key, target in controller.targets.items():  # waiting, never stuck with work
+            assert next_step(controller.partitions[key], target, controller.live) is None
 
     @invariant()
     def leaders_are_in_sync(self) -> None:

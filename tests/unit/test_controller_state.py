@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from zafka.actors.controller.state import (
     NO_LEADER,
+    AssignmentWrite,
     ControllerState,
     PartitionView,
     Push,
     StateWrite,
+    nothing,
     wanted,
 )
 from zafka.coordination.topics import LeaderIsr
@@ -106,5 +108,22 @@ def test_a_deleted_topic_is_forgotten_and_its_late_write_results_ignored() -> No
     c = controller({1, 2}, orders=[view([1, 2], 1, 0, [1, 2])])
     c.brokers_changed({2})
     assert c.topic_removed("orders").update_metadata
-    assert c.written("orders", 0, LeaderIsr(2, 1, (2,), EPOCH), 1) == ([], [], False)
+    assert c.written("orders", 0, LeaderIsr(2, 1, (2,), EPOCH), 1) == nothing()
     assert c.partitions == {} and c.in_flight == set()
+
+
+def test_a_reassignment_adds_waits_for_the_isr_moves_the_leader_then_drops_the_old() -> None:
+    c = controller({1, 2}, orders=[view([1], 1, 0, [1], version=3)])
+    (add,) = c.reassign("orders", 0, (2,)).assignments
+    assert add == AssignmentWrite("orders", 0, (2, 1), 3)  # the new one first, the old kept
+    adding = c.assigned("orders", 0, (2, 1))
+    assert [p.broker for p in adding.pushes] == [2, 1] and adding.writes == []  # wait: ISR
+    caught_up = LeaderIsr(1, 0, (1, 2), EPOCH)  # the leader added it to the ISR
+    c.rereading("orders", 0)
+    (lead,) = c.reloaded("orders", 0, caught_up, 4).writes
+    assert lead == StateWrite("orders", 0, LeaderIsr(2, 1, (2,), EPOCH), 4)
+    (drop,) = c.written("orders", 0, lead.state, 5).assignments
+    assert drop == AssignmentWrite("orders", 0, (2,), 5)
+    done = c.assigned("orders", 0, (2,))
+    assert done.finished == [("orders", 0)] and c.targets == {}
+    assert Push(1, "orders", 0, lead.state, (2,)) in done.pushes  # broker 1 drops its copy
