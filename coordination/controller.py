@@ -113,19 +113,30 @@ def try_elect(client: KazooClient, broker_id: int) -> ControllerLease | None:
 
 
 def fenced_set(
-    client: KazooClient, lease: ControllerLease, path: str, data: bytes, version: int
+    client: KazooClient,
+    lease: ControllerLease,
+    path: str,
+    data: bytes,
+    version: int,
+    unchanged: tuple[tuple[str, int], ...] = (),
 ) -> int:
-    """Write `data` at `path` if it is at `version` and `lease` is still the current
-    controller's; returns the new version. STALE_CONTROLLER_EPOCH when another controller
-    was elected since, INVALID_UPDATE_VERSION when the znode changed since it was read."""
+    """Write `data` at `path` if it is at `version`, every (path, version) of `unchanged` is
+    too, and `lease` is still the current controller's; returns the new version.
+    STALE_CONTROLLER_EPOCH when another controller was elected since, INVALID_UPDATE_VERSION
+    when a znode changed since it was read."""
     tx = client.transaction()
     tx.check(paths.CONTROLLER_EPOCH, lease.epoch_version)
+    for other, other_version in unchanged:
+        tx.check(other, other_version)
     tx.set_data(path, data, version=version)
-    checked, written = tx.commit()
+    checked, *others, written = tx.commit()
     if isinstance(checked, BadVersionError | NoNodeError):
         raise ZafkaError(
             "STALE_CONTROLLER_EPOCH", f"controller epoch {lease.epoch} was succeeded: {path}"
         )
+    for (other, other_version), result in zip(unchanged, others, strict=True):
+        if isinstance(result, BadVersionError | NoNodeError):
+            raise ZafkaError(STALE_VERSION_ERROR, f"{other} changed since version {other_version}")
     if isinstance(written, BadVersionError):
         raise ZafkaError(STALE_VERSION_ERROR, f"{path} changed since version {version}")
     if isinstance(written, Exception):

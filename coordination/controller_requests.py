@@ -13,6 +13,8 @@ next. Kinds:
   in sync (`zafka cluster elect-leaders`).
 - `partitions_added` {"topic": name}: the topic has new partitions (`zafka topics alter
   --partitions N`): their replicas are told to host them.
+- `reassign` {"partitions": [[topic, partition], ...]}: these partitions have new targets
+  in `/admin/reassignments` (reassignments.py): move their replicas there.
 - `isr_changed` {"partitions": [[topic, partition], ...]}: a leader wrote a new ISR to these
   partitions' state znodes (Kafka's `/isr_change_notification`): the controller reads them
   again, so that it elects from the ISR as it is.
@@ -39,7 +41,8 @@ FORMAT_VERSION = 1
 ELECT_PREFERRED = "elect_preferred"
 PARTITIONS_ADDED = "partitions_added"
 ISR_CHANGED = "isr_changed"
-LISTING_KINDS = (ELECT_PREFERRED, ISR_CHANGED)  # the kinds that name partitions
+REASSIGN = "reassign"
+LISTING_KINDS = (ELECT_PREFERRED, ISR_CHANGED, REASSIGN)  # the kinds that name partitions
 
 
 class ControllerRequest(NamedTuple):
@@ -48,7 +51,7 @@ class ControllerRequest(NamedTuple):
     name: str
     kind: str
     topic: str = ""  # partitions_added
-    partitions: tuple[tuple[str, int], ...] = ()  # elect_preferred, isr_changed
+    partitions: tuple[tuple[str, int], ...] = ()  # elect_preferred, isr_changed, reassign
 
 
 def elect_preferred_json(partitions: Sequence[tuple[str, int]]) -> bytes:
@@ -57,6 +60,10 @@ def elect_preferred_json(partitions: Sequence[tuple[str, int]]) -> bytes:
 
 def isr_changed_json(partitions: Sequence[tuple[str, int]]) -> bytes:
     return _dump({"kind": ISR_CHANGED, "partitions": [list(tp) for tp in partitions]})
+
+
+def reassign_json(partitions: Sequence[tuple[str, int]]) -> bytes:
+    return _dump({"kind": REASSIGN, "partitions": [list(tp) for tp in partitions]})
 
 
 def partitions_added_json(topic: str) -> bytes:

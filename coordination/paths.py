@@ -17,6 +17,8 @@ name can never reach another znode (`..`, `/`).
                                                    controller write checks it; controller.py)
     /admin/controller_requests/request-<seq>       work for the controller (JSON; persistent
                                                    sequential; controller_requests.py)
+    /admin/reassignments/<topic>:<p>               a partition's target replicas while it
+                                                   moves (JSON; reassignments.py)
 
 `coordination/topics.py` documents the JSON of each.
 """
@@ -34,6 +36,7 @@ CONTROLLER = "/controller"  # ephemeral: which broker controls
 CONTROLLER_EPOCH = "/controller_epoch"  # one more per election won; its version fences writes
 CONTROLLER_REQUESTS = "/admin/controller_requests"  # children: work asked of the controller
 CONTROLLER_REQUEST_PREFIX = f"{CONTROLLER_REQUESTS}/request-"  # + ZooKeeper's sequence number
+REASSIGNMENTS = "/admin/reassignments"  # one child per partition being moved
 
 
 def broker(broker_id: int) -> str:
@@ -75,3 +78,9 @@ def controller_request(name: str) -> str:
     if not name.startswith("request-") or "/" in name:
         raise ValueError(f"not a controller request name: {name!r}")
     return f"{CONTROLLER_REQUESTS}/{name}"
+
+
+def reassignment(name: str, partition_id: int) -> str:
+    """A partition's reassignment target (`:` is in no topic name)."""
+    partition(name, partition_id)  # the same checks of the name and the id
+    return f"{REASSIGNMENTS}/{name}:{partition_id}"

@@ -126,3 +126,52 @@ class ElectLeadersResponse(Message):
     """One result per partition asked about."""
 
     results: tuple[PartitionResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reassignment(Message):
+    """Move one partition's replicas to `replicas` (the first is its preferred leader)."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlterPartitionReassignmentsRequest(Message):
+    """Start moving partitions' replicas (Kafka's AlterPartitionReassignments); a partition
+    being moved already gets the new target."""
+
+    partitions: tuple[Reassignment, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlterPartitionReassignmentsResponse(Message):
+    """One result per partition asked: 0 (the controller moves it),
+    UNKNOWN_TOPIC_OR_PARTITION, INVALID_REPLICA_ASSIGNMENT."""
+
+    results: tuple[PartitionResult, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPartitionReassignmentsRequest(Message):
+    """The partitions being moved now (Kafka's ListPartitionReassignments)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OngoingReassignment(Message):
+    """A partition on its way to its target: its replicas now, those being added (not yet
+    in sync) and those that will be removed."""
+
+    topic: str
+    partition: int
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListPartitionReassignmentsResponse(Message):
+    """Every partition being moved, by topic and partition."""
+
+    reassignments: tuple[OngoingReassignment, ...]

@@ -78,6 +78,7 @@ _TABLE = (
     ErrorCode(36, "TOPIC_ALREADY_EXISTS", "", "topic already exists"),
     ErrorCode(37, "INVALID_PARTITIONS", "", "invalid number of partitions"),
     ErrorCode(38, "INVALID_REPLICATION_FACTOR", "", "invalid replication factor"),
+    ErrorCode(39, "INVALID_REPLICA_ASSIGNMENT", "", "invalid replica assignment"),
     ErrorCode(40, "INVALID_CONFIG", "", "invalid configuration value"),
     ErrorCode(41, "NOT_CONTROLLER", "retry refresh", "the sender is not the controller"),
     ErrorCode(42, "INVALID_REQUEST", "", "malformed or unknown request"),

@@ -73,8 +73,13 @@ from zafka.actors.broker.admin import (
     coordinator_partition,
     zk_error,
 )
-from zafka.actors.broker.hosting import host_topic, set_leader, unhost_topic
-from zafka.actors.broker.partition_admin import create_partitions, elect_leaders
+from zafka.actors.broker.hosting import drop_replica, host_topic, set_leader, unhost_topic
+from zafka.actors.broker.partition_admin import (
+    alter_reassignments,
+    create_partitions,
+    elect_leaders,
+    list_reassignments,
+)
 from zafka.actors.broker.partition_dirs import delete_orphans
 from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
@@ -86,11 +91,13 @@ from zafka.coordination.topics import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
+    AlterPartitionReassignmentsRequest,
     CreatePartitionsRequest,
     CreateTopicsRequest,
     DeleteTopicsRequest,
     DescribeTopicsRequest,
     ElectLeadersRequest,
+    ListPartitionReassignmentsRequest,
 )
 from zafka.transport.client import InitProducerIdRequest, InitProducerIdResponse, MetadataRequest
 from zafka.transport.controller import LeaderAndIsrRequest, LeaderAndIsrResponse
@@ -142,6 +149,15 @@ def as_error(exc: Exception) -> ZafkaError:
         return zk_error(exc)
     log.error("broker: unexpected error", exc_info=exc)
     return ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__)
+
+
+# Requests answered by one job on the ZooKeeper worker and nothing else: (zk, message) -> reply.
+ZOOKEEPER_ANSWERS: dict[type, Callable[[BrokerZooKeeper, Any], object]] = {
+    DescribeTopicsRequest: lambda zk, m: zk.describe_topics(m.names),
+    ElectLeadersRequest: lambda zk, m: elect_leaders(zk, m.partitions),
+    AlterPartitionReassignmentsRequest: lambda zk, m: alter_reassignments(zk, m.partitions),
+    ListPartitionReassignmentsRequest: lambda zk, m: list_reassignments(zk),
+}
 
 
 class BrokerActor(Actor):
@@ -361,14 +377,9 @@ class BrokerActor(Actor):
         job = partial(create_partitions, self.zk, request.topics)
         return self._defer(envelope, job, BrokerActor._host_all)
 
-    def on_elect_leaders_request(self, envelope: Envelope) -> object:
-        request: ElectLeadersRequest = envelope.message
-        job = partial(elect_leaders, self.zk, request.partitions)
-        return self._defer(envelope, job, lambda _actor, response: response)
-
-    def on_describe_topics_request(self, envelope: Envelope) -> object:
-        request: DescribeTopicsRequest = envelope.message
-        job = partial(self.zk.describe_topics, request.names)
+    def on_zookeeper_request(self, envelope: Envelope) -> object:
+        """A request answered from ZooKeeper alone (ZOOKEEPER_ANSWERS), on the worker."""
+        job = partial(ZOOKEEPER_ANSWERS[type(envelope.message)], self.zk, envelope.message)
         return self._defer(envelope, job, lambda _actor, response: response)
 
     # --- producer ids ---------------------------------------------------------------------
@@ -452,8 +463,11 @@ class BrokerActor(Actor):
         if info is None or p >= info.partitions:  # not read (as it is now) yet: the sync will
             self.request_sync()
             return LeaderAndIsrResponse(0)
-        leads = message.leader == self._id
-        changed = set_leader(self.context, self._runtime(), topic, p, leads, message.leader_epoch)
+        runtime, leads = self._runtime(), message.leader == self._id
+        if self._id in message.replicas:
+            changed = set_leader(self.context, runtime, topic, p, leads, message.leader_epoch)
+        else:  # moved away by a reassignment
+            changed = drop_replica(self.context, runtime, topic, p)
         if changed and topic == OFFSETS_TOPIC:  # its groups move with the partitions
             self.context.groups.unlead_all(self)
             self.context.groups.lead(self, list(self.context.hosted[OFFSETS_TOPIC]))
@@ -522,9 +536,8 @@ class BrokerActor(Actor):
             MetadataRequest: on_metadata_request,
             CreateTopicsRequest: on_create_topics_request,
             DeleteTopicsRequest: on_delete_topics_request,
-            DescribeTopicsRequest: on_describe_topics_request,
             CreatePartitionsRequest: on_create_partitions_request,
-            ElectLeadersRequest: on_elect_leaders_request,
+            **dict.fromkeys(ZOOKEEPER_ANSWERS, on_zookeeper_request),
             InitProducerIdRequest: on_init_producer_id_request,
             FindCoordinatorRequest: on_find_coordinator_request,
             ListGroupsRequest: on_list_groups_request,

@@ -13,7 +13,12 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
-from zafka.actors.broker.partition_dirs import claim, delete_partition_dirs, partition_dir
+from zafka.actors.broker.partition_dirs import (
+    claim,
+    delete_partition_dir,
+    delete_partition_dirs,
+    partition_dir,
+)
 from zafka.actors.partition.actor import PartitionActor
 from zafka.actors.runtime.loop import Runtime
 from zafka.coordination.topics import TopicInfo
@@ -91,6 +96,18 @@ def set_leader(
     if leads:
         _lead(context, runtime, info, partition, epoch)
     return True
+
+
+def drop_replica(context: BrokerContext, runtime: Runtime, topic: str, partition: int) -> bool:
+    """This broker is no longer a replica of the partition (reassigned away): stop it if it
+    runs here and delete its data; True when it ran here."""
+    running = (topic, partition) in context.leader_epochs
+    if running:
+        runtime.despawn(partition_actor_name(topic, partition))
+        context.hosted[topic].remove(partition)
+        del context.leader_epochs[(topic, partition)]
+    delete_partition_dir(context.data_dir, topic, partition)
+    return running
 
 
 def _lead(context: BrokerContext, runtime: Runtime, info: TopicInfo, p: int, epoch: int) -> None:

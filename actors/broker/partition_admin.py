@@ -1,5 +1,6 @@
-"""The broker's ZooKeeper side of partition admin: growing topics (CreatePartitions) and
-asking the controller for preferred leader elections (ElectLeaders).
+"""The broker's ZooKeeper side of partition admin: growing topics (CreatePartitions), asking
+the controller for preferred leader elections (ElectLeaders) and for replica moves
+(AlterPartitionReassignments, ListPartitionReassignments).
 
 Like `admin.py`, synchronous functions for the `ZooKeeperWorker`'s thread over a
 `BrokerZooKeeper`. Both write to ZooKeeper and leave the rest to the controller, through
@@ -15,14 +16,18 @@ from __future__ import annotations
 from kazoo.exceptions import KazooException
 
 from zafka.actors.broker.admin import INTERNAL_TOPICS, BrokerZooKeeper, HostPlan, zk_error
-from zafka.coordination import controller_requests
+from zafka.coordination import controller_requests, reassignments
 from zafka.coordination.topics import TopicInfo
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
+    AlterPartitionReassignmentsResponse,
     CreatePartitionsResponse,
     ElectLeadersResponse,
+    ListPartitionReassignmentsResponse,
+    OngoingReassignment,
     PartitionCount,
     PartitionResult,
+    Reassignment,
     TopicResult,
 )
 from zafka.transport.group import TopicPartitions
@@ -97,3 +102,63 @@ def _one(
 
 def _result(topic: str, p: int, name: str, detail: str) -> PartitionResult:
     return PartitionResult(topic, p, BY_NAME[name].code, detail)
+
+
+def alter_reassignments(
+    zk: BrokerZooKeeper, asked: tuple[Reassignment, ...]
+) -> AlterPartitionReassignmentsResponse:
+    """Record the valid targets for the controller; say for each partition why not if not."""
+    try:
+        live = {b.id for b in zk.brokers()}
+        results, targets = [], {}
+        for move in asked:
+            result = _check_move(zk, move, live)
+            results.append(result)
+            if result.error_code == 0:
+                targets[(move.topic, move.partition)] = tuple(move.replicas)
+        if targets:
+            reassignments.write_targets(zk.client, targets)
+    except KazooException as err:
+        raise zk_error(err) from None
+    return AlterPartitionReassignmentsResponse(tuple(results))
+
+
+def _check_move(zk: BrokerZooKeeper, move: Reassignment, live: set[int]) -> PartitionResult:
+    try:
+        info = zk.store.get(move.topic)
+    except ZafkaError as err:
+        return _result(move.topic, move.partition, err.error.name, err.detail)
+    where = f"{move.topic}-{move.partition}"
+    if info is None or not 0 <= move.partition < info.partitions:
+        return _result(move.topic, move.partition, "UNKNOWN_TOPIC_OR_PARTITION", f"no {where}")
+    replicas = list(move.replicas)
+    problem = ""
+    if not replicas or len(set(replicas)) != len(replicas):
+        problem = f"replicas {replicas} must be one or more distinct broker ids"
+    elif not set(replicas) <= live:
+        problem = (
+            f"brokers {sorted(set(replicas) - live)} are not registered (live: {sorted(live)})"
+        )
+    if problem:
+        return _result(
+            move.topic, move.partition, "INVALID_REPLICA_ASSIGNMENT", f"{where}: {problem}"
+        )
+    return PartitionResult(move.topic, move.partition, 0, None)
+
+
+def list_reassignments(zk: BrokerZooKeeper) -> ListPartitionReassignmentsResponse:
+    """Every partition being moved, with what is being added and removed."""
+    try:
+        targets = reassignments.read_targets(zk.client)
+        ongoing = []
+        for (topic, p), target in sorted(targets.items()):
+            info = zk.store.get(topic)
+            if info is None or p >= info.partitions:
+                continue  # deleted meanwhile
+            now = info.replicas[p]
+            adding = tuple(r for r in target if r not in now)
+            removing = tuple(r for r in now if r not in target)
+            ongoing.append(OngoingReassignment(topic, p, now, adding, removing))
+    except KazooException as err:
+        raise zk_error(err) from None
+    return ListPartitionReassignmentsResponse(tuple(ongoing))

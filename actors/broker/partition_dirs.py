@@ -25,10 +25,19 @@ def delete_partition_dirs(data_dir: Path, topic: str) -> None:
     prefix = f"{check_topic_name(topic)}-"
     for path in root.iterdir():
         suffix = path.name[len(prefix) :]
-        if not (path.name.startswith(prefix) and suffix.isascii() and suffix.isdigit()):
-            continue
-        if path.is_dir() and not path.is_symlink() and path.resolve().parent == root:
-            shutil.rmtree(path)
+        if path.name.startswith(prefix) and suffix.isascii() and suffix.isdigit():
+            _remove(root, path)
+
+
+def delete_partition_dir(data_dir: Path, topic: str, partition: int) -> None:
+    """Delete one partition's directory (a replica moved away), if it is there."""
+    _remove(data_dir.resolve(), partition_dir(data_dir.resolve(), topic, partition))
+
+
+def _remove(root: Path, path: Path) -> None:
+    """Delete directory `path`, a direct child of `root`; never a link or anything else."""
+    if path.is_dir() and not path.is_symlink() and path.resolve().parent == root:
+        shutil.rmtree(path)
 
 
 def delete_orphans(data_dir: Path, topics: set[str]) -> list[str]:

@@ -30,9 +30,21 @@ from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
-from zafka.actors.controller.state import ControllerState, Decisions, PartitionView, StateWrite
+from zafka.actors.controller.reads import (
+    QueuedRequest,
+    Targets,
+    Views,
+    read_request_queue,
+    read_topics,
+)
+from zafka.actors.controller.state import (
+    AssignmentWrite,
+    ControllerState,
+    Decisions,
+    StateWrite,
+)
 from zafka.actors.runtime.actor import Actor, handlers
-from zafka.coordination import controller_requests, paths
+from zafka.coordination import controller_requests, paths, reassignments
 from zafka.coordination.controller import (
     ControllerElection,
     ControllerLease,
@@ -49,17 +61,6 @@ from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
 CONTROLLER_ACTOR = "controller"
-
-
-class TopicView(NamedTuple):
-    """A topic as the controller reads it: whether it allows unclean elections, and its
-    partitions' views."""
-
-    unclean: bool
-    partitions: dict[int, PartitionView]
-
-
-Views = dict[str, TopicView]
 
 
 class ControllerSettings(NamedTuple):
@@ -83,20 +84,6 @@ class ControllerContext:
     settings: ControllerSettings = field(default_factory=ControllerSettings)
     election: ControllerElection | None = None
     watching: bool = False
-
-
-def read_topics(store: TopicStore, names: list[str]) -> Views:
-    """The views of the named topics (a topic deleted meanwhile is left out)."""
-    views: Views = {}
-    for name in names:
-        info = store.get(name)
-        if info is None:
-            continue
-        views[name] = TopicView(info.unclean_leader_election, {})
-        for p, replicas in enumerate(info.replicas):
-            state, version = store.partition_state(name, p)
-            views[name].partitions[p] = PartitionView(replicas, state, version)
-    return views
 
 
 class ControllerActor(Actor):
@@ -153,20 +140,24 @@ class ControllerActor(Actor):
         self._term += 1
         self.lease = self.state = None
 
-    def _read_all(self) -> tuple[dict[int, str], Views]:
-        return live_brokers(self.context.client), read_topics(self.store, self.store.names())
+    def _read_all(self) -> tuple[dict[int, str], Views, Targets]:
+        client = self.context.client
+        views = read_topics(self.store, self.store.names())
+        return live_brokers(client), views, reassignments.read_targets(client)
 
-    def _loaded(self, result: tuple[dict[int, str], Views] | Exception) -> None:
+    def _loaded(self, result: tuple[dict[int, str], Views, Targets] | Exception) -> None:
         if isinstance(result, Exception):  # read it all again, later
             log.warning("controller: cannot read the cluster (%s); retrying", result)
             self.set_timer("load", limits.topic_sync_retry_ms)
             return
-        brokers, views = result
+        brokers, views, targets = result
         assert self.state is not None
         self._watch()
         self._apply(self._brokers(brokers))
         for topic, view in sorted(views.items()):
             self._apply(self.state.topic_added(topic, view.partitions, view.unclean))
+        for key, target in sorted(targets.items()):  # moves a former controller began
+            self._apply(self.state.reassign(*key, target))
         self.read_requests()
         interval_ms = self.context.settings.imbalance_check_interval_ms
         if interval_ms > 0:
@@ -216,24 +207,17 @@ class ControllerActor(Actor):
             self._requests_again = True
             return
         self._reading_requests = True
-        client = self.context.client
-
-        def read() -> list[tuple[ControllerRequest, Views]]:
-            return [
-                (r, read_topics(self.store, [r.topic] if r.topic else []))
-                for r in controller_requests.read_queue(client)
-            ]
-
+        read = partial(read_request_queue, self.context.client, self.store)
         self._submit(read, ControllerActor._requests_read)
 
-    def _requests_read(self, result: list[tuple[ControllerRequest, Views]] | Exception) -> None:
+    def _requests_read(self, result: list[QueuedRequest] | Exception) -> None:
         self._reading_requests = False
         if isinstance(result, Exception):
             log.warning("controller: cannot read its requests (%s); retrying", result)
             self.set_timer("requests", limits.topic_sync_retry_ms)
             return
-        for request, views in result:
-            self._do(request, views)
+        for request, views, targets in result:
+            self._do(request, views, targets)
             self._submit(partial(controller_requests.done, self.context.client, request.name))
         if self._requests_again:
             self._requests_again = False
@@ -242,8 +226,12 @@ class ControllerActor(Actor):
     def on_requests_timeout(self, now_ms: int) -> None:
         self.read_requests()
 
-    def _do(self, request: ControllerRequest, views: Views) -> None:
+    def _do(self, request: ControllerRequest, views: Views, targets: Targets) -> None:
         assert self.state is not None
+        if request.kind == controller_requests.REASSIGN:
+            for key, target in sorted(targets.items()):
+                self._apply(self.state.reassign(*key, target))
+            return
         if request.kind == controller_requests.ELECT_PREFERRED:
             self._apply(self.state.elect_preferred(request.partitions))
             return
@@ -313,6 +301,13 @@ class ControllerActor(Actor):
         assert self.lease is not None
         for write in decided.writes:
             self._write(write)
+        for assignment in decided.assignments:
+            self._assign(assignment)
+        for topic, partition in decided.finished:
+            log.info("controller: %s-%s reassigned", topic, partition)
+            self._submit(
+                partial(reassignments.delete_target, self.context.client, topic, partition)
+            )
         for push in decided.pushes:
             state = push.state
             request = LeaderAndIsrRequest(
@@ -332,12 +327,32 @@ class ControllerActor(Actor):
         job = partial(fenced_set, self.context.client, lease, path, write.state.to_json())
         self._submit(lambda: job(write.version), lambda actor, r: actor._written(write, r))
 
+    def _assign(self, write: AssignmentWrite) -> None:
+        lease = self.lease
+        assert lease is not None
+        job = partial(
+            reassignments.fenced_assign, self.context.client, lease, *write[:3], write.version
+        )
+        self._submit(job, lambda actor, r: actor._assigned(write, r))
+
+    def _assigned(self, write: AssignmentWrite, result: object) -> None:
+        assert self.state is not None
+        if not isinstance(result, Exception):
+            self._apply(self.state.assigned(write.topic, write.partition, write.replicas))
+            return
+        self._not_written((write.topic, write.partition), result)
+
     def _written(self, write: StateWrite, result: object) -> None:
         assert self.state is not None
         key = (write.topic, write.partition)
         if isinstance(result, int):
             self._apply(self.state.written(*key, write.state, result))
             return
+        self._not_written(key, result)
+
+    def _not_written(self, key: tuple[str, int], result: object) -> None:
+        """A write failed: deposed (resign), or the partition changed (read it again)."""
+        assert self.state is not None
         if isinstance(result, ZafkaError) and result.error.name == "STALE_CONTROLLER_EPOCH":
             log.warning("controller %s: deposed (%s)", self.context.broker_id, result)
             self.resigned()

@@ -42,7 +42,7 @@ class ControllerModel(RuleBasedStateMachine):
         self.zk_epoch = 1  # the controller epoch znode
         self.controller = ControllerState(1)
         self.deposed: list[ControllerState] = []
-        # Writes in flight, each with the reassignment target it was decided under.
+        # Writes in flight, each with what it was decided under: (reassignment target, live).
         self.pending: list[tuple[ControllerState, StateWrite | AssignmentWrite, tuple]] = []
         self.targets: dict[tuple[str, int], tuple[int, ...]] = {}  # reassignments asked
         self.leaders: dict[tuple[str, int, int], int] = {}  # (topic, p, leader epoch) -> leader
@@ -57,10 +57,12 @@ class ControllerModel(RuleBasedStateMachine):
                 w for c, w, _ in self.pending if c is controller and (w.topic, w.partition) == key
             ]
             assert not racing, f"two writes of one controller race on {key}"
-            self.pending.append((controller, write, controller.targets.get(key, ())))
+            seen = (controller.targets.get(key, ()), controller.live)
+            self.pending.append((controller, write, seen))
         for assignment in decided.assignments:
             key = (assignment.topic, assignment.partition)
-            self.pending.append((controller, assignment, controller.targets.get(key, ())))
+            seen = (controller.targets.get(key, ()), controller.live)
+            self.pending.append((controller, assignment, seen))
         for push in decided.pushes:
             assert push.broker in controller.live  # one not in push.replicas drops its copy
         for key in decided.finished:
@@ -159,7 +161,7 @@ class ControllerModel(RuleBasedStateMachine):
         self._deliver(*self.pending.pop(index))
 
     def _deliver(
-        self, writer: ControllerState, write: StateWrite | AssignmentWrite, target: tuple
+        self, writer: ControllerState, write: StateWrite | AssignmentWrite, seen: tuple
     ) -> None:
         key = (write.topic, write.partition)
         fenced = writer.controller_epoch != self.zk_epoch
@@ -178,8 +180,9 @@ class ControllerModel(RuleBasedStateMachine):
             self._apply(writer, writer.assigned(*key, write.replicas))
             return
         new = write.state
+        target, live = seen
         for dropped in set(state.isr) - set(new.isr):  # only the dead, or once moved away
-            assert dropped not in writer.live or set(target) <= set(state.isr), (state, new)
+            assert dropped not in live or set(target) <= set(state.isr), (state, new)
         assert new.leader_epoch > state.leader_epoch, (state, new)
         assert new.leader == NO_LEADER or new.leader in new.isr, new
         if new.leader != NO_LEADER:
