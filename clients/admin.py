@@ -23,7 +23,7 @@ each partition's leader (clients/admin_groups.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from types import TracebackType
 from typing import Any, TypeVar
@@ -39,6 +39,7 @@ from zafka.clients.admin_types import (
     MemberDescription,
     NewTopic,
     PartitionInfo,
+    PartitionReassignment,
     TopicDescription,
     partition_info,
     topic_error,
@@ -61,6 +62,7 @@ __all__ = [  # the types its calls take and return live in clients/admin_types.p
     "MemberDescription",
     "NewTopic",
     "PartitionInfo",
+    "PartitionReassignment",
     "TopicDescription",
 ]
 _Response = TypeVar("_Response")
@@ -208,6 +210,17 @@ class Admin:
         """Grow topics to more partitions ({topic: count in all}); each name with None or
         its error (INVALID_PARTITIONS, UNKNOWN_TOPIC_OR_PARTITION, ...)."""
         return self._partitions.create_partitions(counts)
+
+    def alter_partition_reassignments(
+        self, moves: Mapping[tuple[str, int], Sequence[int]]
+    ) -> dict[TopicPartition, ZafkaError | None]:
+        """Move partitions' replicas ({(topic, partition): [broker ids]}); each partition
+        with None (the controller moves it) or its error (INVALID_REPLICA_ASSIGNMENT, ...)."""
+        return self._partitions.alter_partition_reassignments(moves)
+
+    def list_partition_reassignments(self) -> dict[TopicPartition, PartitionReassignment]:
+        """The partitions being moved now: replicas, adding, removing."""
+        return self._partitions.list_partition_reassignments()
 
     def elect_leaders(
         self, partitions: Iterable[tuple[str, int]] | None = None

@@ -2,9 +2,16 @@
 
     with Admin("127.0.0.1:9092") as admin:
         admin.create_partitions({"orders": 6})       # grow orders to 6 partitions
+        admin.alter_partition_reassignments({("orders", 0): [2, 3]})
+        print(admin.list_partition_reassignments())  # {TopicPartition: PartitionReassignment}
         results = admin.elect_leaders(["orders"])    # preferred leader election
         for tp, error in results.items():
             print(tp, "elected" if error is None else error.error.name)
+
+`alter_partition_reassignments` starts moving partitions' replicas (Kafka's
+AlterPartitionReassignments: the controller adds the new replicas, waits until they are in
+sync, moves the leader if needed and drops the old ones); `list_partition_reassignments`
+says which partitions are still on their way.
 
 `create_partitions` is Kafka's CreatePartitions: the count only grows; new partitions are
 placed as a new topic's are. `elect_leaders` is Kafka's ElectLeaders (PREFERRED): any broker
@@ -18,12 +25,12 @@ AdminClient answers only once the controller has acted.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from zafka import clock
 from zafka.clients.admin_groups import Backoff, _tps
-from zafka.clients.admin_types import TopicDescription
+from zafka.clients.admin_types import PartitionReassignment, TopicDescription, topic_results
 from zafka.errors import ZafkaError, from_code
 from zafka.transport import admin as wire
 from zafka.transport.group import TopicPartitions
@@ -52,19 +59,35 @@ class PartitionAdmin:
         if not topics:
             return {}
         response = self._call(wire.CreatePartitionsRequest(topics), wire.CreatePartitionsResponse)
-        by_name = {r.name: r for r in response.results}
-        outcome: dict[str, ZafkaError | None] = {}
-        for topic in topics:
-            r = by_name.get(topic.name)
-            if r is None:
-                outcome[topic.name] = ZafkaError(
-                    "UNKNOWN_SERVER_ERROR", f"no result for {topic.name!r}"
-                )
-            elif r.error_code:
-                outcome[topic.name] = from_code(r.error_code, r.error_message or topic.name)
-            else:
-                outcome[topic.name] = None
-        return outcome
+        return topic_results([t.name for t in topics], response.results)
+
+    def alter_partition_reassignments(
+        self, moves: Mapping[tuple[str, int], Sequence[int]]
+    ) -> Results:
+        """Move each partition's replicas to its list (the first: its preferred leader);
+        each with None (the controller moves it) or its error (UNKNOWN_TOPIC_OR_PARTITION,
+        INVALID_REPLICA_ASSIGNMENT: empty, repeated or unknown brokers)."""
+        asked = []
+        for item, replicas in moves.items():
+            tp = _tps([item], "alter_partition_reassignments")[0]
+            asked.append(wire.Reassignment(tp.topic, tp.partition, tuple(replicas)))
+        if not asked:
+            return {}
+        request = wire.AlterPartitionReassignmentsRequest(tuple(asked))
+        response = self._call(request, wire.AlterPartitionReassignmentsResponse)
+        return _partition_results(response.results)
+
+    def list_partition_reassignments(self) -> dict[TopicPartition, PartitionReassignment]:
+        """The partitions being moved now."""
+        response = self._call(
+            wire.ListPartitionReassignmentsRequest(), wire.ListPartitionReassignmentsResponse
+        )
+        return {
+            TopicPartition(r.topic, r.partition): PartitionReassignment(
+                tuple(r.replicas), tuple(r.adding), tuple(r.removing)
+            )
+            for r in response.reassignments
+        }
 
     def elect_leaders(self, partitions: Iterable[tuple[str, int]] | None = None) -> Results:
         """Preferred leader election for `partitions` (None: all); see the module docstring."""
@@ -85,10 +108,8 @@ class PartitionAdmin:
         while waiting:
             for topic in self._describe(sorted({tp.topic for tp in waiting})):
                 for p in topic.partitions:
-                    tp = TopicPartition(topic.name, p.partition)
-                    if tp in waiting and p.leader == p.replicas[0]:
-                        waiting.discard(tp)
-                        results[tp] = None
+                    if p.leader == p.replicas[0]:
+                        waiting.discard(TopicPartition(topic.name, p.partition))
             if waiting:
                 try:
                     backoff.wait(ZafkaError("REQUEST_TIMED_OUT"), "waiting for the controller")
@@ -96,6 +117,16 @@ class PartitionAdmin:
                     results.update({tp: err for tp in waiting})
                     break
         return dict(sorted(results.items()))
+
+
+def _partition_results(results: Iterable[wire.PartitionResult]) -> Results:
+    """Each partition with None (0) or its error."""
+    outcome: Results = {}
+    for r in results:
+        tp = TopicPartition(r.topic, r.partition)
+        where = f"{tp.topic}-{tp.partition}"
+        outcome[tp] = from_code(r.error_code, r.error_message or where) if r.error_code else None
+    return outcome
 
 
 def _grouped(tps: list[TopicPartition]) -> tuple[TopicPartitions, ...]:

@@ -145,6 +145,16 @@ class GroupOffset:
         return self.log_end - self.committed
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionReassignment:
+    """A partition being moved: its replicas now, those being added (catching up) and those
+    that will be removed once the added ones are in sync."""
+
+    replicas: tuple[int, ...]
+    adding: tuple[int, ...]
+    removing: tuple[int, ...]
+
+
 def topic_error(name: str, code: int, detail: str | None) -> ZafkaError:
     """The error for one topic, its detail naming the topic (once)."""
     if detail and repr(name) in detail:

@@ -1,9 +1,10 @@
-"""`zafka topics create|list|describe|alter|delete`: topic administration over `Admin`."""
+"""`zafka topics create|list|describe|alter|reassign|delete`: topic administration over `Admin`."""
 
 from __future__ import annotations
 
 import argparse
 
+from zafka import cli_reassign
 from zafka.cli_common import (
     EXIT_OK,
     Action,
@@ -31,8 +32,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_command(
         commands,
         "topics",
-        "create, list, describe, alter and delete topics",
-        "Create, list, describe, grow and delete topics on a running cluster.",
+        "create, list, describe, alter, reassign and delete topics",
+        "Create, list, describe, grow, move and delete topics on a running cluster.",
         _actions(),
     )
 
@@ -121,7 +122,7 @@ def _actions() -> tuple[Action, ...]:
             arg("--if-exists", action="store_true", help="succeed for topics that do not exist"),
         ),
     )
-    return create, listing, describe, alter, delete
+    return create, listing, describe, alter, cli_reassign.action(), delete
 
 
 # --- formatting (pure) ----------------------------------------------------------------------

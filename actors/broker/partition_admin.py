@@ -147,7 +147,8 @@ def _check_move(zk: BrokerZooKeeper, move: Reassignment, live: set[int]) -> Part
 
 
 def list_reassignments(zk: BrokerZooKeeper) -> ListPartitionReassignmentsResponse:
-    """Every partition being moved, with what is being added and removed."""
+    """Every partition being moved, with the replicas being added (not in sync yet) and
+    those that will be removed."""
     try:
         targets = reassignments.read_targets(zk.client)
         ongoing = []
@@ -155,8 +156,8 @@ def list_reassignments(zk: BrokerZooKeeper) -> ListPartitionReassignmentsRespons
             info = zk.store.get(topic)
             if info is None or p >= info.partitions:
                 continue  # deleted meanwhile
-            now = info.replicas[p]
-            adding = tuple(r for r in target if r not in now)
+            now, (state, _) = info.replicas[p], zk.store.partition_state(topic, p)
+            adding = tuple(r for r in target if r not in state.isr)  # not caught up yet
             removing = tuple(r for r in now if r not in target)
             ongoing.append(OngoingReassignment(topic, p, now, adding, removing))
     except KazooException as err:

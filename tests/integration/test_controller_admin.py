@@ -10,6 +10,7 @@ without records, so that the preferred replica is eligible and holds all there i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,57 @@ def test_the_controller_rebalances_leaders_by_itself(zk_hosts, zk, tmp_path):
     with brokers_running(zk_hosts, tmp_path, extra_args=every_s) as cluster:
         preferred, _ = _moved_to_follower(cluster, zk)
         assert wait_until(lambda: state(zk, 0).leader == preferred, STATE_WAIT_S)
+
+
+def test_a_reassignment_moves_a_partition_to_another_broker(cluster, zk, tmp_path):
+    """Partition 0 moves from its broker to the other one; partition 1 stays. A producer
+    keeps sending to partition 1 throughout, and sends to partition 0 once it moved."""
+    assert cli(cluster, "topics", "create", TOPIC, "--partitions", "2").returncode == 0
+    info = TopicStore(zk).get(TOPIC)
+    source = info.replicas[0][0]
+    target = 2 if source == 1 else 1
+    plan = tmp_path / "moves.json"
+    move = {"topic": TOPIC, "partition": 0, "replicas": [target]}
+    plan.write_text(json.dumps({"version": 1, "partitions": [move]}))
+    on_source = cluster[source].data_dir / f"{TOPIC}-0"
+    assert wait_until(on_source.is_dir, STATE_WAIT_S)
+    with Producer(bootstrap(cluster), linger_ms=1) as producer:
+        before = [producer.send(TOPIC, b"stay-%d" % i, partition=1) for i in range(20)]
+        started = cli(cluster, "topics", "reassign", "--plan", str(plan))
+        assert started.returncode == 0, started.stderr
+        assert f"moving {TOPIC}-0 to {target}" in started.stdout
+        assert wait_until(
+            lambda: TopicStore(zk).get(TOPIC).replicas[0] == (target, source), STATE_WAIT_S
+        )
+        status = cli(cluster, "topics", "reassign", "--status").stdout
+        assert (
+            f"{TOPIC}-0\treplicas: {target},{source}\tadding: {target}\tremoving: {source}"
+            in status
+        )
+        during = [producer.send(TOPIC, b"stay-%d" % i, partition=1) for i in range(20, 40)]
+        join_isr(zk, 0, target)  # what its leader writes once the new replica caught up
+        waited = cli(cluster, "topics", "reassign", "--plan", str(plan), "--wait")
+        assert waited.returncode == 0 and "every move is done" in waited.stdout, waited.stderr
+        assert TopicStore(zk).get(TOPIC).replicas[0] == (target,)
+        now = state(zk, 0)
+        assert (now.leader, now.isr) == (target, (target,))
+        after = [producer.send(TOPIC, b"moved-%d" % i, partition=0) for i in range(5)]
+        assert [f.result(STATE_WAIT_S).offset for f in after] == list(range(5))
+        assert [f.result(STATE_WAIT_S).offset for f in before + during] == list(range(40))
+    assert wait_until(lambda: not on_source.exists(), STATE_WAIT_S)  # the old replica's copy
+    assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout
+
+
+def test_a_reassignment_to_unknown_brokers_is_refused_and_changes_nothing(cluster, zk, tmp_path):
+    assert cli(cluster, "topics", "create", TOPIC).returncode == 0
+    before = TopicStore(zk).get(TOPIC).replicas
+    plan = tmp_path / "bad.json"
+    move = {"topic": TOPIC, "partition": 0, "replicas": [1, 99]}
+    plan.write_text(json.dumps({"version": 1, "partitions": [move]}))
+    refused = cli(cluster, "topics", "reassign", "--plan", str(plan))
+    assert refused.returncode == 1 and "INVALID_REPLICA_ASSIGNMENT" in refused.stderr
+    assert "[99] are not registered" in refused.stderr
+    plan.write_text("{not json")
+    assert cli(cluster, "topics", "reassign", "--plan", str(plan)).returncode == 2
+    assert TopicStore(zk).get(TOPIC).replicas == before
+    assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout

@@ -184,3 +184,34 @@ def test_alter_takes_the_new_partition_count():
         ["cluster", "elect-leaders", "--topic", "a", "--topic", "b"]
     )
     assert args.topic == ["a", "b"]
+
+
+def test_a_reassignment_plan_is_kafkas_json():
+    from zafka.cli_reassign import PlanError, parse_plan
+
+    text = json.dumps(
+        {"version": 1, "partitions": [{"topic": "orders", "partition": 1, "replicas": [2, 3]}]}
+    )
+    assert parse_plan(text) == {("orders", 1): [2, 3]}
+    bad = [
+        "{",
+        "[]",
+        '{"version": 2, "partitions": []}',
+        '{"version": 1, "partitions": []}',
+        '{"version": 1, "partitions": [{"topic": "t", "partition": "0", "replicas": [1]}]}',
+        '{"version": 1, "partitions": [{"topic": "t", "partition": 0, "replicas": "1"}]}',
+        '{"version": 1, "partitions": [{"topic": "t", "partition": 0, "replicas": [1]},'
+        ' {"topic": "t", "partition": 0, "replicas": [2]}]}',
+    ]
+    for text in bad:
+        with pytest.raises(PlanError):
+            parse_plan(text)
+
+
+def test_reassign_takes_a_plan_or_status_but_not_both(capsys):
+    args = cli.build_parser().parse_args(["topics", "reassign", "--plan", "m.json", "--wait"])
+    assert (args.plan, args.wait, args.status) == ("m.json", True, False)
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["topics", "reassign", "--plan", "m.json", "--status"])
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["topics", "reassign"])
