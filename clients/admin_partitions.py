@@ -94,16 +94,8 @@ class PartitionAdmin:
         deadline = clock.monotonic_s() + self._timeout_ms / 1000
         asked = None if partitions is None else _grouped(_tps(partitions, "elect_leaders"))
         response = self._call(wire.ElectLeadersRequest(asked), wire.ElectLeadersResponse)
-        results: Results = {}
-        waiting = set()
-        for r in response.results:
-            tp = TopicPartition(r.topic, r.partition)
-            if r.error_code:
-                results[tp] = from_code(
-                    r.error_code, r.error_message or f"{tp.topic}-{tp.partition}"
-                )
-            else:
-                waiting.add(tp)
+        results = _partition_results(response.results)
+        waiting = {tp for tp, error in results.items() if error is None}
         backoff = Backoff(deadline)
         while waiting:
             for topic in self._describe(sorted({tp.topic for tp in waiting})):

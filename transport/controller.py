@@ -1,4 +1,6 @@
-"""Controller protocol: the controller tells brokers who leads each partition.
+"""Controller protocol: the controller tells brokers who leads each partition
+(LeaderAndIsr) and what the cluster looks like (UpdateMetadata, which brokers serve
+Metadata requests from).
 
 Every message carries the controller epoch in its envelope: a broker refuses an epoch older
 than the newest it has seen (STALE_CONTROLLER_EPOCH), and accepts a newer one only from the
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zafka.transport.client import BrokerInfo, TopicMetadata
 from zafka.transport.schema import Message
 
 
@@ -29,5 +32,25 @@ class LeaderAndIsrRequest(Message):
 @dataclass(frozen=True, slots=True)
 class LeaderAndIsrResponse(Message):
     """Outcome of a LeaderAndIsrRequest."""
+
+    error_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMetadataRequest(Message):
+    """The live brokers, and partitions as the controller knows them: the ones changed
+    since its last update, or (`reset`) all of them, in as many messages as it takes (the
+    first with `reset`: the broker forgets what it had). `deleted_topics` are gone."""
+
+    EPOCH = "controller"
+    brokers: tuple[BrokerInfo, ...]
+    topics: tuple[TopicMetadata, ...]
+    deleted_topics: tuple[str, ...]
+    reset: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMetadataResponse(Message):
+    """Outcome of an UpdateMetadataRequest."""
 
     error_code: int

@@ -56,6 +56,8 @@ idempotent_in_flight_batches_max = 5  # a producer's unanswered batches per part
 flush_timer_ms_min = 10  # fsync_interval_ms of 0 must not make the flush timer spin every step
 leader_imbalance_check_interval_ms = 300_000  # Kafka's leader.imbalance.check.interval.seconds
 leader_imbalance_per_broker_percent = 10  # Kafka's: a broker may lose the lead of this much
+update_metadata_partitions_max = 5_000  # partitions in one UpdateMetadata (a full one is split)
+metadata_refresh_ms = 30_000  # the controller resends every broker its full metadata this often
 topic_sync_retry_ms = 1_000  # a broker's topic sync that failed (ZooKeeper unreachable) runs again
 hosted_topics_per_turn_max = 50  # topics a broker hosts or drops per runtime turn
 

@@ -73,7 +73,9 @@ from zafka.actors.broker.admin import (
     coordinator_partition,
     zk_error,
 )
-from zafka.actors.broker.hosting import drop_replica, host_topic, set_leader, unhost_topic
+from zafka.actors.broker.controller_messages import on_controller_message
+from zafka.actors.broker.hosting import host_topic, unhost_topic
+from zafka.actors.broker.metadata_cache import MetadataCache, merged
 from zafka.actors.broker.partition_admin import (
     alter_reassignments,
     create_partitions,
@@ -99,11 +101,15 @@ from zafka.transport.admin import (
     ElectLeadersRequest,
     ListPartitionReassignmentsRequest,
 )
-from zafka.transport.client import InitProducerIdRequest, InitProducerIdResponse, MetadataRequest
-from zafka.transport.controller import LeaderAndIsrRequest, LeaderAndIsrResponse
+from zafka.transport.client import (
+    InitProducerIdRequest,
+    InitProducerIdResponse,
+    MetadataRequest,
+    MetadataResponse,
+)
+from zafka.transport.controller import LeaderAndIsrRequest, UpdateMetadataRequest
 from zafka.transport.envelope import Envelope
 from zafka.transport.group import FindCoordinatorRequest, FindCoordinatorResponse, ListGroupsRequest
-from zafka.transport.names import broker_id_of
 
 log = logging.getLogger(__name__)
 Work = tuple[Callable[..., None], tuple]  # a BrokerActor method and its arguments
@@ -129,6 +135,7 @@ class BrokerContext:
     leader_epochs: dict[tuple[str, int], int] = field(default_factory=dict)  # led here
     controller_id: int = -1  # the controller whose messages are accepted ...
     controller_epoch: int = 0  # ... in this epoch (older epochs are refused)
+    metadata: MetadataCache = field(default_factory=MetadataCache)  # UpdateMetadata's
     hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> partitions led here
     partition_counts: dict[str, int] = field(default_factory=dict)  # every known topic
     producer_ids: ProducerIdPool = field(default_factory=ProducerIdPool)
@@ -355,10 +362,22 @@ class BrokerActor(Actor):
     # --- requests -------------------------------------------------------------------------
 
     def on_metadata_request(self, envelope: Envelope) -> object:
+        """From the metadata cache once the controller filled it; what it lacks (and all,
+        before) from ZooKeeper, which also auto-creates topics if enabled."""
         request: MetadataRequest = envelope.message
-        return self._defer(
-            envelope, partial(self.zk.metadata, request.topics), BrokerActor._host_all
-        )
+        cache = self.context.metadata
+        if not cache.ready:
+            job = partial(self.zk.metadata, request.topics)
+            return self._defer(envelope, job, BrokerActor._host_all)
+        cached, missing = cache.answer(request.topics)
+        if not missing:
+            return cached
+
+        def finish(actor: BrokerActor, result: tuple[MetadataResponse, list]) -> object:
+            read, plans = result
+            return actor._host_all((merged(request.topics, cached, read), plans))
+
+        return self._defer(envelope, partial(self.zk.metadata, tuple(missing)), finish)
 
     def on_create_topics_request(self, envelope: Envelope) -> object:
         request: CreateTopicsRequest = envelope.message
@@ -433,45 +452,7 @@ class BrokerActor(Actor):
             else super().current_epoch(kind, message)
         )
 
-    def on_leader_and_isr_request(self, envelope: Envelope) -> object:
-        """Lead or stop leading one partition, as the controller decided. A message of an
-        epoch (or from a sender) not seen yet is checked with ZooKeeper first."""
-        sender = broker_id_of(envelope.sender)
-        known = (self.context.controller_id, self.context.controller_epoch)
-        if sender >= 0 and (sender, envelope.epoch) == known:
-            return self._lead_as_told(envelope.message)
-        return self._defer(
-            envelope,
-            self.zk.controller,
-            lambda actor, found: actor._check_controller(envelope, sender, found),
-        )
-
-    def _check_controller(self, envelope: Envelope, sender: int, found: tuple[int, int]) -> object:
-        controller_id, epoch = found
-        if envelope.epoch < epoch:
-            raise ZafkaError("STALE_CONTROLLER_EPOCH", f"epoch {envelope.epoch} < {epoch}")
-        if (sender, envelope.epoch) != (controller_id, epoch):
-            raise ZafkaError(
-                "NOT_CONTROLLER", f"broker {sender} does not control epoch {envelope.epoch}"
-            )
-        self.context.controller_id, self.context.controller_epoch = controller_id, epoch
-        return self._lead_as_told(envelope.message)
-
-    def _lead_as_told(self, message: LeaderAndIsrRequest) -> LeaderAndIsrResponse:
-        topic, p = message.topic, message.partition
-        info = self.context.infos.get(topic)
-        if info is None or p >= info.partitions:  # not read (as it is now) yet: the sync will
-            self.request_sync()
-            return LeaderAndIsrResponse(0)
-        runtime, leads = self._runtime(), message.leader == self._id
-        if self._id in message.replicas:
-            changed = set_leader(self.context, runtime, topic, p, leads, message.leader_epoch)
-        else:  # moved away by a reassignment
-            changed = drop_replica(self.context, runtime, topic, p)
-        if changed and topic == OFFSETS_TOPIC:  # its groups move with the partitions
-            self.context.groups.unlead_all(self)
-            self.context.groups.lead(self, list(self.context.hosted[OFFSETS_TOPIC]))
-        return LeaderAndIsrResponse(0)
+    on_controller_message = on_controller_message  # controller_messages.py
 
     # --- consumer groups ------------------------------------------------------------------
 
@@ -545,7 +526,8 @@ class BrokerActor(Actor):
             NeedState: on_need_state,
             GroupStatus: on_group_status,
             GroupGone: on_group_gone,
-            LeaderAndIsrRequest: on_leader_and_isr_request,
+            LeaderAndIsrRequest: on_controller_message,
+            UpdateMetadataRequest: on_controller_message,
         }
     )
 

@@ -30,6 +30,7 @@ from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
+from zafka.actors.controller.metadata import delta_update, full_updates
 from zafka.actors.controller.reads import (
     QueuedRequest,
     Targets,
@@ -98,6 +99,7 @@ class ControllerActor(Actor):
         self._reloads: set[tuple[str, int]] = set()  # partitions to read again (timer)
         self._rereading = self._reread_again = False
         self._reading_requests = self._requests_again = False
+        self._full: set[int] = set()  # brokers that get a full UpdateMetadata next
 
     def on_start(self) -> None:
         if self.context.election is None:
@@ -131,7 +133,7 @@ class ControllerActor(Actor):
     def elected(self, lease: ControllerLease) -> None:
         self._term += 1
         self.lease, self.state = lease, ControllerState(lease.epoch)
-        self._endpoints, self._reloads = {}, set()
+        self._endpoints, self._reloads, self._full = {}, set(), set()
         self._rereading = self._reread_again = False
         self._reading_requests = self._requests_again = False
         self._submit(self._read_all, ControllerActor._loaded)
@@ -159,6 +161,7 @@ class ControllerActor(Actor):
         for key, target in sorted(targets.items()):  # moves a former controller began
             self._apply(self.state.reassign(*key, target))
         self.read_requests()
+        self.on_metadata_refresh_timeout(0)
         interval_ms = self.context.settings.imbalance_check_interval_ms
         if interval_ms > 0:
             self.set_timer("rebalance", interval_ms)
@@ -285,8 +288,12 @@ class ControllerActor(Actor):
             self._apply(self.state.topic_added(topic, view.partitions, view.unclean))
 
     def _brokers(self, brokers: dict[int, str]) -> Decisions:
-        """Link the live brokers (the runtime reaches `broker-<id>` by its endpoint)."""
+        """Link the live brokers (the runtime reaches `broker-<id>` by its endpoint); those
+        new or registered anew get a full UpdateMetadata."""
         assert self.state is not None
+        if brokers != self._endpoints:
+            self._full |= {b for b, e in brokers.items() if self._endpoints.get(b) != e}
+            self.set_timer("metadata", 0)
         for broker_id in set(self._endpoints) - set(brokers):
             self.context.transport.disconnect(broker_node(broker_id))
         for broker_id, endpoint in brokers.items():
@@ -299,6 +306,8 @@ class ControllerActor(Actor):
 
     def _apply(self, decided: Decisions) -> None:
         assert self.lease is not None
+        if decided.update_metadata:
+            self.set_timer("metadata", 0)  # one update per turn, however many changes
         for write in decided.writes:
             self._write(write)
         for assignment in decided.assignments:
@@ -377,6 +386,27 @@ class ControllerActor(Actor):
             return
         state, version = result  # type: ignore[misc]
         self._apply(self.state.reloaded(*key, state, version))
+
+    # --- the brokers' metadata caches ------------------------------------------------------
+
+    def on_metadata_timeout(self, now_ms: int) -> None:
+        """Send what changed to every live broker, everything to those in `_full`."""
+        if self.state is None or self.lease is None:
+            return
+        changed, removed = self.state.take_changes()
+        delta = delta_update(self.state, self._endpoints, changed, removed)
+        full = full_updates(self.state, self._endpoints) if self._full else []
+        for broker_id in sorted(self._endpoints):
+            for update in full if broker_id in self._full else [delta]:
+                self.cast(f"{broker_node(broker_id)}/broker", update, self.lease.epoch)
+        self._full = set()
+
+    def on_metadata_refresh_timeout(self, now_ms: int) -> None:
+        """Every broker gets everything now and then (a lost message heals)."""
+        if self.state is not None:
+            self._full = set(self._endpoints)
+            self.set_timer("metadata", 0)
+            self.set_timer("metadata_refresh", limits.metadata_refresh_ms)
 
     def on_reload_timeout(self, now_ms: int) -> None:
         keys, self._reloads = self._reloads, set()

@@ -106,6 +106,8 @@ class ControllerState:
     unclean: frozenset[str] = frozenset()
     in_flight: set[Key] = field(default_factory=set)  # a write is with ZooKeeper
     targets: dict[Key, tuple[int, ...]] = field(default_factory=dict)  # reassignments
+    changed: set[Key] = field(default_factory=set)  # views changed since `take_changes`
+    removed: set[str] = field(default_factory=set)  # topics removed since `take_changes`
 
     # --- inputs ---------------------------------------------------------------------------
 
@@ -128,6 +130,8 @@ class ControllerState:
             self.unclean = self.unclean | {topic}
         added = {(topic, p): view for p, view in views.items()}
         self.partitions.update(added)
+        self.changed |= set(added)
+        self.removed.discard(topic)
         decided = self._decide(added)
         for key, view in sorted(added.items()):
             if key not in self.in_flight:
@@ -139,9 +143,12 @@ class ControllerState:
         gone = [key for key in self.partitions if key[0] == topic]
         for key in gone:
             del self.partitions[key]
+            self.changed.discard(key)
             self.in_flight.discard(key)
             self.targets.pop(key, None)
         self.unclean = self.unclean - {topic}
+        if gone:
+            self.removed.add(topic)
         return nothing(bool(gone))
 
     def elect_preferred(self, keys: Iterable[Key] | None = None) -> Decisions:
@@ -175,6 +182,7 @@ class ControllerState:
         if view is None:  # the topic was deleted meanwhile
             return nothing()
         view = self.partitions[key] = PartitionView(view.replicas, state, version)
+        self.changed.add(key)
         again = self._decide({key: view})
         again.pushes[:0] = _push(view, key, self._live_replicas(view))
         return again._replace(update_metadata=True)
@@ -197,6 +205,7 @@ class ControllerState:
             return nothing()
         told = [b for b in dict.fromkeys((*replicas, *view.replicas)) if b in self.live]
         view = self.partitions[key] = PartitionView(replicas, view.state, view.version)
+        self.changed.add(key)
         again = self._decide({key: view})
         again.pushes[:0] = _push(view, key, told)
         return again._replace(update_metadata=True)
@@ -215,7 +224,15 @@ class ControllerState:
         if view is None:
             return nothing()
         self.partitions[key] = PartitionView(view.replicas, state, version)
+        self.changed.add(key)
         return self._decide({key: self.partitions[key]})
+
+    def take_changes(self) -> tuple[list[Key], list[str]]:
+        """The partitions whose view changed and the topics removed since the last call
+        (what UpdateMetadata tells the brokers), sorted; forgotten here."""
+        changed, removed = sorted(self.changed), sorted(self.removed)
+        self.changed, self.removed = set(), set()
+        return changed, removed
 
     # --- deciding -------------------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """A deposed controller can do nothing: one paused (SIGSTOP) past its ZooKeeper session is
 replaced, and once it runs again (SIGCONT) every partition state is still written by its
-successor only; LeaderAndIsr with a stale controller epoch, or from a broker that is not the
-controller, is refused with an error code and changes nothing. Real broker processes, real
+successor only; LeaderAndIsr or UpdateMetadata with a stale controller epoch, or from a broker
+that is not the controller, is refused with an error code and changes nothing. Brokers answer
+Metadata from the controller's updates, not from ZooKeeper. Real broker processes, real
 ZooKeeper."""
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from zafka.coordination.controller import read_controller, read_epoch
 from zafka.coordination.topics import TopicStore
 from zafka.transport import codec
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
+from zafka.transport.client import MetadataRequest, PartitionMetadata, TopicMetadata
 from zafka.transport.control import ErrorReply
-from zafka.transport.controller import LeaderAndIsrRequest
+from zafka.transport.controller import LeaderAndIsrRequest, UpdateMetadataRequest
 from zafka.transport.envelope import Envelope
 
 pytestmark = pytest.mark.integration
@@ -87,7 +89,12 @@ def test_a_paused_controller_is_replaced_and_writes_nothing_when_it_wakes(cluste
     client.close()
 
 
-def test_leader_and_isr_from_a_stale_or_false_controller_is_refused(cluster, zk):
+def leaders_in_metadata(client: RawClient) -> dict[int, int]:
+    (topic,) = client.call("broker", MetadataRequest((TOPIC,))).topics
+    return {p.partition: p.leader for p in topic.partitions}
+
+
+def test_controller_messages_from_a_stale_or_false_controller_are_refused(cluster, zk):
     client = RawClient(cluster[1].endpoint, "broker-1")
     request = CreateTopicsRequest((NewTopic(TOPIC, 3, 1, {}),))
     assert client.call("broker", request).results[0].error_code == 0
@@ -97,12 +104,34 @@ def test_leader_and_isr_from_a_stale_or_false_controller_is_refused(cluster, zk)
     p = next(p for p, (leader, _, _) in before.items() if leader == 1)
     # Tell broker 1 that broker 2 leads its partition: from a client, not the controller.
     move = LeaderAndIsrRequest(TOPIC, p, 2, before[p][1] + 1, (2,), (1,))
-    for sent_epoch, error in [(epoch - 1, "STALE_CONTROLLER_EPOCH"), (epoch, "NOT_CONTROLLER")]:
-        sender, target = f"{client.node}/c", "broker-1/broker"
-        envelope = Envelope(sender, target, move, 99 + sent_epoch, sent_epoch)
-        client.send_frames(codec.encode(envelope))
-        reply = client.receive(99 + sent_epoch)
-        assert isinstance(reply, ErrorReply) and reply.code == code(error), reply
+    forged = PartitionMetadata(p, 2, before[p][1] + 9, (2,), (2,))
+    lie = UpdateMetadataRequest((), (TopicMetadata(TOPIC, 0, (forged,)),), (TOPIC,), True)
+    assert wait_until(lambda: leaders_in_metadata(client)[p] == 1, WAIT_S)
+    correlation = iter(range(100, 200))
+    for message in (move, lie):
+        for sent_epoch, error in [(epoch - 1, "STALE_CONTROLLER_EPOCH"), (epoch, "NOT_CONTROLLER")]:
+            sender, target, n = f"{client.node}/c", "broker-1/broker", next(correlation)
+            client.send_frames(codec.encode(Envelope(sender, target, message, n, sent_epoch)))
+            reply = client.receive(n)
+            assert isinstance(reply, ErrorReply) and reply.code == code(error), reply
     assert states(zk) == before
+    assert leaders_in_metadata(client)[p] == 1  # the forged update changed nothing
     assert produce(client, TOPIC, p, [b"still led here"]) == 0
+    client.close()
+
+
+def test_metadata_is_answered_from_the_controllers_updates_not_zookeeper(cluster, zk):
+    """A state written into ZooKeeper behind the controller's back is not what brokers
+    answer: they answer what the controller told them."""
+    client = RawClient(cluster[2].endpoint, "broker-2")
+    request = CreateTopicsRequest((NewTopic(TOPIC, 3, 1, {}),))
+    assert client.call("broker", request).results[0].error_code == 0
+    real = {p: leader for p, (leader, _, _) in states(zk).items()}
+    assert wait_until(lambda: leaders_in_metadata(client) == real, WAIT_S)
+    store = TopicStore(zk)
+    state, version = store.partition_state(TOPIC, 0)
+    elsewhere = next(b for b in cluster if b != state.leader)
+    rogue = type(state)(elsewhere, state.leader_epoch + 5, (elsewhere,), state.controller_epoch)
+    store.update_partition_state(TOPIC, 0, rogue, version)
+    assert leaders_in_metadata(client) == real  # not read from ZooKeeper
     client.close()

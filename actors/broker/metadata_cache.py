@@ -1,0 +1,54 @@
+"""What a broker answers Metadata requests from: the cluster as the controller last told it
+(UpdateMetadata, transport/controller.py), not a ZooKeeper read per request. Pure.
+
+Until the first full update (`reset`) from a controller arrives the cache is not `ready`
+and the broker reads ZooKeeper instead. A topic the cache does not know (created a moment
+ago, before the controller's update reached this broker; or one a request would
+auto-create) is `missing` from the answer: the broker reads those from ZooKeeper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from zafka.transport.client import BrokerInfo, MetadataResponse, PartitionMetadata, TopicMetadata
+from zafka.transport.controller import UpdateMetadataRequest
+
+
+@dataclass
+class MetadataCache:
+    ready: bool = False
+    brokers: tuple[BrokerInfo, ...] = ()
+    topics: dict[str, dict[int, PartitionMetadata]] = field(default_factory=dict)
+
+    def apply(self, update: UpdateMetadataRequest) -> None:
+        if update.reset:
+            self.topics = {}
+            self.ready = True
+        self.brokers = tuple(sorted(update.brokers, key=lambda b: b.id))
+        for topic in update.topics:
+            partitions = self.topics.setdefault(topic.name, {})
+            partitions.update((p.partition, p) for p in topic.partitions)
+        for name in update.deleted_topics:
+            self.topics.pop(name, None)
+
+    def answer(self, names: tuple[str, ...] | None) -> tuple[MetadataResponse, list[str]]:
+        """The answer for the named topics (None: all) it knows, and the names it does not."""
+        wanted = sorted(self.topics) if names is None else list(dict.fromkeys(names))
+        known = [n for n in wanted if n in self.topics]
+        topics = tuple(TopicMetadata(n, 0, self._partitions(n)) for n in known)
+        return MetadataResponse(self.brokers, topics), [n for n in wanted if n not in self.topics]
+
+    def _partitions(self, name: str) -> tuple[PartitionMetadata, ...]:
+        partitions = self.topics[name]
+        return tuple(partitions[p] for p in sorted(partitions))
+
+
+def merged(
+    names: tuple[str, ...] | None, cached: MetadataResponse, read: MetadataResponse
+) -> MetadataResponse:
+    """One answer from the cache's and ZooKeeper's (for the names the cache missed), in the
+    order asked, with the cache's brokers."""
+    by_name = {t.name: t for t in (*cached.topics, *read.topics)}
+    order = list(dict.fromkeys(names)) if names is not None else sorted(by_name)
+    return MetadataResponse(cached.brokers, tuple(by_name[n] for n in order if n in by_name))
