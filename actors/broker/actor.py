@@ -106,6 +106,7 @@ from zafka.transport.client import (
     InitProducerIdResponse,
     MetadataRequest,
     MetadataResponse,
+    TopicMetadata,
 )
 from zafka.transport.controller import LeaderAndIsrRequest, UpdateMetadataRequest
 from zafka.transport.envelope import Envelope
@@ -330,6 +331,9 @@ class BrokerActor(Actor):
 
     def _host(self, plan: HostPlan) -> None:
         """Spawn the partition actors `plan` says this broker leads (once per topic id)."""
+        if self.context.topic_ids.get(plan.info.name) not in (None, plan.info.topic_id):
+            self.context.metadata.forget(plan.info.name)  # created again: the old is gone
+        self.context.metadata.learn(TopicMetadata(plan.info.name, 0, plan.partitions))
         hosted = host_topic(self.context, self._runtime(), plan.info, plan.led)
         if hosted and plan.info.name == OFFSETS_TOPIC:
             self.context.groups.lead(self, list(self.context.hosted[OFFSETS_TOPIC]))
@@ -339,6 +343,7 @@ class BrokerActor(Actor):
         `__consumer_offsets`, its group coordinators and loaders first."""
         if name == OFFSETS_TOPIC:
             self.context.groups.unlead_all(self)
+        self.context.metadata.forget(name)
         unhost_topic(self.context, self._runtime(), name, delete_data)
 
     def _host_all(self, result: tuple[object, list[HostPlan]]) -> object:

@@ -111,10 +111,12 @@ def _unavailable(detail: str, partition: int = -1, plans=None) -> CoordinatorLoo
 
 @dataclass(frozen=True)
 class HostPlan:
-    """A topic as ZooKeeper has it and the partitions this broker leads (with their epochs)."""
+    """A topic as ZooKeeper has it, the partitions this broker leads (with their epochs), and
+    every partition's metadata as read (the metadata cache learns the topic from it)."""
 
     info: TopicInfo
     led: tuple[tuple[int, int], ...]  # (partition, leader epoch)
+    partitions: tuple[PartitionMetadata, ...] = ()
 
 
 def zk_error(err: Exception) -> ZafkaError:
@@ -152,12 +154,15 @@ class BrokerZooKeeper:
 
     def plan(self, info: TopicInfo) -> HostPlan:
         """Which of `info`'s partitions this broker leads, from their state znodes."""
-        led = []
-        for p in range(info.partitions):
+        led, partitions = [], []
+        for p, replicas in enumerate(info.replicas):
             state, _ = self.store.partition_state(info.name, p)
             if state.leader == self.broker_id:
                 led.append((p, state.leader_epoch))
-        return HostPlan(info, tuple(led))
+            partitions.append(
+                PartitionMetadata(p, state.leader, state.leader_epoch, replicas, state.isr)
+            )
+        return HostPlan(info, tuple(led), tuple(partitions))
 
     def topic_plans(self, known: Mapping[str, tuple[str, int]]) -> tuple[list[str], list[HostPlan]]:
         """The topic list now, and plans for the topics not in `known` as they are now

@@ -2,8 +2,10 @@
 (UpdateMetadata, transport/controller.py), not a ZooKeeper read per request. Pure.
 
 Until the first full update (`reset`) from a controller arrives the cache is not `ready`
-and the broker reads ZooKeeper instead. A topic the cache does not know (created a moment
-ago, before the controller's update reached this broker; or one a request would
+and the broker reads ZooKeeper instead. What the broker itself reads from ZooKeeper when it
+creates, grows, deletes or syncs topics goes in too (`learn`, `forget`), so that a client
+sees its own topic admin at once on the broker it asked. A topic the cache does not know
+(created a moment ago, before any update reached this broker; or one a request would
 auto-create) is `missing` from the answer: the broker reads those from ZooKeeper.
 """
 
@@ -26,11 +28,27 @@ class MetadataCache:
             self.topics = {}
             self.ready = True
         self.brokers = tuple(sorted(update.brokers, key=lambda b: b.id))
+        for name in update.deleted_topics:
+            self.topics.pop(name, None)
         for topic in update.topics:
             partitions = self.topics.setdefault(topic.name, {})
             partitions.update((p.partition, p) for p in topic.partitions)
-        for name in update.deleted_topics:
-            self.topics.pop(name, None)
+
+    def learn(self, topic: TopicMetadata) -> None:
+        """What this broker read from ZooKeeper itself (a topic it created, or its topic
+        sync found): read-your-writes before the controller's update. A partition the cache
+        holds in a newer leader epoch keeps it (the read may be the older)."""
+        if not self.ready:
+            return
+        partitions = self.topics.setdefault(topic.name, {})
+        for p in topic.partitions:
+            held = partitions.get(p.partition)
+            if held is None or held.leader_epoch <= p.leader_epoch:
+                partitions[p.partition] = p
+
+    def forget(self, name: str) -> None:
+        """A topic this broker saw deleted."""
+        self.topics.pop(name, None)
 
     def answer(self, names: tuple[str, ...] | None) -> tuple[MetadataResponse, list[str]]:
         """The answer for the named topics (None: all) it knows, and the names it does not."""

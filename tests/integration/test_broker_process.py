@@ -28,11 +28,13 @@ from tests.integration.broker_helpers import (
     wait_until,
 )
 from zafka import limits
+from zafka.coordination.controller import read_controller
 from zafka.coordination.topics import TopicStore
 from zafka.transport.admin import (
     CreateTopicsRequest,
     DeleteTopicsRequest,
     DescribeTopicsRequest,
+    DescribeTopicsResponse,
     NewTopic,
 )
 from zafka.transport.client import (
@@ -46,6 +48,8 @@ from zafka.transport.client import (
 from zafka.transport.control import ErrorReply
 
 pytestmark = pytest.mark.slow
+
+EVENT_WAIT_S = 30.0  # a controller elected, an update arrived
 
 INVALID_NAMES = ["", ".", "..", "a" * 250, "a/b", "a\x00b"]
 
@@ -225,20 +229,28 @@ def test_a_listen_host_other_than_loopback_is_refused(zk_hosts, tmp_path):
     assert "127.0.0.1 only" in result.stderr
 
 
-def test_produce_and_fetch_do_not_wait_behind_a_stuck_zookeeper(broker, client, zk_server):
+def metadata_names(client: RawClient) -> list[str]:
+    return [t.name for t in client.call("broker", MetadataRequest(None)).topics]
+
+
+def test_produce_and_fetch_do_not_wait_behind_a_stuck_zookeeper(broker, client, zk_server, zk):
+    assert wait_until(lambda: read_controller(zk) == BROKER_ID, EVENT_WAIT_S)  # it fills caches
     assert create(client, "busy", 1).results[0].error_code == 0
-    zk_server.pause()  # ZooKeeper answers nothing: a metadata request is stuck in kazoo
+    assert wait_until(lambda: metadata_names(client) == ["busy"], EVENT_WAIT_S)
+    zk_server.pause()  # ZooKeeper answers nothing: a describe request is stuck in kazoo
     try:
-        stuck = client.send("broker", MetadataRequest(None))
-        # Produce and fetch are answered while the metadata request is still waiting.
+        stuck = client.send("broker", DescribeTopicsRequest(("busy",)))
+        # Produce, fetch and metadata (from the controller's updates) are answered while
+        # the describe request is still waiting.
         started = time.monotonic()
         assert produce(client, "busy", 0, [b"during"]) == 0
         assert fetch_values(client, "busy", 0) == [b"during"]
+        assert metadata_names(client) == ["busy"]
         served_s = time.monotonic() - started
         assert not client.replied(stuck)
     finally:
         zk_server.unpause()
-    assert served_s < 1.0, f"produce and fetch took {served_s:.2f}s"
+    assert served_s < 1.0, f"produce, fetch and metadata took {served_s:.2f}s"
     # The stuck request is answered once ZooKeeper is back (or its connection was lost).
     late = client.receive(stuck)
-    assert isinstance(late, MetadataResponse) or late.code == code("UNKNOWN_SERVER_ERROR")
+    assert isinstance(late, DescribeTopicsResponse) or late.code == code("UNKNOWN_SERVER_ERROR")

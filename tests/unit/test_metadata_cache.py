@@ -78,3 +78,26 @@ def test_cached_and_read_answers_merge_in_the_order_asked():
     read = MetadataResponse((), (TopicMetadata("b", 3, ()),))
     assert [t.name for t in merged(("b", "a"), cached, read).topics] == ["b", "a"]
     assert merged(("b", "a"), cached, read).brokers == broker
+
+
+def test_what_the_broker_reads_itself_is_learnt_unless_the_cache_holds_newer():
+    cache = MetadataCache()
+    fresh = TopicMetadata("new", 0, (PartitionMetadata(0, 1, 0, (1,), (1,)),))
+    cache.learn(fresh)
+    assert cache.topics == {}  # not ready: ZooKeeper answers anyway
+    for update in full_updates(controller(orders=1), ENDPOINTS):
+        cache.apply(update)
+    cache.learn(fresh)
+    assert cache.answer(("new",))[1] == []  # read-your-writes
+    newer = PartitionMetadata(0, 2, 4, (1, 2), (2,))
+    cache.apply(delta_update_for("orders", newer))
+    cache.learn(TopicMetadata("orders", 0, (PartitionMetadata(0, 1, 3, (1, 2), (1,)),)))
+    assert cache.topics["orders"][0] == newer  # an older read does not win
+    cache.forget("new")
+    assert "new" not in cache.topics
+
+
+def delta_update_for(topic: str, partition: PartitionMetadata):
+    from zafka.transport.controller import UpdateMetadataRequest
+
+    return UpdateMetadataRequest((), (TopicMetadata(topic, 0, (partition,)),), (), False)
