@@ -243,6 +243,13 @@ class Admin:
         response = self._call(MetadataRequest(topics=()), MetadataResponse)
         return sorted((BrokerDescription(b.id, b.endpoint) for b in response.brokers), key=_id)
 
+    def controller(self) -> BrokerDescription | None:
+        """The broker that controls the cluster now, or None while none does (for a moment
+        after the controller's death)."""
+        response = self._call(MetadataRequest(topics=()), MetadataResponse)
+        found = [b for b in response.brokers if b.id == response.controller_id]
+        return BrokerDescription(found[0].id, found[0].endpoint) if found else None
+
     # --- lifecycle ------------------------------------------------------------------------
 
     def close(self) -> None:

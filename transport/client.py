@@ -47,10 +47,12 @@ class MetadataRequest(Message):
 
 @dataclass(frozen=True, slots=True)
 class MetadataResponse(Message):
-    """The cluster as the answering broker knows it."""
+    """The cluster as the answering broker knows it, and the controller's broker id (-1:
+    none known)."""
 
     brokers: tuple[BrokerInfo, ...]
     topics: tuple[TopicMetadata, ...]
+    controller_id: int = -1
 
 
 @dataclass(frozen=True, slots=True)

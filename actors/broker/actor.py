@@ -374,7 +374,7 @@ class BrokerActor(Actor):
         if not cache.ready:
             job = partial(self.zk.metadata, request.topics)
             return self._defer(envelope, job, BrokerActor._host_all)
-        cached, missing = cache.answer(request.topics)
+        cached, missing = cache.answer(request.topics, self.context.controller_id)
         if not missing:
             return cached
 

@@ -262,6 +262,7 @@ class BrokerZooKeeper:
         try:
             brokers = self.brokers()
             names = self.store.names() if topics is None else topics
+            controller_id = read_controller(self.client)
         except KazooException as err:
             raise zk_error(err) from None
         plans: list[HostPlan] = []
@@ -281,7 +282,8 @@ class BrokerZooKeeper:
                 limits.auto_created_topics_per_request_max,
                 limits.auto_created_topics_per_minute_max,
             )
-        return MetadataResponse(brokers=brokers, topics=described), plans
+        controller = -1 if controller_id is None else controller_id
+        return MetadataResponse(brokers, described, controller), plans
 
     # --- admin ----------------------------------------------------------------------------
 

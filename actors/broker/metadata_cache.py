@@ -16,12 +16,18 @@ from dataclasses import dataclass, field
 from zafka.transport.client import BrokerInfo, MetadataResponse, PartitionMetadata, TopicMetadata
 from zafka.transport.controller import UpdateMetadataRequest
 
+Partitions = dict[int, PartitionMetadata]
+
 
 @dataclass
 class MetadataCache:
+    """`topics`: as the controller told; `learned`: topics this broker read itself that the
+    controller has not mentioned since (what it says wins once it does)."""
+
     ready: bool = False
     brokers: tuple[BrokerInfo, ...] = ()
-    topics: dict[str, dict[int, PartitionMetadata]] = field(default_factory=dict)
+    topics: dict[str, Partitions] = field(default_factory=dict)
+    learned: dict[str, Partitions] = field(default_factory=dict)
 
     def apply(self, update: UpdateMetadataRequest) -> None:
         if update.reset:
@@ -29,37 +35,41 @@ class MetadataCache:
             self.ready = True
         self.brokers = tuple(sorted(update.brokers, key=lambda b: b.id))
         for name in update.deleted_topics:
-            self.topics.pop(name, None)
+            self.forget(name)
         for topic in update.topics:
             partitions = self.topics.setdefault(topic.name, {})
             partitions.update((p.partition, p) for p in topic.partitions)
+            self.learned.pop(topic.name, None)
 
     def learn(self, topic: TopicMetadata) -> None:
         """What this broker read from ZooKeeper itself (a topic it created, or its topic
-        sync found): read-your-writes before the controller's update. A partition the cache
-        holds in a newer leader epoch keeps it (the read may be the older)."""
-        if not self.ready:
-            return
-        partitions = self.topics.setdefault(topic.name, {})
+        sync found): read-your-writes before the controller's update. A partition held in a
+        newer leader epoch keeps it (the read may be the older)."""
+        held = self.topics if topic.name in self.topics else self.learned
+        partitions = held.setdefault(topic.name, {})
         for p in topic.partitions:
-            held = partitions.get(p.partition)
-            if held is None or held.leader_epoch <= p.leader_epoch:
+            now = partitions.get(p.partition)
+            if now is None or now.leader_epoch <= p.leader_epoch:
                 partitions[p.partition] = p
 
     def forget(self, name: str) -> None:
-        """A topic this broker saw deleted."""
+        """A topic deleted."""
         self.topics.pop(name, None)
+        self.learned.pop(name, None)
 
-    def answer(self, names: tuple[str, ...] | None) -> tuple[MetadataResponse, list[str]]:
+    def answer(
+        self, names: tuple[str, ...] | None, controller_id: int = -1
+    ) -> tuple[MetadataResponse, list[str]]:
         """The answer for the named topics (None: all) it knows, and the names it does not."""
-        wanted = sorted(self.topics) if names is None else list(dict.fromkeys(names))
-        known = [n for n in wanted if n in self.topics]
-        topics = tuple(TopicMetadata(n, 0, self._partitions(n)) for n in known)
-        return MetadataResponse(self.brokers, topics), [n for n in wanted if n not in self.topics]
-
-    def _partitions(self, name: str) -> tuple[PartitionMetadata, ...]:
-        partitions = self.topics[name]
-        return tuple(partitions[p] for p in sorted(partitions))
+        every = {**self.learned, **self.topics}
+        wanted = sorted(every) if names is None else list(dict.fromkeys(names))
+        topics = tuple(
+            TopicMetadata(n, 0, tuple(every[n][p] for p in sorted(every[n])))
+            for n in wanted
+            if n in every
+        )
+        missing = [n for n in wanted if n not in every]
+        return MetadataResponse(self.brokers, topics, controller_id), missing
 
 
 def merged(
@@ -69,4 +79,5 @@ def merged(
     order asked, with the cache's brokers."""
     by_name = {t.name: t for t in (*cached.topics, *read.topics)}
     order = list(dict.fromkeys(names)) if names is not None else sorted(by_name)
-    return MetadataResponse(cached.brokers, tuple(by_name[n] for n in order if n in by_name))
+    topics = tuple(by_name[n] for n in order if n in by_name)
+    return MetadataResponse(cached.brokers, topics, cached.controller_id)

@@ -242,7 +242,7 @@ def test_extra_payload_frames_are_refused_with_routing():
     ],
 )
 def test_nested_bodies_are_checked_all_the_way_down(brokers, problem):
-    body = {"brokers": brokers, "topics": ()}
+    body = {"brokers": brokers, "topics": (), "controller_id": -1}
     header = [1, "MetadataResponse", 9, CALLEE, CALLER, -1, True, body]
     err = decode_error(packed(header))
     assert problem in str(err)

@@ -83,18 +83,19 @@ def test_cached_and_read_answers_merge_in_the_order_asked():
 def test_what_the_broker_reads_itself_is_learnt_unless_the_cache_holds_newer():
     cache = MetadataCache()
     fresh = TopicMetadata("new", 0, (PartitionMetadata(0, 1, 0, (1,), (1,)),))
-    cache.learn(fresh)
-    assert cache.topics == {}  # not ready: ZooKeeper answers anyway
+    cache.learn(fresh)  # before the controller's first update ...
     for update in full_updates(controller(orders=1), ENDPOINTS):
-        cache.apply(update)
-    cache.learn(fresh)
-    assert cache.answer(("new",))[1] == []  # read-your-writes
+        cache.apply(update)  # ... which does not know it yet
+    assert cache.answer(None)[0].topics[0] == fresh  # read-your-writes: kept
     newer = PartitionMetadata(0, 2, 4, (1, 2), (2,))
     cache.apply(delta_update_for("orders", newer))
     cache.learn(TopicMetadata("orders", 0, (PartitionMetadata(0, 1, 3, (1, 2), (1,)),)))
     assert cache.topics["orders"][0] == newer  # an older read does not win
+    told = PartitionMetadata(0, 2, 1, (1,), (1,))
+    cache.apply(delta_update_for("new", told))  # the controller knows it now: its word wins
+    assert cache.learned == {} and cache.topics["new"][0] == told
     cache.forget("new")
-    assert "new" not in cache.topics
+    assert "new" not in cache.answer(None)[0].topics
 
 
 def delta_update_for(topic: str, partition: PartitionMetadata):

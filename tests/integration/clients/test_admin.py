@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.broker_helpers import free_port
+from tests.integration.broker_helpers import free_port, wait_until
 from zafka.clients.admin import Admin, BrokerDescription, NewTopic, PartitionInfo
 from zafka.errors import ZafkaError
 
@@ -133,6 +133,8 @@ def test_delete_and_describe_unknown_topics(admin: Admin) -> None:
 
 def test_describe_cluster_names_the_broker(admin: Admin, bootstrap: str) -> None:
     assert admin.describe_cluster() == [BrokerDescription(1, f"tcp://{bootstrap}")]
+    assert wait_until(lambda: admin.controller() is not None, 30.0)  # elected at start
+    assert admin.controller() == BrokerDescription(1, f"tcp://{bootstrap}")
 
 
 def test_concurrent_callers_share_one_admin(admin: Admin) -> None:
