@@ -33,6 +33,10 @@ def compose(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 @pytest.fixture
 def cluster():
+    built = subprocess.run(  # this checkout's broker (a no-op when the image is current)
+        ["bash", "scripts/broker-image.sh"], capture_output=True, text=True, timeout=600
+    )
+    assert built.returncode == 0, built.stderr
     ports = {f"ZAFKA_BROKER_{b}_PORT": str(free_port()) for b in (1, 2, 3)}
     env = {
         **os.environ,
@@ -55,6 +59,7 @@ def brokers_answering(bootstrap: str) -> bool:
     return described.returncode == 0
 
 
+@pytest.mark.timeout(900)  # an image build, four containers up, records through, down
 def test_compose_runs_a_three_broker_cluster_that_stores_and_serves_records(cluster):
     bootstrap, env = cluster
     for endpoint in bootstrap.split(","):
