@@ -1,13 +1,17 @@
 """Where a topic's replicas go: Kafka's replica assignment (AdminUtils), pure functions.
 
 `assign_replicas` places the partitions of a new topic, or the partitions added to one
-(`first_partition` > 0), over the live brokers; `check_replication_factor` refuses a
+(`first_partition` > 0), over the live brokers; `assign_rack_aware` does the same so that a
+partition's replicas sit on as many racks as they can; `place` picks one of the two (rack
+aware when every live broker declared a rack: a cluster being upgraded, some brokers
+without one, is placed as if it had none). `check_replication_factor` refuses a
 replication factor the live brokers cannot hold (INVALID_REPLICATION_FACTOR).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Mapping, Sequence
 
 from zafka.errors import ZafkaError
 
@@ -53,3 +57,75 @@ def assign_replicas(
         )
         assignment.append((brokers[first], *followers))
     return tuple(assignment)
+
+
+def rack_alternated(brokers: Sequence[int], racks: Mapping[int, str]) -> list[int]:
+    """The brokers ordered so that neighbours are on different racks while they can be:
+    the first of each rack (racks sorted), then the second of each, and so on."""
+    by_rack: dict[str, list[int]] = {}
+    for broker in sorted(brokers):
+        by_rack.setdefault(racks[broker], []).append(broker)
+    columns = [by_rack[rack] for rack in sorted(by_rack)]
+    depth = max(len(column) for column in columns)
+    return [column[i] for i in range(depth) for column in columns if i < len(column)]
+
+
+def assign_rack_aware(
+    partitions: int,
+    replication_factor: int,
+    brokers: Sequence[int],
+    racks: Mapping[int, str],
+    start_index: int,
+    replica_shift: int,
+    first_partition: int = 0,
+) -> tuple[tuple[int, ...], ...]:
+    """Kafka's rack-aware assignment (AdminUtils.assignReplicasToBrokersRackAware), in its
+    idea: leaders round-robin over the rack-alternated brokers; each follower is the next
+    broker, walking as `assign_replicas` walks, whose rack holds no replica of the partition
+    yet (any rack once every rack holds one) and that holds none itself."""
+    arranged = rack_alternated(brokers, racks)
+    n, rack_count = len(arranged), len(set(racks[b] for b in arranged))
+    assignment = []
+    shift = replica_shift
+    for p in range(first_partition, first_partition + partitions):
+        if p > 0 and p % n == 0:
+            shift += 1
+        first = (p + start_index) % n
+        replicas = [arranged[first]]
+        used = {racks[arranged[first]]}
+        step = 0
+        while len(replicas) < replication_factor:  # ends: n - 1 steps visit every other broker
+            broker = arranged[(first + 1 + (shift * rack_count + step) % (n - 1)) % n]
+            step += 1
+            rack_free = racks[broker] not in used or len(used) == rack_count
+            if rack_free and broker not in replicas:
+                replicas.append(broker)
+                used.add(racks[broker])
+        assignment.append(tuple(replicas))
+    return tuple(assignment)
+
+
+def place(
+    partitions: int,
+    replication_factor: int,
+    racks: Mapping[int, str | None],
+    first_partition: int = 0,
+    preferred_first: int | None = None,
+) -> tuple[tuple[int, ...], ...]:
+    """Replicas for partitions `first_partition`.. over the live brokers `racks` (broker ->
+    its rack or None), rack aware when every broker has one. A new topic starts at a random
+    broker (Kafka's start index and shift); added partitions continue from the broker that
+    is partition 0's preferred leader (`preferred_first`), as Kafka continues."""
+    brokers = sorted(racks)
+    check_replication_factor(replication_factor, brokers)
+    named = {b: r for b, r in racks.items() if r is not None}
+    order = rack_alternated(brokers, named) if len(named) == len(brokers) else brokers
+    if preferred_first in order:
+        start = shift = order.index(preferred_first)
+    else:
+        start, shift = random.randrange(len(brokers)), random.randrange(len(brokers))
+    if len(named) == len(brokers):
+        return assign_rack_aware(
+            partitions, replication_factor, brokers, named, start, shift, first_partition
+        )
+    return assign_replicas(partitions, replication_factor, brokers, start, shift, first_partition)

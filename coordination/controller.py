@@ -34,6 +34,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from kazoo.recipe.watchers import DataWatch
 
 from zafka.coordination import paths
+from zafka.coordination.brokers import registrations
 from zafka.coordination.topics import STALE_VERSION_ERROR
 from zafka.errors import ZafkaError
 
@@ -68,24 +69,8 @@ def read_epoch(client: KazooClient) -> tuple[int, int]:
 
 
 def live_brokers(client: KazooClient) -> dict[int, str]:
-    """The registered brokers: id -> endpoint (a registration that does not parse, or that
-    went away while reading, is left out)."""
-    try:
-        children = client.get_children(paths.BROKER_IDS)
-    except NoNodeError:
-        return {}
-    brokers = {}
-    for child in children:
-        if not (child.isascii() and child.isdigit()):
-            continue
-        try:
-            data, _ = client.get(paths.broker(int(child)))
-            brokers[int(child)] = str(json.loads(data)["endpoint"])
-        except NoNodeError:
-            continue
-        except (ValueError, KeyError, TypeError):
-            log.warning("malformed broker registration %s", child)
-    return brokers
+    """The registered brokers: id -> endpoint (brokers.py)."""
+    return {b: r.endpoint for b, r in registrations(client).items()}
 
 
 def try_elect(client: KazooClient, broker_id: int) -> ControllerLease | None:

@@ -19,7 +19,6 @@ kazoo (ConnectionLoss, SessionExpiredError) propagate; writes are never retried 
 from __future__ import annotations
 
 import json
-import random
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
 from zafka.coordination import paths
-from zafka.coordination.assignment import assign_replicas, check_replication_factor
+from zafka.coordination.assignment import place
 from zafka.coordination.controller_requests import partitions_added_json
 from zafka.errors import ZafkaError
 from zafka.storage.config import LogConfig
@@ -43,6 +42,7 @@ FORMAT_VERSION = 1
 # connection; limits.topic_partitions_max keeps a margin. A stale state write gets Kafka's
 # INVALID_UPDATE_VERSION (95).
 STALE_VERSION_ERROR = "INVALID_UPDATE_VERSION"
+Brokers = Sequence[int] | Mapping[int, str | None]  # live broker ids, or id -> rack
 
 
 class MalformedZnode(ZafkaError):
@@ -203,9 +203,10 @@ class TopicStore:
         partitions: int,
         replication_factor: int,
         configs: Mapping[str, str],
-        live_brokers: Sequence[int],
+        live_brokers: Brokers,
     ) -> TopicInfo:
-        """Create a topic over `live_brokers`: assignment, configs and states, atomically.
+        """Create a topic over `live_brokers` (ids, or id -> rack: assignment.py's `place`):
+        assignment, configs and states, atomically.
 
         Each partition starts led by its first replica, leader epoch 0, every replica in sync.
         Raises INVALID_TOPIC, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR, INVALID_CONFIG,
@@ -217,10 +218,7 @@ class TopicStore:
                 "INVALID_PARTITIONS",
                 f"partitions must be 1..{limits.topic_partitions_max}, got {partitions!r}",
             )
-        brokers = sorted(set(live_brokers))
-        check_replication_factor(replication_factor, brokers)
-        start, shift = random.randrange(len(brokers)), random.randrange(len(brokers))
-        replicas = assign_replicas(partitions, replication_factor, brokers, start, shift)
+        replicas = place(partitions, replication_factor, _racks(live_brokers))
         info = TopicInfo(name, uuid.uuid4().hex, replicas, tuple(configs.items()))
         self._client.ensure_path(paths.BROKER_TOPICS)
         self._client.ensure_path(paths.CONFIG_TOPICS)
@@ -250,7 +248,7 @@ class TopicStore:
             raise error
         return info
 
-    def add_partitions(self, name: str, total: int, live_brokers: Sequence[int]) -> TopicInfo:
+    def add_partitions(self, name: str, total: int, live_brokers: Brokers) -> TopicInfo:
         """Grow topic `name` to `total` partitions over `live_brokers`, in one transaction
         that also checks the assignment's version and tells the controller
         (controller_requests.py), so that the new partitions' replicas host them.
@@ -272,13 +270,8 @@ class TopicStore:
                 f"topic {name!r} has {info.partitions} partitions: the new count must be "
                 f"{info.partitions + 1}..{limits.topic_partitions_max}, got {total!r}",
             )
-        brokers = sorted(set(live_brokers))
-        check_replication_factor(info.replication_factor, brokers)
-        first = info.replicas[0][0]
-        start = brokers.index(first) if first in brokers else random.randrange(len(brokers))
-        added = assign_replicas(
-            total - info.partitions, info.replication_factor, brokers, start, start, info.partitions
-        )
+        count, racks, first = total - info.partitions, _racks(live_brokers), info.replicas[0][0]
+        added = place(count, info.replication_factor, racks, info.partitions, first)
         grown = TopicInfo(name, info.topic_id, info.replicas + added, info.configs)
         self._client.ensure_path(paths.CONTROLLER_REQUESTS)
         transaction = self._client.transaction()
@@ -416,6 +409,12 @@ class TopicStore:
             callback(sorted(children))  # returns None: kazoo stops a watch whose func is False
 
         ChildrenWatch(self._client, paths.BROKER_TOPICS, on_children)
+
+
+def _racks(live_brokers: Brokers) -> dict[int, str | None]:
+    if isinstance(live_brokers, Mapping):
+        return dict(live_brokers)
+    return dict.fromkeys(live_brokers)
 
 
 def _first_failure(results: list[Any], ops: list[str]) -> tuple[str, Exception] | None:

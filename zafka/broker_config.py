@@ -2,15 +2,15 @@
 
 The file holds `key=value` lines (Kafka's server.properties style); blank lines and lines
 starting with `#` are ignored. A key is a `zafka broker` option without its dashes (`id`,
-`zookeeper`, `listen`, `data-dir`, `auto-create-topics`, `default-partitions`,
+`zookeeper`, `listen`, `data-dir`, `rack`, `auto-create-topics`, `default-partitions`,
 `zk-session-timeout-ms`, `log-level`, `offsets-topic-partitions`,
 `group-heartbeat-interval-ms`, `group-rebalance-timeout-ms`,
 `leader-imbalance-check-interval-ms`, `leader-imbalance-per-broker-percentage`) or Kafka's
 name for the same setting (`broker.id`, `zookeeper.connect`, `listeners`, `log.dirs`,
-`auto.create.topics.enable`, `num.partitions`, `zookeeper.session.timeout.ms`,
-`offsets.topic.num.partitions`, `group.consumer.heartbeat.interval.ms`,
-`leader.imbalance.per.broker.percentage`). An option given on
-the command line wins over the file.
+`broker.rack`, `auto.create.topics.enable`, `num.partitions`,
+`zookeeper.session.timeout.ms`, `offsets.topic.num.partitions`,
+`group.consumer.heartbeat.interval.ms`, `leader.imbalance.per.broker.percentage`). An option
+given on the command line wins over the file.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "zookeeper": (str, None),
     "listen": (str, None),
     "data_dir": (str, None),
+    "rack": (str, ""),
     "auto_create_topics": (_boolean, False),
     "default_partitions": (int, 1),
     "zk_session_timeout_ms": (int, limits.zookeeper_session_timeout_ms),
@@ -53,6 +54,7 @@ KAFKA_NAMES = {
     "zookeeper.connect": "zookeeper",
     "listeners": "listen",
     "log.dirs": "data_dir",
+    "broker.rack": "rack",
     "auto.create.topics.enable": "auto_create_topics",
     "num.partitions": "default_partitions",
     "zookeeper.session.timeout.ms": "zk_session_timeout_ms",

@@ -20,7 +20,6 @@ for it to go.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import signal
@@ -39,6 +38,7 @@ from zafka.actors.controller.actor import ControllerActor, ControllerContext, Co
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.coordination import paths
+from zafka.coordination.brokers import registration_json
 from zafka.coordination.registry import EphemeralRegistration
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
@@ -47,7 +47,6 @@ from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
 
-REGISTRATION_FORMAT_VERSION = 1
 _LISTEN = re.compile(r"tcp://(?P<host>[^:/]+):(?P<port>\d{1,5})")
 ALLOWED_HOSTS = ("127.0.0.1",)
 
@@ -90,6 +89,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="endpoint clients and brokers connect to (127.0.0.1 only; port 0 picks a free one)",
     )
     parser.add_argument("--data-dir", help="directory of this broker's partition logs")
+    parser.add_argument(
+        "--rack",
+        metavar="NAME",
+        help="this broker's rack (Kafka's broker.rack): replicas of a new partition go to "
+        "different racks when every broker names one",
+    )
     parser.add_argument(
         "--auto-create-topics",
         action="store_true",
@@ -159,10 +164,10 @@ def _connect(hosts: str, session_timeout_ms: int) -> KazooClient:
     return client
 
 
-def _register(client: KazooClient, broker_id: int, endpoint: str, wait_s: float):
+def _register(client: KazooClient, broker_id: int, endpoint: str, rack: str | None, wait_s: float):
     """Register `/brokers/ids/<id>`; while another session holds it (our own previous life
     after a kill -9, until ZooKeeper expires it) wait for its znode to go, up to `wait_s`."""
-    data = json.dumps({"endpoint": endpoint, "version": REGISTRATION_FORMAT_VERSION}).encode()
+    data = registration_json(endpoint, rack)
     deadline = clock.monotonic_s() + wait_s
     while True:
         registration = EphemeralRegistration(client, paths.broker(broker_id), data)
@@ -219,6 +224,8 @@ def _run(args: argparse.Namespace) -> int:
             "--group-heartbeat-interval-ms and --group-rebalance-timeout-ms must be >= 1"
         )
     check_listen(args.listen)
+    if len(args.rack) > limits.rack_bytes_max or not args.rack.isprintable():
+        raise BrokerStartError(f"--rack must be printable, at most {limits.rack_bytes_max} long")
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
@@ -254,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         worker.start()
         controller_worker.start()
         wait_s = 2 * args.zk_session_timeout_ms / 1000 + 2
-        registration = _register(client, args.id, endpoint, wait_s)
+        registration = _register(client, args.id, endpoint, args.rack or None, wait_s)
         runtime.post(lambda: print(f"broker {args.id} ready at {endpoint}", flush=True))
         try:
             runtime.run(stop)  # start (hosting partitions), serve, then stop (logs sealed)

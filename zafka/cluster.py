@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import os
 import subprocess
@@ -51,6 +50,7 @@ from zafka.cluster_processes import (
 )
 from zafka.cluster_zk import start_zookeeper
 from zafka.coordination import paths
+from zafka.coordination.brokers import parse_registration
 from zafka.coordination.controller import read_controller, read_epoch
 from zafka.transport import codec
 from zafka.transport.client import MetadataRequest, MetadataResponse
@@ -200,7 +200,7 @@ def _wait_registered(
 def _registered_endpoint(client: KazooClient, path: str) -> str | None:
     try:
         data, _ = client.get(path)
-        return str(json.loads(data)["endpoint"])
+        return parse_registration(data).endpoint
     except Exception:  # gone meanwhile, or not ours to read: not the registration awaited
         return None
 

@@ -37,6 +37,7 @@ tcp_keepalive_idle_s = 60  # idle time before the first keepalive probe
 tcp_keepalive_interval_s = 10  # between probes
 
 # Names (transport/names.py).
+rack_bytes_max = 255  # a broker's --rack name
 topic_name_bytes_max = 249  # Kafka's rule: <name>-<partition> must fit a 255-byte file name
 
 # Actors (actors/).

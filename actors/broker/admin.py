@@ -23,19 +23,18 @@ Metadata requests, nor created or deleted through CreateTopics / DeleteTopics.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.exceptions import KazooException
 from kazoo.handlers.threading import KazooTimeoutError
 
 from zafka import clock, limits
 from zafka.actors.group.records import OFFSETS_TOPIC
-from zafka.coordination import paths
+from zafka.coordination.brokers import registration, registrations
 from zafka.coordination.controller import read_controller, read_epoch
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
 from zafka.coordination.topics import LeaderIsr, TopicInfo, TopicStore
@@ -191,35 +190,16 @@ class BrokerZooKeeper:
 
     def endpoint_of(self, broker_id: int) -> str | None:
         """The registered endpoint of one broker (None: not registered, or unreadable)."""
-        try:
-            data, _ = self.client.get(paths.broker(broker_id))
-            return str(json.loads(data)["endpoint"])
-        except NoNodeError:
-            return None
-        except (ValueError, KeyError, TypeError):
-            log.warning("broker %s: malformed registration of %s", self.broker_id, broker_id)
-            return None
+        registered = registration(self.client, broker_id)
+        return None if registered is None else registered.endpoint
 
     def brokers(self) -> tuple[BrokerInfo, ...]:
         """The registered brokers, by id."""
-        try:
-            children = self.client.get_children(paths.BROKER_IDS)
-        except NoNodeError:
-            return ()
-        brokers = []
-        for child in sorted(children, key=lambda c: (len(c), c)):
-            if not (child.isascii() and child.isdigit()):
-                continue
-            try:
-                data, _ = self.client.get(paths.broker(int(child)))
-                endpoint = json.loads(data)["endpoint"]
-            except NoNodeError:
-                continue  # went away meanwhile
-            except (ValueError, KeyError, TypeError):
-                log.warning("broker %s: malformed registration of %s", self.broker_id, child)
-                continue
-            brokers.append(BrokerInfo(id=int(child), endpoint=str(endpoint)))
-        return tuple(brokers)
+        return tuple(BrokerInfo(b, r.endpoint) for b, r in registrations(self.client).items())
+
+    def racks(self) -> dict[int, str | None]:
+        """The registered brokers' racks (None: started without --rack)."""
+        return {b: r.rack for b, r in registrations(self.client).items()}
 
     def _partitions(self, info: TopicInfo) -> tuple[PartitionMetadata, ...]:
         result = []
@@ -298,9 +278,8 @@ class BrokerZooKeeper:
     ) -> TopicInfo | None:
         """Create the topic and add its plan to `plans`: the broker hosts it before it answers
         (the watch would a moment later; a client producing right away must not miss it)."""
-        live = [b.id for b in self.brokers()]
         try:
-            info = self.store.create(name, partitions, replication_factor, configs, live)
+            info = self.store.create(name, partitions, replication_factor, configs, self.racks())
         except ZafkaError as err:
             if exists_ok and err.error.name == "TOPIC_ALREADY_EXISTS":
                 return self.store.get(name)

@@ -45,8 +45,8 @@ def create_partitions(
                 raise ZafkaError(
                     "INVALID_REQUEST", f"{topic.name}: its partition count places the groups"
                 )
-            live = [b.id for b in zk.brokers()]
-            plans.append(zk.plan(zk.store.add_partitions(topic.name, topic.count, live)))
+            grown = zk.store.add_partitions(topic.name, topic.count, zk.racks())
+            plans.append(zk.plan(grown))
             results.append(TopicResult(topic.name, 0, None))
         except ZafkaError as err:
             results.append(TopicResult(topic.name, err.error.code, err.detail or None))

@@ -144,21 +144,20 @@ class BrokerProcess:
 
 @contextlib.contextmanager
 def brokers_running(
-    zk_hosts: str, tmp_path: Path, ids: tuple[int, ...] = (1, 2), extra_args: tuple[str, ...] = ()
+    zk_hosts: str,
+    tmp_path: Path,
+    ids: tuple[int, ...] = (1, 2),
+    extra_args: tuple[str, ...] = (),
+    racks: dict[int, str] | None = None,
 ) -> Iterator[dict[int, BrokerProcess]]:
-    """Broker processes `ids` (each with its own data directory and log under `tmp_path`),
-    started in order and killed at the end, pass or fail."""
-    brokers = {
-        b: BrokerProcess(
-            zk_hosts,
-            tmp_path / f"data-{b}",
-            tmp_path / f"broker-{b}.log",
-            free_port(),
-            b,
-            extra_args,
-        )
-        for b in ids
-    }
+    """Broker processes `ids` (each with its own data directory and log under `tmp_path`,
+    and `--rack` if `racks` names one), started in order and killed at the end, pass or
+    fail."""
+    brokers = {}
+    for b in ids:
+        data_dir, log_path = tmp_path / f"data-{b}", tmp_path / f"broker-{b}.log"
+        rack = ("--rack", racks[b]) if racks and b in racks else ()
+        brokers[b] = BrokerProcess(zk_hosts, data_dir, log_path, free_port(), b, extra_args + rack)
     try:
         for broker in brokers.values():
             broker.start()

@@ -25,6 +25,7 @@ from tests.integration.broker_helpers import (
 )
 from zafka.clients.producer import Producer
 from zafka.coordination import controller_requests
+from zafka.coordination.brokers import registrations
 from zafka.coordination.controller import read_controller
 from zafka.coordination.topics import LeaderIsr, TopicStore
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
@@ -232,3 +233,18 @@ def test_a_reassignment_to_unknown_brokers_is_refused_and_changes_nothing(cluste
     assert cli(cluster, "topics", "reassign", "--plan", str(plan)).returncode == 2
     assert TopicStore(zk).get(TOPIC).replicas == before
     assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout
+
+
+def test_replicas_are_placed_on_different_racks_when_brokers_declare_them(zk_hosts, zk, tmp_path):
+    racks = {1: "east", 2: "east", 3: "west", 4: "west"}
+    with brokers_running(zk_hosts, tmp_path, (1, 2, 3, 4), racks=racks) as cluster:
+        assert registrations(zk)[3].rack == "west"
+        made = cli(
+            cluster, "topics", "create", TOPIC, "--partitions", "8", "--replication-factor", "2"
+        )
+        assert made.returncode == 0, made.stderr
+        grown = cli(cluster, "topics", "alter", TOPIC, "--partitions", "12")
+        assert grown.returncode == 0, grown.stderr
+        replicas = TopicStore(zk).get(TOPIC).replicas
+        assert len(replicas) == 12
+        assert all({racks[b] for b in r} == {"east", "west"} for r in replicas), replicas
