@@ -11,7 +11,7 @@ replication factor the live brokers cannot hold (INVALID_REPLICATION_FACTOR).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from zafka.errors import ZafkaError
 
@@ -47,16 +47,24 @@ def assign_replicas(
     """
     n = len(brokers)
     assignment = []
-    shift = replica_shift
-    for p in range(first_partition, first_partition + partitions):
-        if p > 0 and p % n == 0:
-            shift += 1
-        first = (p + start_index) % n
+    for first, shift in _walk(partitions, n, start_index, replica_shift, first_partition):
         followers = (
             brokers[(first + 1 + (shift + j) % (n - 1)) % n] for j in range(replication_factor - 1)
         )
         assignment.append((brokers[first], *followers))
     return tuple(assignment)
+
+
+def _walk(
+    partitions: int, n: int, start_index: int, replica_shift: int, first_partition: int
+) -> Iterator[tuple[int, int]]:
+    """For each partition, the index of its first replica among n brokers and the follower
+    shift, which grows by one every n partitions (both Kafka's)."""
+    shift = replica_shift
+    for p in range(first_partition, first_partition + partitions):
+        if p > 0 and p % n == 0:
+            shift += 1
+        yield (p + start_index) % n, shift
 
 
 def rack_alternated(brokers: Sequence[int], racks: Mapping[int, str]) -> list[int]:
@@ -86,11 +94,7 @@ def assign_rack_aware(
     arranged = rack_alternated(brokers, racks)
     n, rack_count = len(arranged), len(set(racks[b] for b in arranged))
     assignment = []
-    shift = replica_shift
-    for p in range(first_partition, first_partition + partitions):
-        if p > 0 and p % n == 0:
-            shift += 1
-        first = (p + start_index) % n
+    for first, shift in _walk(partitions, n, start_index, replica_shift, first_partition):
         replicas = [arranged[first]]
         used = {racks[arranged[first]]}
         step = 0

@@ -30,6 +30,7 @@ from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
+from zafka.actors.controller.coalesce import OneAtATime
 from zafka.actors.controller.metadata import delta_update, full_updates
 from zafka.actors.controller.reads import (
     QueuedRequest,
@@ -97,8 +98,7 @@ class ControllerActor(Actor):
         self._term = 0  # one more per lease: results of an older one are dropped
         self._endpoints: dict[int, str] = {}  # broker id -> endpoint, as registered
         self._reloads: set[tuple[str, int]] = set()  # partitions to read again (timer)
-        self._rereading = self._reread_again = False
-        self._reading_requests = self._requests_again = False
+        self._rereads, self._request_reads = OneAtATime(), OneAtATime()
         self._full: set[int] = set()  # brokers that get a full UpdateMetadata next
 
     def on_start(self) -> None:
@@ -134,8 +134,7 @@ class ControllerActor(Actor):
         self._term += 1
         self.lease, self.state = lease, ControllerState(lease.epoch)
         self._endpoints, self._reloads, self._full = {}, set(), set()
-        self._rereading = self._reread_again = False
-        self._reading_requests = self._requests_again = False
+        self._rereads, self._request_reads = OneAtATime(), OneAtATime()
         self._submit(self._read_all, ControllerActor._loaded)
 
     def resigned(self) -> None:
@@ -206,15 +205,13 @@ class ControllerActor(Actor):
         time (requests queued meanwhile make one more)."""
         if self.state is None:
             return
-        if self._reading_requests:
-            self._requests_again = True
+        if not self._request_reads.start():
             return
-        self._reading_requests = True
         read = partial(read_request_queue, self.context.client, self.store)
         self._submit(read, ControllerActor._requests_read)
 
     def _requests_read(self, result: list[QueuedRequest] | Exception) -> None:
-        self._reading_requests = False
+        again = self._request_reads.done()
         if isinstance(result, Exception):
             log.warning("controller: cannot read its requests (%s); retrying", result)
             self.set_timer("requests", limits.topic_sync_retry_ms)
@@ -222,8 +219,7 @@ class ControllerActor(Actor):
         for request, views, targets in result:
             self._do(request, views, targets)
             self._submit(partial(controller_requests.done, self.context.client, request.name))
-        if self._requests_again:
-            self._requests_again = False
+        if again:
             self.read_requests()
 
     def on_requests_timeout(self, now_ms: int) -> None:
@@ -257,10 +253,8 @@ class ControllerActor(Actor):
         time: changes seen meanwhile make one more (a burst costs a few, not one each)."""
         if self.state is None:
             return
-        if self._rereading:
-            self._reread_again = True
+        if not self._rereads.start():
             return
-        self._rereading = True
         known = sorted({topic for topic, _ in self.state.partitions})
 
         def read() -> tuple[dict[int, str], list[str], Views]:
@@ -271,9 +265,7 @@ class ControllerActor(Actor):
         self._submit(read, ControllerActor._reread_done)
 
     def _reread_done(self, result: tuple[dict[int, str], list[str], Views] | Exception) -> None:
-        self._rereading = False
-        if self._reread_again:
-            self._reread_again = False
+        if self._rereads.done():
             self.reread()
         if isinstance(result, Exception):
             log.warning("controller: cannot read the cluster (%s); retrying", result)

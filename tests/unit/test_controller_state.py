@@ -127,3 +127,12 @@ def test_a_reassignment_adds_waits_for_the_isr_moves_the_leader_then_drops_the_o
     done = c.assigned("orders", 0, (2,))
     assert done.finished == [("orders", 0)] and c.targets == {}
     assert Push(1, "orders", 0, lead.state, (2,)) in done.pushes  # broker 1 drops its copy
+
+
+def test_reads_run_one_at_a_time_and_once_more_when_asked_meanwhile() -> None:
+    from zafka.actors.controller.coalesce import OneAtATime
+
+    reads = OneAtATime()
+    assert reads.start() and not reads.start() and not reads.start()  # two asks: one more
+    assert reads.done() and reads.start()
+    assert not reads.done()
