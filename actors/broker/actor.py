@@ -61,17 +61,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kazoo.exceptions import KazooException
-from kazoo.handlers.threading import KazooTimeoutError
-
 from zafka import limits
 from zafka.actors.broker.admin import (
     BrokerZooKeeper,
     CoordinatorLookup,
     HostPlan,
+    as_error,
     check_group_id,
     coordinator_partition,
-    zk_error,
 )
 from zafka.actors.broker.controller_messages import on_controller_message
 from zafka.actors.broker.hosting import host_topic, unhost_topic
@@ -83,6 +80,7 @@ from zafka.actors.broker.partition_admin import (
     list_reassignments,
 )
 from zafka.actors.broker.partition_dirs import delete_orphans
+from zafka.actors.broker.producer_id_requests import on_init_producer_id_request
 from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.group.offsets_loader import OffsetsLoaded
@@ -103,7 +101,6 @@ from zafka.transport.admin import (
 )
 from zafka.transport.client import (
     InitProducerIdRequest,
-    InitProducerIdResponse,
     MetadataRequest,
     MetadataResponse,
     TopicMetadata,
@@ -147,16 +144,6 @@ class BrokerContext:
     sync_again: bool = False  # the topics changed meanwhile: one more sync after it
     hosting: deque[Work] = field(default_factory=deque)  # see _enqueue
     keys: itertools.count = field(default_factory=lambda: itertools.count(1))
-
-
-def as_error(exc: Exception) -> ZafkaError:
-    """What a failed job (or a failed step after it) answers; unexpected ones are logged."""
-    if isinstance(exc, ZafkaError):
-        return exc
-    if isinstance(exc, KazooException | KazooTimeoutError):
-        return zk_error(exc)
-    log.error("broker: unexpected error", exc_info=exc)
-    return ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__)
 
 
 # Requests answered by one job on the ZooKeeper worker and nothing else: (zk, message) -> reply.
@@ -408,45 +395,7 @@ class BrokerActor(Actor):
 
     # --- producer ids ---------------------------------------------------------------------
 
-    def on_init_producer_id_request(self, envelope: Envelope) -> object:
-        """A producer id no broker has handed out before, epoch 0. When the current block
-        is used up, requests wait while the worker claims the next one in ZooKeeper."""
-        producer_id = self.context.producer_ids.take()
-        if producer_id is not None:  # none waits then: the waiting are answered first
-            return InitProducerIdResponse(0, producer_id, 0)
-        self.context.awaiting_ids.append(envelope)
-        if not self.context.claiming_ids:
-            self._claim_ids()
-        return DEFERRED
-
-    def _claim_ids(self) -> None:
-        runtime = self._runtime()
-        try:
-            self.context.worker.submit(
-                self.zk.claim_producer_ids, lambda result: _current(runtime)._on_id_block(result)
-            )
-        except ZafkaError as err:
-            self._fail_awaiting_ids(err)
-            return
-        self.context.claiming_ids = True
-
-    def _on_id_block(self, result: Any) -> None:
-        self.context.claiming_ids = False
-        if isinstance(result, Exception):
-            self._fail_awaiting_ids(as_error(result))
-            return
-        pool, waiting = self.context.producer_ids, self.context.awaiting_ids
-        pool.add_block(result)
-        while waiting:
-            producer_id = pool.take()
-            if producer_id is None:  # more requests than one block holds
-                self._claim_ids()
-                return
-            self._answer(waiting.popleft(), InitProducerIdResponse(0, producer_id, 0))
-
-    def _fail_awaiting_ids(self, err: ZafkaError) -> None:
-        while self.context.awaiting_ids:
-            self._answer(self.context.awaiting_ids.popleft(), err)
+    on_init_producer_id_request = on_init_producer_id_request  # producer_id_requests.py
 
     # --- the controller -----------------------------------------------------------------
 

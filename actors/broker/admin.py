@@ -123,6 +123,16 @@ def zk_error(err: Exception) -> ZafkaError:
     return ZafkaError("UNKNOWN_SERVER_ERROR", f"ZooKeeper: {type(err).__name__}")
 
 
+def as_error(exc: Exception) -> ZafkaError:
+    """What a failed job (or a failed step after it) answers; unexpected ones are logged."""
+    if isinstance(exc, ZafkaError):
+        return exc
+    if isinstance(exc, KazooException | KazooTimeoutError):
+        return zk_error(exc)
+    log.error("broker: unexpected error", exc_info=exc)
+    return ZafkaError("UNKNOWN_SERVER_ERROR", type(exc).__name__)
+
+
 def _code(name: str) -> int:
     return BY_NAME[name].code
 
