@@ -35,7 +35,7 @@ from kazoo.recipe.watchers import DataWatch
 
 from zafka.coordination import paths
 from zafka.coordination.brokers import registrations
-from zafka.coordination.topics import STALE_VERSION_ERROR
+from zafka.coordination.topic_records import STALE_VERSION_ERROR
 from zafka.errors import ZafkaError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from zafka import limits
 from zafka.coordination import paths
-from zafka.coordination.topics import MalformedZnode
+from zafka.coordination.topic_records import MalformedZnode
 from zafka.errors import ZafkaError
 
 FORMAT_VERSION = 1

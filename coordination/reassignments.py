@@ -22,7 +22,7 @@ from kazoo.exceptions import NoNodeError
 
 from zafka.coordination import controller_requests, paths
 from zafka.coordination.controller import ControllerLease, fenced_set
-from zafka.coordination.topics import STALE_VERSION_ERROR, TopicInfo
+from zafka.coordination.topic_records import STALE_VERSION_ERROR, TopicInfo
 from zafka.errors import ZafkaError
 
 FORMAT_VERSION = 1

@@ -34,7 +34,8 @@ from kazoo.handlers.threading import KazooTimeoutError
 from zafka import broker_config, clock, limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeeper
-from zafka.actors.controller.actor import ControllerActor, ControllerContext, ControllerSettings
+from zafka.actors.controller.actor import ControllerActor
+from zafka.actors.controller.context import ControllerContext, ControllerSettings
 from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.coordination import paths

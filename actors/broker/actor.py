@@ -87,7 +87,7 @@ from zafka.actors.group.offsets_loader import OffsetsLoaded
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.coordination.producer_ids import ProducerIdPool
-from zafka.coordination.topics import TopicInfo
+from zafka.coordination.topic_records import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (

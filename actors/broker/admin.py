@@ -37,7 +37,8 @@ from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.coordination.brokers import registration, registrations
 from zafka.coordination.controller import read_controller, read_epoch
 from zafka.coordination.producer_ids import ProducerIdBlock, claim_block
-from zafka.coordination.topics import LeaderIsr, TopicInfo, TopicStore
+from zafka.coordination.topic_records import LeaderIsr, TopicInfo
+from zafka.coordination.topics import TopicStore
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.token_bucket import TokenBucket
 from zafka.transport.admin import (

@@ -21,7 +21,7 @@ from zafka.actors.broker.partition_dirs import (
 )
 from zafka.actors.partition.actor import PartitionActor
 from zafka.actors.runtime.loop import Runtime
-from zafka.coordination.topics import TopicInfo
+from zafka.coordination.topic_records import TopicInfo
 from zafka.transport.names import partition_actor_name
 
 if TYPE_CHECKING:

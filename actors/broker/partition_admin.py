@@ -17,7 +17,7 @@ from kazoo.exceptions import KazooException
 
 from zafka.actors.broker.admin import INTERNAL_TOPICS, BrokerZooKeeper, HostPlan, zk_error
 from zafka.coordination import controller_requests, reassignments
-from zafka.coordination.topics import TopicInfo
+from zafka.coordination.topic_records import TopicInfo
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.admin import (
     AlterPartitionReassignmentsResponse,

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any
 
-from kazoo.client import KazooClient
 from kazoo.recipe.watchers import ChildrenWatch
 
 from zafka import limits
 from zafka.actors.controller.coalesce import OneAtATime
+from zafka.actors.controller.context import ControllerContext
 from zafka.actors.controller.metadata import delta_update, full_updates
 from zafka.actors.controller.reads import (
     QueuedRequest,
@@ -55,37 +54,12 @@ from zafka.coordination.controller import (
 )
 from zafka.coordination.controller_requests import ControllerRequest
 from zafka.coordination.topics import TopicStore
-from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
 from zafka.transport.controller import LeaderAndIsrRequest
 from zafka.transport.names import broker_node
-from zafka.transport.zmq_transport import ZmqTransport
 
 log = logging.getLogger(__name__)
 CONTROLLER_ACTOR = "controller"
-
-
-class ControllerSettings(NamedTuple):
-    """Kafka's automatic leader rebalance: every `imbalance_check_interval_ms` (0: never),
-    elect the preferred leaders of each broker that lost the lead of more than
-    `imbalance_per_broker_percentage` % of the partitions it prefers."""
-
-    imbalance_check_interval_ms: int = limits.leader_imbalance_check_interval_ms
-    imbalance_per_broker_percentage: int = limits.leader_imbalance_per_broker_percent
-
-
-@dataclass
-class ControllerContext:
-    """What a ControllerActor needs, shared by its incarnations (the election and the
-    watches are set up once per process)."""
-
-    client: KazooClient
-    worker: ZooKeeperWorker
-    transport: ZmqTransport
-    broker_id: int
-    settings: ControllerSettings = field(default_factory=ControllerSettings)
-    election: ControllerElection | None = None
-    watching: bool = False
 
 
 class ControllerActor(Actor):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from zafka.coordination.topics import LeaderIsr
+from zafka.coordination.topic_records import LeaderIsr
 
 if TYPE_CHECKING:
     from zafka.actors.controller.state import PartitionView

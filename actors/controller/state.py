@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from zafka.actors.controller.reassignment import Assign, Done, next_step
-from zafka.coordination.topics import LeaderIsr
+from zafka.coordination.topic_records import LeaderIsr
 
 NO_LEADER = -1
 Key = tuple[str, int]  # (topic, partition)

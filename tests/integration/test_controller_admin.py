@@ -27,7 +27,8 @@ from zafka.clients.producer import Producer
 from zafka.coordination import controller_requests
 from zafka.coordination.brokers import registrations
 from zafka.coordination.controller import read_controller
-from zafka.coordination.topics import LeaderIsr, TopicStore
+from zafka.coordination.topic_records import LeaderIsr
+from zafka.coordination.topics import TopicStore
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
 
 pytestmark = pytest.mark.integration

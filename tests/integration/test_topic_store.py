@@ -11,12 +11,8 @@ from kazoo.client import KazooState
 from tests.integration.conftest import expire_session, wait_for_state
 from zafka import limits
 from zafka.coordination import paths
-from zafka.coordination.topics import (
-    STALE_VERSION_ERROR,
-    LeaderIsr,
-    MalformedZnode,
-    TopicStore,
-)
+from zafka.coordination.topic_records import STALE_VERSION_ERROR, LeaderIsr, MalformedZnode
+from zafka.coordination.topics import TopicStore
 from zafka.errors import ZafkaError
 
 pytestmark = pytest.mark.integration

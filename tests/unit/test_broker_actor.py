@@ -18,7 +18,7 @@ from zafka.actors.broker.admin import HostPlan
 from zafka.actors.runtime.actor import Actor
 from zafka.actors.runtime.loop import Runtime
 from zafka.coordination.producer_ids import ProducerIdBlock
-from zafka.coordination.topics import TopicInfo
+from zafka.coordination.topic_records import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import ZafkaError
 from zafka.storage.batch import build_batch

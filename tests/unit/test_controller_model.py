@@ -29,7 +29,7 @@ from zafka.actors.controller.state import (
     StateWrite,
     wanted,
 )
-from zafka.coordination.topics import LeaderIsr
+from zafka.coordination.topic_records import LeaderIsr
 
 BROKERS = range(5)
 

@@ -13,7 +13,7 @@ from zafka.actors.controller.state import (
     nothing,
     wanted,
 )
-from zafka.coordination.topics import LeaderIsr
+from zafka.coordination.topic_records import LeaderIsr
 
 EPOCH = 4
 

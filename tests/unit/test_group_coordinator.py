@@ -27,7 +27,7 @@ from zafka.actors.group.host import GroupHost, GroupSettings
 from zafka.actors.group.records import OFFSETS_TOPIC, Subscription, decode_key
 from zafka.actors.runtime.actor import Actor
 from zafka.actors.runtime.loop import Runtime
-from zafka.coordination.topics import TopicInfo
+from zafka.coordination.topic_records import TopicInfo
 from zafka.coordination.worker import ZooKeeperWorker
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.storage.batch import parse_header

@@ -8,7 +8,7 @@ from zafka import limits
 from zafka.actors.broker.metadata_cache import MetadataCache, merged
 from zafka.actors.controller.metadata import delta_update, full_updates
 from zafka.actors.controller.state import ControllerState, PartitionView
-from zafka.coordination.topics import LeaderIsr
+from zafka.coordination.topic_records import LeaderIsr
 from zafka.transport.client import BrokerInfo, MetadataResponse, PartitionMetadata, TopicMetadata
 
 ENDPOINTS = {2: "tcp://127.0.0.1:2", 1: "tcp://127.0.0.1:1"}

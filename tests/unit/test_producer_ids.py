@@ -10,7 +10,7 @@ from zafka.coordination.producer_ids import (
     ProducerIdPool,
     next_block,
 )
-from zafka.coordination.topics import MalformedZnode
+from zafka.coordination.topic_records import MalformedZnode
 from zafka.errors import ZafkaError
 
 PATH = "/latest_producer_id_block"

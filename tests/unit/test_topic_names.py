@@ -13,11 +13,7 @@ import pytest
 from zafka import limits
 from zafka.coordination import paths
 from zafka.coordination.assignment import assign_replicas
-from zafka.coordination.topics import (
-    LeaderIsr,
-    MalformedZnode,
-    TopicInfo,
-)
+from zafka.coordination.topic_records import LeaderIsr, MalformedZnode, TopicInfo
 from zafka.errors import ZafkaError
 from zafka.storage.config import Fsync, LogConfig
 from zafka.transport.names import check_topic_name, is_internal
