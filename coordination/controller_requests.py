@@ -29,12 +29,15 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
 from zafka.coordination import paths
+
+if TYPE_CHECKING:
+    from zafka.coordination.controller import ControllerLease
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -97,10 +100,17 @@ def read_queue(client: KazooClient) -> list[ControllerRequest]:
     return requests
 
 
-def done(client: KazooClient, name: str) -> None:
-    """Delete a request once it is done (already gone is fine)."""
-    with contextlib.suppress(NoNodeError):
-        client.delete(paths.controller_request(name))
+def done(client: KazooClient, name: str, lease: ControllerLease | None = None) -> None:
+    """Delete a request once it is done (already gone is fine); with `lease`, only while it
+    holds (a deposed controller leaves the request to its successor)."""
+    if lease is None:
+        with contextlib.suppress(NoNodeError):
+            client.delete(paths.controller_request(name))
+        return
+    tx = client.transaction()
+    tx.check(paths.CONTROLLER_EPOCH, lease.epoch_version)
+    tx.delete(paths.controller_request(name))
+    tx.commit()  # a failed check, or a request gone already: nothing to do
 
 
 def parse(name: str, data: bytes) -> ControllerRequest | None:

@@ -146,7 +146,8 @@ class TopicStore:
         return grown
 
     def delete(self, name: str) -> None:
-        """Remove the topic's assignment, partition states and configs in one transaction."""
+        """Remove the topic's assignment, partition states, configs and reassignment targets
+        in one transaction."""
         topic_path, partitions_path = paths.topic(name), paths.topic_partitions(name)
         deletes = []
         try:
@@ -160,6 +161,8 @@ class TopicStore:
                 if str(p) != child:  # "1" only: not "01", "-1" or another script's digits
                     raise MalformedZnode(partitions_path, f"child {child!r} is no partition id")
                 deletes += [paths.partition_state(name, p), paths.partition(name, p)]
+                if self._client.exists(paths.reassignment(name, p)) is not None:
+                    deletes.append(paths.reassignment(name, p))  # a move under way ends too
             deletes.append(partitions_path)
         deletes.append(topic_path)
         if self._client.exists(paths.topic_config(name)) is not None:

@@ -192,7 +192,10 @@ class ControllerActor(Actor):
             return
         for request, views, targets in result:
             self._do(request, views, targets)
-            self._submit(partial(controller_requests.done, self.context.client, request.name))
+            lease = self.lease
+            assert lease is not None
+            done = partial(controller_requests.done, self.context.client, request.name, lease)
+            self._submit(done)
         if again:
             self.read_requests()
 
@@ -332,6 +335,8 @@ class ControllerActor(Actor):
             log.warning("controller %s: deposed (%s)", self.context.broker_id, result)
             self.resigned()
             return
+        if key not in self.state.partitions:  # its topic was deleted meanwhile
+            return
         log.info("controller: %s-%s not written (%s); reading it again", *key, result)
         self.state.rereading(*key)
         self._reload(key)
@@ -398,8 +403,8 @@ class ControllerActor(Actor):
 
         try:
             self.context.worker.submit(job, back)
-        except ZafkaError as err:  # BUSY: try again with a re-read
+        except ZafkaError as err:  # BUSY: the job failed; its own path retries it
             log.warning("controller: ZooKeeper job not queued (%s)", err)
-            self.set_timer("reread", limits.topic_sync_retry_ms)
+            done(self, err)
 
     HANDLERS = handlers({})  # it answers only Ping (every actor does): it sends, never serves

@@ -12,7 +12,7 @@ For replicas R moving to target T:
    (leader epoch + 1);
 4. the replicas not in T leave the ISR (leader epoch + 1);
 5. the assignment becomes T; the removed replicas are told (LeaderAndIsr without them) and
-   delete their copy. Done.
+   delete their copy. Done (a move that removes nothing is done once T is in the ISR).
 
 A reassignment never loses the ISR: the old replicas stay in it until the new ones joined.
 """
@@ -43,8 +43,8 @@ Step = Assign | Done | LeaderIsr | None  # None: wait (for the ISR, or a live le
 def next_step(view: PartitionView, target: tuple[int, ...], live: frozenset[int]) -> Step:
     """What moving `view`'s replicas to `target` needs next (see the module docstring)."""
     replicas, state = view.replicas, view.state
-    if replicas == target:
-        return Done()
+    if replicas == target:  # done once every replica of it is in sync (none was removed)
+        return Done() if set(target) <= set(state.isr) else None
     if set(target) - set(replicas):
         return Assign((*target, *(r for r in replicas if r not in target)))
     if not set(target) <= set(state.isr):

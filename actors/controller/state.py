@@ -130,8 +130,8 @@ class ControllerState:
             self.unclean = self.unclean | {topic}
         added = {(topic, p): view for p, view in views.items()}
         self.partitions.update(added)
-        self.changed |= set(added)
-        self.removed.discard(topic)
+        self.changed |= set(added)  # (a topic removed and added again stays in `removed`:
+        # the brokers drop the old partitions before they take the new ones)
         decided = self._decide(added)
         for key, view in sorted(added.items()):
             if key not in self.in_flight:
@@ -214,7 +214,8 @@ class ControllerState:
         """The shell reads the partition again and then calls `reloaded`: a write was
         refused (the znode's version moved), or its leader wrote a new ISR. Until then the
         partition is not decided."""
-        self.in_flight.add((topic, partition))
+        if (topic, partition) in self.partitions:  # a deleted topic's are not waited for
+            self.in_flight.add((topic, partition))
 
     def reloaded(self, topic: str, partition: int, state: LeaderIsr, version: int) -> Decisions:
         """The partition's state as ZooKeeper holds it now (after a refused write)."""

@@ -24,7 +24,7 @@ from tests.integration.broker_helpers import (
     zafka,
 )
 from zafka.clients.producer import Producer
-from zafka.coordination import controller_requests
+from zafka.coordination import controller_requests, paths
 from zafka.coordination.brokers import registrations
 from zafka.coordination.controller import read_controller
 from zafka.coordination.topic_records import LeaderIsr
@@ -234,6 +234,12 @@ def test_a_reassignment_to_unknown_brokers_is_refused_and_changes_nothing(cluste
     assert cli(cluster, "topics", "reassign", "--plan", str(plan)).returncode == 2
     assert TopicStore(zk).get(TOPIC).replicas == before
     assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout
+    waiting = {"topic": TOPIC, "partition": 0, "replicas": [1, 2]}  # 2 never catches up
+    plan.write_text(json.dumps({"version": 1, "partitions": [waiting]}))
+    assert cli(cluster, "topics", "reassign", "--plan", str(plan)).returncode == 0
+    assert zk.get_children(paths.REASSIGNMENTS) == [f"{TOPIC}:0"]
+    assert cli(cluster, "topics", "delete", TOPIC).returncode == 0
+    assert zk.get_children(paths.REASSIGNMENTS) == []  # the move ended with its topic
 
 
 def test_replicas_are_placed_on_different_racks_when_brokers_declare_them(zk_hosts, zk, tmp_path):

@@ -136,3 +136,15 @@ def test_reads_run_one_at_a_time_and_once_more_when_asked_meanwhile() -> None:
     assert reads.start() and not reads.start() and not reads.start()  # two asks: one more
     assert reads.done() and reads.start()
     assert not reads.done()
+
+
+def test_a_deleted_topics_failed_write_is_not_waited_for_and_its_return_is_told_anew() -> None:
+    c = controller({1, 2}, orders=[view([1, 2], 1, 0, [1, 2])])
+    c.brokers_changed({2})
+    c.take_changes()
+    c.topic_removed("orders")
+    c.rereading("orders", 0)  # its write failed after the deletion
+    assert c.in_flight == set()
+    back = c.topic_added("orders", {0: view([2], 2, 0, [2])}, unclean=False)
+    assert back.pushes and c.in_flight == set()
+    assert c.take_changes() == ([("orders", 0)], ["orders"])  # old dropped, then the new
