@@ -97,9 +97,10 @@ def check_broker_count(count: int) -> None:
         raise LauncherError(f"--brokers must be 1..{limits.cluster_brokers_max}, got {count}")
 
 
-def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
-    """Start brokers 1..count (those not running yet) against the cluster's ZooKeeper and
-    wait until each is registered and answers; LauncherError naming its log if one is not."""
+def start_brokers(root: Path, count: int, only: set[int] | None = None) -> list[ProcessInfo]:
+    """Start brokers 1..count (those not running yet; of `only`, if given) against the
+    cluster's ZooKeeper and wait until each is registered and answers; LauncherError naming
+    its log if one is not."""
     check_broker_count(count)
     state = load_state(root)
     zk = state.get(cluster_zk.NAME)
@@ -114,7 +115,8 @@ def start_brokers(root: Path, count: int) -> list[ProcessInfo]:
         started = {}  # broker id -> (info, process) of those started now
         for broker_id in range(1, count + 1):
             current = state.get(broker_name(broker_id))
-            if not (current and is_running(current.pid, current.marker)):
+            wanted = only is None or broker_id in only
+            if wanted and not (current and is_running(current.pid, current.marker)):
                 started[broker_id] = _start_broker(root, zk.port, broker_id, current)
         deadline = clock.monotonic_s() + limits.broker_start_timeout_s
         for broker_id, (info, proc) in started.items():

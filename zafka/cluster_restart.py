@@ -29,6 +29,7 @@ from zafka.cluster_processes import (
 )
 from zafka.coordination.controller import read_controller
 from zafka.coordination.topics import TopicStore
+from zafka.errors import ZafkaError
 
 SETTLE_POLL_S = 0.2  # how often a rolling restart looks at the partitions' states
 
@@ -52,7 +53,7 @@ def restart(root: Path, rolling: bool, say: Callable[[str], None]) -> list[Proce
         say(f"stopping {len(brokers)} broker{'s' if len(brokers) > 1 else ''} ...")
         stop_processes(list(brokers.values()))
         say("starting them again ...")
-        return start_brokers(root, count)
+        return start_brokers(root, count, set(brokers))
     with zookeeper_client(root) as client:
         if client is None:
             raise LauncherError("ZooKeeper does not answer: check it with `zafka cluster status`")
@@ -69,7 +70,8 @@ def _restart_one(
     before = unsettled(client)
     say(f"restarting {info.name} ...")
     stop_processes([info])
-    start_brokers(root, count)  # only the stopped one starts; waits until it answers
+    broker_id = int(info.name.removeprefix(BROKER_PREFIX))
+    start_brokers(root, count, {broker_id})  # waits until it answers
     deadline = clock.monotonic_s() + limits.broker_start_timeout_s
     while _worse(now := unsettled(client), before):
         if clock.monotonic_s() > deadline:
@@ -92,9 +94,14 @@ def unsettled(client: KazooClient) -> tuple[int, int]:
     store = TopicStore(client)
     offline = under = 0
     for name in store.names():
-        info = store.get(name)
-        for p, replicas in enumerate(info.replicas if info else ()):
-            state, _ = store.partition_state(name, p)
+        try:
+            info = store.get(name)
+            if info is None:
+                continue
+            states = [store.partition_state(name, p)[0] for p in range(info.partitions)]
+        except ZafkaError:  # deleted while read
+            continue
+        for state, replicas in zip(states, info.replicas, strict=True):
             offline += state.leader < 0
             under += len(state.isr) < len(replicas)
     return offline, under
