@@ -117,6 +117,8 @@ class ControllerActor(Actor):
 
     def _read_all(self) -> tuple[dict[int, str], Views, Targets]:
         client = self.context.client
+        client.ensure_path(paths.BROKER_IDS)  # the watches need them
+        client.ensure_path(paths.CONTROLLER_REQUESTS)
         views = read_topics(self.store, self.store.names())
         return live_brokers(client), views, reassignments.read_targets(client)
 
@@ -157,7 +159,6 @@ class ControllerActor(Actor):
         """Watch registrations and topics once per process; each change posts a re-read."""
         if self.context.watching:
             return
-        self.context.watching = True
         runtime = self._runtime()
 
         def changed(_: object) -> None:  # kazoo's thread: hand over, never block
@@ -166,11 +167,10 @@ class ControllerActor(Actor):
         def requested(_: object) -> None:
             runtime.post(lambda: runtime.actor(CONTROLLER_ACTOR).read_requests())
 
-        self.context.client.ensure_path(paths.BROKER_IDS)
-        self.context.client.ensure_path(paths.CONTROLLER_REQUESTS)
-        ChildrenWatch(self.context.client, paths.BROKER_IDS, changed)
+        ChildrenWatch(self.context.client, paths.BROKER_IDS, changed)  # made by _read_all
         ChildrenWatch(self.context.client, paths.CONTROLLER_REQUESTS, requested)
         self.store.watch(changed)
+        self.context.watching = True  # only now: a failure above is tried again next load
 
     # --- requests queued for the controller -------------------------------------------------
 
