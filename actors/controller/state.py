@@ -106,6 +106,7 @@ class ControllerState:
     unclean: frozenset[str] = frozenset()
     in_flight: set[Key] = field(default_factory=set)  # a write is with ZooKeeper
     targets: dict[Key, tuple[int, ...]] = field(default_factory=dict)  # reassignments
+    preferring: set[Key] = field(default_factory=set)  # preferred elections asked in flight
     changed: set[Key] = field(default_factory=set)  # views changed since `take_changes`
     removed: set[str] = field(default_factory=set)  # topics removed since `take_changes`
 
@@ -144,6 +145,7 @@ class ControllerState:
         for key in gone:
             del self.partitions[key]
             self.changed.discard(key)
+            self.preferring.discard(key)
             self.in_flight.discard(key)
             self.targets.pop(key, None)
         self.unclean = self.unclean - {topic}
@@ -154,9 +156,10 @@ class ControllerState:
     def elect_preferred(self, keys: Iterable[Key] | None = None) -> Decisions:
         """Move leadership back to each partition's preferred replica (of `keys`, default
         all) where it is live and in sync (unknown keys are ignored)."""
-        if keys is None:
-            return self._decide(self.partitions, preferred=True)
-        chosen = {k: self.partitions[k] for k in keys if k in self.partitions}
+        chosen = dict(self.partitions)
+        if keys is not None:
+            chosen = {k: self.partitions[k] for k in keys if k in self.partitions}
+        self.preferring |= {k for k in chosen if k in self.in_flight}  # decided when back
         return self._decide(chosen, preferred=True)
 
     def imbalanced(self, percentage: int) -> list[Key]:
@@ -242,7 +245,9 @@ class ControllerState:
         for key, view in sorted(views.items()):
             if key in self.in_flight:
                 continue
-            state = wanted(view, self.live, preferred, key[0] in self.unclean)
+            wants_preferred = preferred or key in self.preferring
+            self.preferring.discard(key)
+            state = wanted(view, self.live, wants_preferred, key[0] in self.unclean)
             if state is None and key in self.targets:
                 step = next_step(view, self.targets[key], self.live)
                 if isinstance(step, Done):

@@ -148,3 +148,11 @@ def test_a_deleted_topics_failed_write_is_not_waited_for_and_its_return_is_told_
     back = c.topic_added("orders", {0: view([2], 2, 0, [2])}, unclean=False)
     assert back.pushes and c.in_flight == set()
     assert c.take_changes() == ([("orders", 0)], ["orders"])  # old dropped, then the new
+
+
+def test_a_preferred_election_asked_during_a_write_is_done_when_the_write_is_back() -> None:
+    c = controller({1, 2, 3}, orders=[view([1, 2, 3], 2, 4, [2, 1, 3], version=2)])
+    (shrink,) = c.brokers_changed({1, 2}).writes  # 3 leaves the ISR: a write in flight
+    assert c.elect_preferred([("orders", 0)]).writes == []  # not decided twice ...
+    after = c.written("orders", 0, shrink.state, 3)
+    assert after.writes == [StateWrite("orders", 0, LeaderIsr(1, 6, (2, 1), EPOCH), 3)]  # ... later
