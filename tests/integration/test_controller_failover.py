@@ -53,20 +53,27 @@ def leaders(zk) -> dict[int, tuple[int, int]]:
     }
 
 
-@pytest.mark.parametrize("replication_factor", [1, 2])
-def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(
-    cluster, zk, replication_factor
-):
-    """With RF=2 the follower holds nothing yet (no replication before the next issue), is
-    not in the ISR, and is not elected: the partition waits for its leader, data intact."""
+def _two_partitions(cluster, zk, replication_factor: int, configs=None):
+    """A two-partition topic, one led by each broker: (clients, the controller, the other
+    broker, partition -> (leader, epoch), the partition the other one leads)."""
     clients = {b: client_of(broker) for b, broker in cluster.items()}
-    request = CreateTopicsRequest((NewTopic(TOPIC, 2, replication_factor, {}),))
+    request = CreateTopicsRequest((NewTopic(TOPIC, 2, replication_factor, configs or {}),))
     assert clients[1].call("broker", request).results[0].error_code == 0
     assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
     controller = read_controller(zk)
     victim = 2 if controller == 1 else 1
     before = leaders(zk)
     mine = next(p for p, (leader, _) in before.items() if leader == victim)
+    return clients, controller, victim, before, mine
+
+
+@pytest.mark.parametrize("replication_factor", [1, 2])
+def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(
+    cluster, zk, replication_factor
+):
+    """With RF=2 the follower holds nothing yet (no replication before the next issue), is
+    not in the ISR, and is not elected: the partition waits for its leader, data intact."""
+    clients, controller, victim, before, mine = _two_partitions(cluster, zk, replication_factor)
     theirs = 1 - mine
     assert wait_until(lambda: _serves(clients[victim], mine), STATE_WAIT_S)
     assert produce(clients[victim], TOPIC, mine, [b"a", b"b"]) == 0
@@ -170,15 +177,8 @@ def test_a_producer_keeps_going_through_its_leader_outage(cluster, zk):
 
 def test_an_unclean_topic_elects_a_replica_out_of_sync_when_no_in_sync_one_is_live(cluster, zk):
     """`unclean.leader.election.enable=true`: availability over the dead leader's records."""
-    clients = {b: client_of(broker) for b, broker in cluster.items()}
     configs = {"unclean.leader.election.enable": "true"}
-    request = CreateTopicsRequest((NewTopic(TOPIC, 2, 2, configs),))
-    assert clients[1].call("broker", request).results[0].error_code == 0
-    assert wait_until(lambda: read_controller(zk) in cluster, STATE_WAIT_S)
-    controller = read_controller(zk)
-    victim = 2 if controller == 1 else 1
-    before = leaders(zk)
-    mine = next(p for p, (leader, _) in before.items() if leader == victim)
+    clients, controller, victim, before, mine = _two_partitions(cluster, zk, 2, configs)
     cluster[victim].kill()
     elected = (controller, before[mine][1] + 1)
     assert wait_until(lambda: leaders(zk)[mine] == elected, STATE_WAIT_S), leaders(zk)
