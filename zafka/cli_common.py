@@ -184,15 +184,21 @@ def add_acks_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_progress_argument(parser: argparse.ArgumentParser, what: str) -> None:
+def progress_arg(what: str) -> Arg:
     """`--progress`/`--no-progress`: a progress bar on stderr `what` (e.g. "while reading
     --file"); by default when stderr is a terminal (see `show_progress`)."""
-    parser.add_argument(
+    return arg(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
         help=f"show a progress bar {what} (default: when stderr is a terminal)",
     )
+
+
+def add_progress_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """`progress_arg(what)` on `parser`."""
+    spec = progress_arg(what)
+    parser.add_argument(*spec.flags, **spec.options)  # type: ignore[arg-type]
 
 
 def show_progress(args: argparse.Namespace) -> bool:

@@ -25,6 +25,7 @@ from zafka.cli_common import (
     arg,
     fail,
     positive_int,
+    progress_arg,
     report,
     show_progress,
     with_admin,
@@ -63,12 +64,7 @@ def action() -> Action:
                 metavar="MS",
                 help=f"how long --wait waits (default: {DEFAULT_WAIT_MS})",
             ),
-            arg(
-                "--progress",
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help="a progress bar while --wait waits (default: when stderr is a terminal)",
-            ),
+            progress_arg("while --wait waits"),
         ),
         'example: zafka topics reassign --plan moves.json --wait  (moves.json: {"version": 1, '
         '"partitions": [{"topic": "orders", "partition": 0, "replicas": [2, 3]}]})',

@@ -61,14 +61,17 @@ class MetadataCache:
         self, names: tuple[str, ...] | None, controller_id: int = -1
     ) -> tuple[MetadataResponse, list[str]]:
         """The answer for the named topics (None: all) it knows, and the names it does not."""
-        every = {**self.learned, **self.topics}
-        wanted = sorted(every) if names is None else list(dict.fromkeys(names))
+        if names is None:
+            wanted = sorted(self.topics.keys() | self.learned.keys())
+        else:
+            wanted = list(dict.fromkeys(names))
+        found = [(n, self.topics.get(n, self.learned.get(n))) for n in wanted]
         topics = tuple(
-            TopicMetadata(n, 0, tuple(every[n][p] for p in sorted(every[n])))
-            for n in wanted
-            if n in every
+            TopicMetadata(n, 0, tuple(ps[p] for p in sorted(ps)))
+            for n, ps in found
+            if ps is not None
         )
-        missing = [n for n in wanted if n not in every]
+        missing = [n for n, ps in found if ps is None]
         return MetadataResponse(self.brokers, topics, controller_id), missing
 
 
