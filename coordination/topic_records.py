@@ -114,6 +114,11 @@ class TopicInfo:
         return int(dict(self.configs).get("max.message.bytes", limits.batch_bytes_max))
 
     @property
+    def min_insync_replicas(self) -> int:
+        """How many replicas must be in sync for acks=all (`min.insync.replicas`)."""
+        return int(dict(self.configs).get("min.insync.replicas", "1"))
+
+    @property
     def unclean_leader_election(self) -> bool:
         """Whether a replica out of sync may lead when no in-sync one is live (data loss)."""
         return dict(self.configs).get("unclean.leader.election.enable") == "true"

@@ -82,11 +82,9 @@ class TopicStore:
             (paths.topic_partitions(name), b""),
         ]
         for p, replicas_of_p in enumerate(replicas):
-            # In sync means "has the leader's log": followers do not fetch yet (replication is
-            # the next issue), so only the leader starts in the ISR and a failover never
-            # elects an empty replica.
-            leader = replicas_of_p[0]
-            state = LeaderIsr(leader=leader, leader_epoch=0, isr=(leader,))
+            # Every replica is in sync with an empty log (Kafka's): the first leader is the
+            # first replica; followers that do not keep up leave the ISR after the lag time.
+            state = LeaderIsr(leader=replicas_of_p[0], leader_epoch=0, isr=tuple(replicas_of_p))
             writes += [
                 (paths.partition(name, p), b""),
                 (paths.partition_state(name, p), state.to_json()),
@@ -132,7 +130,7 @@ class TopicStore:
         transaction = self._client.transaction()
         transaction.set_data(paths.topic(name), grown.assignment_json(), version=stat.version)
         for p, replicas_of_p in enumerate(added, info.partitions):
-            state = LeaderIsr(leader=replicas_of_p[0], leader_epoch=0, isr=(replicas_of_p[0],))
+            state = LeaderIsr(leader=replicas_of_p[0], leader_epoch=0, isr=tuple(replicas_of_p))
             transaction.create(paths.partition(name, p), b"")
             transaction.create(paths.partition_state(name, p), state.to_json())
         transaction.create(

@@ -14,8 +14,9 @@ from zafka.storage.batch import HEADER_SIZE
 DAY_MS = 24 * 3600 * 1000
 
 # Topic config keys (Kafka's names, plus zafka's own) -> the LogConfig field each sets.
-# max.message.bytes and unclean.leader.election.enable set none: the first bounds produced
-# batches (the broker checks it), the second lets the controller elect a replica out of sync.
+# max.message.bytes, min.insync.replicas and unclean.leader.election.enable set none: the
+# first bounds produced batches (the broker checks it), the second is how many in-sync
+# replicas acks=all needs, the third lets the controller elect a replica out of sync.
 TOPIC_CONFIG_FIELDS: dict[str, str | None] = {
     "segment.bytes": "segment_bytes",
     "segment.ms": "segment_ms",
@@ -26,6 +27,7 @@ TOPIC_CONFIG_FIELDS: dict[str, str | None] = {
     "flush.ms": "fsync_interval_ms",
     "zafka.fsync": "fsync",
     "max.message.bytes": None,
+    "min.insync.replicas": None,
     "unclean.leader.election.enable": None,
 }
 BOOLEANS = ("true", "false")
@@ -91,7 +93,8 @@ class LogConfig:
         `flush.ms` is the fsync interval and applies only with `interval` (the default).
         `max.message.bytes` is checked here (HEADER_SIZE..limits.batch_bytes_max) but is not
         a log setting: the broker reads it from the topic's configs and enforces it per batch;
-        so is `unclean.leader.election.enable` (true|false), which the controller reads.
+        so are `min.insync.replicas` (1..limits.replicas_max, for acks=all) and
+        `unclean.leader.election.enable` (true|false), which the controller reads.
         An unknown key or a bad value raises INVALID_CONFIG naming the key.
         """
         values: dict[str, object] = {}
@@ -122,6 +125,10 @@ class LogConfig:
                     if _LONG.fullmatch(text) is None or not -(2**63) <= int(text) < 2**63:
                         raise ValueError("expected a decimal integer (64-bit)")
                     value = int(text)
+                if key == "min.insync.replicas":
+                    if not 1 <= int(text) <= limits.replicas_max:
+                        raise ValueError(f"must be 1..{limits.replicas_max}")
+                    continue
                 if field is None:  # max.message.bytes
                     if not HEADER_SIZE <= int(text) <= limits.batch_bytes_max:
                         raise ValueError(f"must be {HEADER_SIZE}..{limits.batch_bytes_max}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from zafka.clock import monotonic_ms, wall_ms
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint, compaction
-from zafka.storage.batch import BatchHeader, check_batch, stamp
+from zafka.storage.batch import BatchHeader, check_batch, parse_header, stamp
 from zafka.storage.config import Fsync, LogConfig
 from zafka.storage.epochs import LeaderEpochCache
 from zafka.storage.records import read_batch
@@ -144,9 +144,7 @@ class PartitionLog:
         stamp(buf, base, leader_epoch)
         if self._should_roll(len(buf), header.max_timestamp):
             self.roll()
-        if leader_epoch > self.epochs.latest_epoch:
-            self.epochs.assign(leader_epoch, base)
-            self._write_epochs()
+        self.begin_epoch(leader_epoch)
         last = base + header.last_offset_delta
         self.active.append(buf, base, last, header.max_timestamp)
         if self.config.fsync is Fsync.ALWAYS:
@@ -154,6 +152,39 @@ class PartitionLog:
         if self.config.fsync is not Fsync.NEVER:
             self.flush_if_due()
         return base, last
+
+    def append_replicated(self, data: bytes | memoryview) -> list[BatchHeader]:
+        """Append a leader's stored batches as they are (a follower): each is checked
+        (CRC, limits) and must start at the log end; its header's epoch enters the epoch
+        history. Returns their headers. CORRUPT_MESSAGE on a bad or misplaced batch: the
+        batches before it stay appended."""
+        view, position, headers = memoryview(data), 0, []
+        while position < len(view):
+            header = parse_header(view, position)
+            batch = view[position : position + header.size]
+            header = check_batch(batch)
+            if header.base_offset != self.log_end_offset:
+                raise ZafkaError(
+                    "CORRUPT_MESSAGE",
+                    f"replicated batch at {header.base_offset}, the log ends at "
+                    f"{self.log_end_offset}",
+                )
+            if self._should_roll(header.size, header.max_timestamp):
+                self.roll()
+            self.begin_epoch(header.leader_epoch)
+            self.active.append(batch, header.base_offset, header.last_offset, header.max_timestamp)
+            headers.append(header)
+            position += header.size
+        if headers and self.config.fsync is Fsync.ALWAYS:
+            self._fsync_data()
+        return headers
+
+    def begin_epoch(self, epoch: int) -> None:
+        """Epoch `epoch` starts at the log end (a leader taking over, or a replicated batch
+        of a newer epoch); an older or the same epoch changes nothing."""
+        if epoch > self.epochs.latest_epoch:
+            self.epochs.assign(epoch, self.log_end_offset)
+            self._write_epochs()
 
     def _should_roll(self, batch_bytes: int, batch_max_timestamp: int) -> bool:
         """Roll by size, or by age measured in record time as Kafka does: the incoming
@@ -272,6 +303,20 @@ class PartitionLog:
         if self.recovery_point > self.log_end_offset:
             self.recovery_point = self.log_end_offset
             checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point)
+
+    def reset_to(self, offset: int) -> None:
+        """Empty the log and start it at `offset` (a follower whose end is below its leader's
+        log start: what it holds is gone from the leader)."""
+        while len(self._segments) > 1:
+            self._drop_segment(-1)
+        self._discard(self.active)
+        self._segments[-1] = LogSegment(self.directory, offset, self.config.index_interval_bytes)
+        self._bases[-1] = self.log_start_offset = offset
+        self.epochs = LeaderEpochCache()
+        self._write_epochs()
+        self._flushed_offset = self.recovery_point = offset
+        checkpoint.write_offset(self.directory / LOG_START, offset)
+        checkpoint.write_offset(self.directory / RECOVERY_POINT, offset)
 
     def delete_records_before(self, offset: int) -> None:
         """Advance the log start to `offset`; whole segments below it are deleted."""

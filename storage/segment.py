@@ -115,7 +115,9 @@ class LogSegment:
 
     # --- writing --------------------------------------------------------------------------
 
-    def append(self, batch: bytearray, base: int, last: int, max_timestamp: int) -> None:
+    def append(
+        self, batch: bytearray | memoryview, base: int, last: int, max_timestamp: int
+    ) -> None:
         """Write one whole, already checked batch at the end (offsets `base`..`last`).
         On a failed write the file is cut back, so no partial batch stays behind."""
         self._unseal()

@@ -18,7 +18,9 @@ from zafka.transport.schema import Message
 @dataclass(frozen=True, slots=True)
 class LeaderAndIsrRequest(Message):
     """The controller's decision for one partition: leader (-1: none), its epoch, ISR and
-    replicas. A broker among `replicas` leads or follows it; one not among them drops it."""
+    replicas, and the version of the partition's state znode that holds them (a leader's ISR
+    writes are checked against it). A broker among `replicas` leads or follows it (a
+    follower fetches from `leader_endpoint`); one not among them drops it."""
 
     EPOCH = "controller"
     topic: str
@@ -27,6 +29,8 @@ class LeaderAndIsrRequest(Message):
     leader_epoch: int
     isr: tuple[int, ...]
     replicas: tuple[int, ...]
+    version: int
+    leader_endpoint: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,7 @@ class ZmqTransport:
         self._router: zmq.Socket | None = None
         self._dealers: dict[str, zmq.Socket] = {}  # node we connected to -> its DEALER
         self._dealer_nodes: dict[zmq.Socket, str] = {}  # the reverse
+        self._link_endpoints: dict[str, str] = {}  # node -> the endpoint its DEALER reaches
         self._inbound: set[str] = set()  # nodes heard through the ROUTER, still reachable
         self._ready: deque[zmq.Socket] = deque()  # sockets that may hold input, round robin
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # see `wake`
@@ -137,6 +138,13 @@ class ZmqTransport:
             raise ZafkaError("INVALID_CONFIG", f"cannot connect to {endpoint}: {e}") from e
         self._dealers[node] = dealer
         self._dealer_nodes[dealer] = node
+        self._link_endpoints[node] = endpoint
+
+    def ensure_link(self, node: str, endpoint: str) -> None:
+        """`connect`, unless the link to `node` goes to `endpoint` already (so the actors that
+        reach the same broker — the controller, a replica fetcher — never cut each other's)."""
+        if self._dealers.get(node) is None or self._link_endpoints.get(node) != endpoint:
+            self.connect(node, endpoint)
 
     def disconnect(self, node: str) -> None:
         """Close the DEALER to `node` and drop what is queued on it. A peer that connected

@@ -37,6 +37,7 @@ from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeepe
 from zafka.actors.controller.actor import ControllerActor
 from zafka.actors.controller.context import ControllerContext, ControllerSettings
 from zafka.actors.group.host import GroupHost, GroupSettings
+from zafka.actors.replication.server import ReplicationActor
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.coordination import paths
 from zafka.coordination.brokers import registration_json
@@ -252,6 +253,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         settings = GroupSettings(args.group_heartbeat_interval_ms, args.group_rebalance_timeout_ms)
         context = BrokerContext(zookeeper, worker, data_dir, endpoint, GroupHost(settings))
+        context.link = transport.ensure_link
+        runtime.spawn(ReplicationActor)  # before the broker: its partitions wake it
         runtime.spawn(lambda: BrokerActor(context))
         controller_worker = ZooKeeperWorker(runtime.post)
         rebalance = ControllerSettings(

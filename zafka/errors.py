@@ -71,6 +71,12 @@ _TABLE = (
     ),
     ErrorCode(17, "INVALID_TOPIC", "", "invalid topic name"),
     ErrorCode(19, "NOT_ENOUGH_REPLICAS", "retry", "fewer in-sync replicas than required"),
+    ErrorCode(
+        20,
+        "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        "retry",
+        "appended, but the ISR fell below min.insync.replicas",
+    ),
     ErrorCode(24, "INVALID_GROUP_ID", "", "invalid group id"),
     ErrorCode(25, "UNKNOWN_MEMBER_ID", "rejoin", "the group has no such member; rejoin"),
     ErrorCode(26, "INVALID_SESSION_TIMEOUT", "", "session timeout out of range"),
@@ -88,6 +94,9 @@ _TABLE = (
     ErrorCode(68, "NON_EMPTY_GROUP", "", "the group has members"),
     ErrorCode(69, "GROUP_ID_NOT_FOUND", "", "no such group"),
     ErrorCode(74, "FENCED_LEADER_EPOCH", "refresh", "leader epoch older than the current one"),
+    ErrorCode(
+        76, "UNKNOWN_LEADER_EPOCH", "retry refresh", "leader epoch newer than the broker knows"
+    ),
     ErrorCode(
         80, "PREFERRED_LEADER_NOT_AVAILABLE", "retry", "the preferred leader is down or out of sync"
     ),

@@ -54,6 +54,16 @@ producers_max = 1_000  # producer ids with de-duplication state per partition (L
 fetch_waiters_max = 10_000  # long-polling fetches waiting at once per partition actor
 idempotent_in_flight_batches_max = 5  # a producer's unanswered batches per partition, and the
 # batches a partition keeps per producer to recognise a retry (Kafka's max.in.flight, idempotent)
+replica_lag_time_max_ms = 10_000  # Kafka's replica.lag.time.max.ms (30 s there; 10 s here)
+replica_fetch_wait_ms = 500  # Kafka's replica.fetch.wait.max.ms: a follower's long poll
+replica_fetch_bytes_max = 1024 * 1024  # Kafka's replica.fetch.max.bytes, per partition
+replica_fetch_backoff_ms = 100  # a follower's pause after a failed fetch (Kafka's 1 s)
+replica_fetch_timeout_ms = 5_000  # a fetch or epoch question unanswered this long (past the wait)
+replica_fetch_response_bytes_max = 10 * 1024 * 1024  # Kafka's replica.fetch.response.max.bytes
+replica_fetches_waiting_max = 1_000  # followers' fetches a leader broker holds at once
+acks_waiting_max = 10_000  # acks=all answers a partition leader holds at once (BUSY beyond)
+replicas_max = 1_000  # the largest min.insync.replicas a topic may ask
+offsets_replicas_count = 3  # __consumer_offsets' (fewer with fewer brokers registered)
 flush_timer_ms_min = 10  # fsync_interval_ms of 0 must not make the flush timer spin every step
 leader_imbalance_check_interval_ms = 300_000  # Kafka's leader.imbalance.check.interval.seconds
 leader_imbalance_per_broker_percent = 10  # Kafka's: a broker may lose the lead of this much

@@ -71,7 +71,8 @@ from zafka.actors.broker.admin import (
     coordinator_partition,
 )
 from zafka.actors.broker.controller_messages import on_controller_message
-from zafka.actors.broker.hosting import host_topic, unhost_topic
+from zafka.actors.broker.hosting import host_topic, led, unhost_topic
+from zafka.actors.broker.isr_writes import on_alter_isr
 from zafka.actors.broker.metadata_cache import MetadataCache, merged
 from zafka.actors.broker.partition_admin import (
     alter_reassignments,
@@ -85,6 +86,7 @@ from zafka.actors.group.host import GroupHost
 from zafka.actors.group.messages import GroupGone, GroupStatus, NeedState
 from zafka.actors.group.offsets_loader import OffsetsLoaded
 from zafka.actors.group.records import OFFSETS_TOPIC
+from zafka.actors.partition.replica_io import AlterIsr
 from zafka.actors.runtime.actor import DEFERRED, Actor, handlers
 from zafka.coordination.producer_ids import ProducerIdPool
 from zafka.coordination.topic_records import TopicInfo
@@ -130,11 +132,14 @@ class BrokerContext:
     started: bool = False  # hosting done and watch set (once per process)
     topic_ids: dict[str, str] = field(default_factory=dict)  # hosted topic -> its topic_id
     infos: dict[str, TopicInfo] = field(default_factory=dict)  # hosted topic -> as stored
-    leader_epochs: dict[tuple[str, int], int] = field(default_factory=dict)  # led here
+    running: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # replicas
+    # here: (topic, partition) -> (leader epoch, leader) it runs in
+    following: dict[tuple[str, int], int] = field(default_factory=dict)  # -> leader fetched from
+    link: Callable[[str, str], None] = lambda node, endpoint: None  # reach node at endpoint
     controller_id: int = -1  # the controller whose messages are accepted ...
     controller_epoch: int = 0  # ... in this epoch (older epochs are refused)
     metadata: MetadataCache = field(default_factory=MetadataCache)  # UpdateMetadata's
-    hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> partitions led here
+    hosted: dict[str, list[int]] = field(default_factory=dict)  # topic -> replicas here
     partition_counts: dict[str, int] = field(default_factory=dict)  # every known topic
     producer_ids: ProducerIdPool = field(default_factory=ProducerIdPool)
     claiming_ids: bool = False  # a producer id block claim is with the worker
@@ -321,9 +326,9 @@ class BrokerActor(Actor):
         if self.context.topic_ids.get(plan.info.name) not in (None, plan.info.topic_id):
             self.context.metadata.forget(plan.info.name)  # created again: the old is gone
         self.context.metadata.learn(TopicMetadata(plan.info.name, 0, plan.partitions))
-        hosted = host_topic(self.context, self._runtime(), plan.info, plan.led)
+        hosted = host_topic(self.context, self._runtime(), plan.info, plan.states)
         if hosted and plan.info.name == OFFSETS_TOPIC:
-            self.context.groups.lead(self, list(self.context.hosted[OFFSETS_TOPIC]))
+            self.context.groups.lead(self, led(self.context, OFFSETS_TOPIC))
 
     def _unhost(self, name: str, delete_data: bool) -> None:
         """Stop the partition actors of topic `name` and, if asked, delete their data. For
@@ -407,6 +412,7 @@ class BrokerActor(Actor):
         )
 
     on_controller_message = on_controller_message  # controller_messages.py
+    on_alter_isr = on_alter_isr  # isr_writes.py
 
     # --- consumer groups ------------------------------------------------------------------
 
@@ -482,6 +488,7 @@ class BrokerActor(Actor):
             GroupGone: on_group_gone,
             LeaderAndIsrRequest: on_controller_message,
             UpdateMetadataRequest: on_controller_message,
+            AlterIsr: on_alter_isr,
         }
     )
 

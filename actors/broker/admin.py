@@ -15,10 +15,11 @@ UNKNOWN_TOPIC_OR_PARTITION, ...; a kazoo error: UNKNOWN_SERVER_ERROR naming it);
 that spoils the whole request (the broker list cannot be read) is raised.
 
 Consumer groups: `find_coordinator` creates the internal topic `__consumer_offsets` on first
-use (compacted, `offsets_partitions` partitions, replication factor 1; a broker that loses the
-creation race reads the winner's) and names the broker leading the group's partition of it,
-`coordinator_partition(group, partitions)`. Internal topics are never auto-created by
-Metadata requests, nor created or deleted through CreateTopics / DeleteTopics.
+use (compacted, `offsets_partitions` partitions, replication factor min(3, registered
+brokers); a broker that loses the creation race reads the winner's) and names the broker
+leading the group's partition of it, `coordinator_partition(group, partitions)`. Internal
+topics are never auto-created by Metadata requests, nor created or deleted through
+CreateTopics / DeleteTopics.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ from zafka.transport.client import (
     PartitionMetadata,
     TopicMetadata,
 )
+from zafka.transport.controller import LeaderAndIsrRequest
 from zafka.transport.group import FindCoordinatorResponse
 from zafka.transport.murmur2 import key_partition
 from zafka.transport.names import check_topic_name
@@ -111,11 +113,12 @@ def _unavailable(detail: str, partition: int = -1, plans=None) -> CoordinatorLoo
 
 @dataclass(frozen=True)
 class HostPlan:
-    """A topic as ZooKeeper has it, the partitions this broker leads (with their epochs), and
-    every partition's metadata as read (the metadata cache learns the topic from it)."""
+    """A topic as ZooKeeper has it, the state of each partition this broker is a replica of
+    (as the controller's LeaderAndIsr would say it), and every partition's metadata as read
+    (the metadata cache learns the topic from it)."""
 
     info: TopicInfo
-    led: tuple[tuple[int, int], ...]  # (partition, leader epoch)
+    states: tuple[LeaderAndIsrRequest, ...]
     partitions: tuple[PartitionMetadata, ...] = ()
 
 
@@ -163,16 +166,32 @@ class BrokerZooKeeper:
     # --- hosting --------------------------------------------------------------------------
 
     def plan(self, info: TopicInfo) -> HostPlan:
-        """Which of `info`'s partitions this broker leads, from their state znodes."""
-        led, partitions = [], []
+        """The state of `info`'s partitions this broker is a replica of, from their state
+        znodes (with the leaders' endpoints, for its fetchers)."""
+        states, partitions, endpoints = [], [], {}
         for p, replicas in enumerate(info.replicas):
-            state, _ = self.store.partition_state(info.name, p)
-            if state.leader == self.broker_id:
-                led.append((p, state.leader_epoch))
+            state, version = self.store.partition_state(info.name, p)
+            if self.broker_id in replicas:
+                leader = state.leader
+                if leader >= 0 and leader not in endpoints:
+                    found = registration(self.client, leader)
+                    endpoints[leader] = "" if found is None else found.endpoint
+                states.append(
+                    LeaderAndIsrRequest(
+                        info.name,
+                        p,
+                        leader,
+                        state.leader_epoch,
+                        state.isr,
+                        replicas,
+                        version,
+                        endpoints.get(leader, ""),
+                    )
+                )
             partitions.append(
                 PartitionMetadata(p, state.leader, state.leader_epoch, replicas, state.isr)
             )
-        return HostPlan(info, tuple(led), tuple(partitions))
+        return HostPlan(info, tuple(states), tuple(partitions))
 
     def topic_plans(self, known: Mapping[str, tuple[str, int]]) -> tuple[list[str], list[HostPlan]]:
         """The topic list now, and plans for the topics not in `known` as they are now
@@ -365,8 +384,10 @@ class BrokerZooKeeper:
         try:
             info = self.store.get(OFFSETS_TOPIC)
             if info is None:
+                factor = max(min(limits.offsets_replicas_count, len(self.racks())), 1)
+                configs = OFFSETS_TOPIC_CONFIGS
                 info = self._create(
-                    OFFSETS_TOPIC, self.offsets_partitions, 1, OFFSETS_TOPIC_CONFIGS, [], True
+                    OFFSETS_TOPIC, self.offsets_partitions, factor, configs, [], True
                 )
             if info is None:  # created and deleted again meanwhile
                 return _unavailable(f"{OFFSETS_TOPIC} vanished while it was created")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from zafka.actors.broker.hosting import drop_replica, set_leader
+from zafka.actors.broker.hosting import drop_replica, led, take_role
 from zafka.actors.group.records import OFFSETS_TOPIC
 from zafka.errors import ZafkaError
 from zafka.transport.controller import (
@@ -72,11 +72,10 @@ def _lead_as_told(actor: BrokerActor, message: LeaderAndIsrRequest) -> LeaderAnd
         return LeaderAndIsrResponse(0)
     runtime, me = actor._runtime(), actor.zk.broker_id
     if me in message.replicas:
-        leads = message.leader == me
-        changed = set_leader(context, runtime, topic, p, leads, message.leader_epoch)
+        changed = take_role(context, runtime, message)
     else:  # moved away by a reassignment
         changed = drop_replica(context, runtime, topic, p)
     if changed and topic == OFFSETS_TOPIC:  # its groups move with the partitions
         context.groups.unlead_all(actor)
-        context.groups.lead(actor, list(context.hosted[OFFSETS_TOPIC]))
+        context.groups.lead(actor, led(context, OFFSETS_TOPIC))
     return LeaderAndIsrResponse(0)

@@ -1,10 +1,14 @@
-"""Which partition actors a broker runs: one `PartitionActor` per partition it leads.
+"""Which partition actors a broker runs: one `PartitionActor` per partition it is a replica
+of, as leader or follower (actors/partition/roles.py).
 
 Functions over the broker's `BrokerContext` and its runtime, called by the broker actor on the
 runtime's thread: a whole topic as ZooKeeper has it (`host_topic`, `unhost_topic`), or one
-partition whose leader changed (`set_leader`, from the controller's LeaderAndIsr). A partition
-this broker stops leading is stopped with its log closed and its data kept (it is still a
-replica here); only a deleted topic's data is deleted.
+partition as the controller's LeaderAndIsr says it (`take_role`, also used for each partition
+of a hosted topic). A new leader epoch starts a new partition actor (its log is closed and
+opened again; the data stays); an ISR or replica change within the epoch is handed to the
+running leader. A follower is also followed by the broker's fetcher for its leader
+(actors/broker/fetchers.py). Only a deleted topic's data, or a replica moved away, is
+deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 from functools import partial
 from typing import TYPE_CHECKING
 
+from zafka.actors.broker import fetchers
 from zafka.actors.broker.partition_dirs import (
     claim,
     delete_partition_dir,
@@ -20,8 +25,11 @@ from zafka.actors.broker.partition_dirs import (
     partition_dir,
 )
 from zafka.actors.partition.actor import PartitionActor
+from zafka.actors.partition.roles import Followership, Leadership
+from zafka.actors.replication.server import wake_followers
 from zafka.actors.runtime.loop import Runtime
 from zafka.coordination.topic_records import TopicInfo
+from zafka.transport.controller import LeaderAndIsrRequest
 from zafka.transport.names import partition_actor_name
 
 if TYPE_CHECKING:
@@ -31,36 +39,42 @@ log = logging.getLogger(__name__)
 
 
 def host_topic(
-    context: BrokerContext, runtime: Runtime, info: TopicInfo, led: tuple[tuple[int, int], ...]
+    context: BrokerContext,
+    runtime: Runtime,
+    info: TopicInfo,
+    states: tuple[LeaderAndIsrRequest, ...],
 ) -> bool:
-    """Record topic `info` and spawn the partitions of `led` ((partition, leader epoch));
-    False when this incarnation of the topic is hosted already, as large as it is now."""
+    """Record topic `info` and run its replicas here as `states` say; False when this
+    incarnation of the topic is hosted already, as large as it is now."""
     known = context.topic_ids.get(info.name)
     if known == info.topic_id:
-        return _grow(context, runtime, info, led)
+        return _grow(context, runtime, info, states)
     if known is not None:  # deleted and created again since we looked
         unhost_topic(context, runtime, info.name, delete_data=True)
     context.topic_ids[info.name] = info.topic_id
     context.infos[info.name] = info
     context.hosted[info.name] = []  # recorded as it grows: nothing spawned goes unrecorded
     context.partition_counts[info.name] = info.partitions
-    for p, leader_epoch in led:
-        _lead(context, runtime, info, p, leader_epoch)
+    for state in states:
+        take_role(context, runtime, state)
     return True
 
 
 def _grow(
-    context: BrokerContext, runtime: Runtime, info: TopicInfo, led: tuple[tuple[int, int], ...]
+    context: BrokerContext,
+    runtime: Runtime,
+    info: TopicInfo,
+    states: tuple[LeaderAndIsrRequest, ...],
 ) -> bool:
-    """The hosted topic has partitions added: spawn the new ones this broker leads."""
+    """The hosted topic has partitions added: run the new ones this broker holds."""
     before = context.partition_counts[info.name]
     if info.partitions <= before:
         return False
     context.infos[info.name] = info
     context.partition_counts[info.name] = info.partitions
-    for p, leader_epoch in led:
-        if p >= before:
-            _lead(context, runtime, info, p, leader_epoch)
+    for state in states:
+        if state.partition >= before:
+            take_role(context, runtime, state)
     return True
 
 
@@ -69,51 +83,81 @@ def unhost_topic(context: BrokerContext, runtime: Runtime, name: str, delete_dat
     delete their data directories."""
     context.partition_counts.pop(name, None)
     for p in context.hosted.pop(name, []):
-        runtime.despawn(partition_actor_name(name, p))
-        context.leader_epochs.pop((name, p), None)
+        _stop(context, runtime, name, p)
     context.topic_ids.pop(name, None)
     context.infos.pop(name, None)
     if delete_data:
         delete_partition_dirs(context.data_dir, name)
 
 
-def set_leader(
-    context: BrokerContext, runtime: Runtime, topic: str, partition: int, leads: bool, epoch: int
-) -> bool:
-    """This broker leads (`leads`) `partition` of a hosted `topic` in leader epoch `epoch`,
-    or not; True when that changed what runs here. An epoch older than the one running is
-    ignored (a late message)."""
-    info, led = context.infos.get(topic), context.hosted.get(topic)
-    if info is None or led is None or partition >= info.partitions:
+def led(context: BrokerContext, topic: str) -> list[int]:
+    """The partitions of `topic` this broker leads now."""
+    me = context.zookeeper.broker_id
+    return [p for p in context.hosted.get(topic, []) if context.running[(topic, p)][1] == me]
+
+
+def take_role(context: BrokerContext, runtime: Runtime, state: LeaderAndIsrRequest) -> bool:
+    """Lead or follow a partition of a hosted topic as `state` says; True when that changed
+    who leads it here. An epoch older than the one running is ignored (a late message)."""
+    topic, p = state.topic, state.partition
+    info, hosted = context.infos.get(topic), context.hosted.get(topic)
+    if info is None or hosted is None or p >= info.partitions:
         return False
-    running = context.leader_epochs.get((topic, partition))
-    if running is not None and (epoch < running or (leads and epoch == running)):
+    me = context.zookeeper.broker_id
+    running = context.running.get((topic, p))
+    if running is not None and state.leader_epoch < running[0]:
         return False
-    if running is not None:  # a new epoch, or no longer the leader: stop the old one
-        runtime.despawn(partition_actor_name(topic, partition))
-        led.remove(partition)
-        del context.leader_epochs[(topic, partition)]
-    if leads:
-        _lead(context, runtime, info, partition, epoch)
+    if running is not None and state.leader_epoch == running[0]:
+        if state.leader == me == running[1]:  # the ISR or replicas changed within the epoch
+            actor = runtime.actor(partition_actor_name(topic, p))
+            assert isinstance(actor, PartitionActor)
+            actor.update(_leadership(info, state, me))
+        return False
+    if running is not None:
+        _stop(context, runtime, topic, p)
+    _run(context, runtime, info, state)
     return True
 
 
 def drop_replica(context: BrokerContext, runtime: Runtime, topic: str, partition: int) -> bool:
     """This broker is no longer a replica of the partition (reassigned away): stop it if it
     runs here and delete its data; True when it ran here."""
-    running = (topic, partition) in context.leader_epochs
+    running = (topic, partition) in context.running
     if running:
-        runtime.despawn(partition_actor_name(topic, partition))
-        context.hosted[topic].remove(partition)
-        del context.leader_epochs[(topic, partition)]
+        _stop(context, runtime, topic, partition)
     delete_partition_dir(context.data_dir, topic, partition)
     return running
 
 
-def _lead(context: BrokerContext, runtime: Runtime, info: TopicInfo, p: int, epoch: int) -> None:
+def _stop(context: BrokerContext, runtime: Runtime, topic: str, p: int) -> None:
+    fetchers.unfollow(context, runtime, topic, p)
+    runtime.despawn(partition_actor_name(topic, p))
+    hosted = context.hosted.get(topic)
+    if hosted is not None and p in hosted:
+        hosted.remove(p)
+    context.running.pop((topic, p), None)
+
+
+def _leadership(info: TopicInfo, state: LeaderAndIsrRequest, me: int) -> Leadership:
+    return Leadership(me, state.isr, state.replicas, state.version, info.min_insync_replicas)
+
+
+def _run(context: BrokerContext, runtime: Runtime, info: TopicInfo, state: LeaderAndIsrRequest):
+    p, me = state.partition, context.zookeeper.broker_id
     directory = partition_dir(context.data_dir, info.name, p)
+    leads = state.leader == me
+    role = _leadership(info, state, me) if leads else Followership(state.leader)
+    wake = partial(wake_followers, runtime) if leads and len(state.replicas) > 1 else None
     factory = partial(
-        PartitionActor, info.name, p, directory, info.log_config, epoch, info.max_message_bytes
+        PartitionActor,
+        info.name,
+        p,
+        directory,
+        info.log_config,
+        state.leader_epoch,
+        info.max_message_bytes,
+        role=role,
+        on_append=wake,
     )
     try:
         claim(directory, info.topic_id)
@@ -123,4 +167,6 @@ def _lead(context: BrokerContext, runtime: Runtime, info: TopicInfo, p: int, epo
         runtime.despawn(partition_actor_name(info.name, p))
         return
     context.hosted[info.name].append(p)
-    context.leader_epochs[(info.name, p)] = epoch
+    context.running[(info.name, p)] = (state.leader_epoch, state.leader)
+    if not leads and state.leader >= 0:
+        fetchers.follow(context, runtime, state)

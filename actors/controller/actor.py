@@ -267,7 +267,7 @@ class ControllerActor(Actor):
             self.context.transport.disconnect(broker_node(broker_id))
         for broker_id, endpoint in brokers.items():
             if self._endpoints.get(broker_id) != endpoint and broker_id != self.context.broker_id:
-                self.context.transport.connect(broker_node(broker_id), endpoint)
+                self.context.transport.ensure_link(broker_node(broker_id), endpoint)
         self._endpoints = dict(brokers)
         return self.state.brokers_changed(brokers)
 
@@ -295,6 +295,8 @@ class ControllerActor(Actor):
                 state.leader_epoch,
                 state.isr,
                 push.replicas,
+                push.version,
+                self._endpoints.get(state.leader, ""),
             )
             self.cast(f"{broker_node(push.broker)}/broker", request, self.lease.epoch)
 

@@ -71,6 +71,7 @@ class Push(NamedTuple):
     partition: int
     state: LeaderIsr
     replicas: tuple[int, ...]
+    version: int  # of the partition's state znode holding `state`
 
 
 class AssignmentWrite(NamedTuple):
@@ -302,4 +303,4 @@ def _stamped(state: LeaderIsr, controller_epoch: int) -> LeaderIsr:
 
 def _push(view: PartitionView, key: Key, brokers: Iterable[int]) -> Iterable[Push]:
     for broker in brokers:
-        yield Push(broker, key[0], key[1], view.state, view.replicas)
+        yield Push(broker, key[0], key[1], view.state, view.replicas, view.version)

@@ -1,4 +1,7 @@
-"""PartitionActor: the leader of one partition on one broker (Produce, Fetch, ListOffsets).
+"""PartitionActor: one replica of one partition on one broker: its leader (Produce, Fetch,
+ListOffsets; followers' fetches) or a follower (its broker's fetcher appends the leader's
+batches; client requests get NOT_LEADER_OR_FOLLOWER). `roles.py` says which;
+`replica_io.py` holds the replication half of the shell.
 
 The shell around `actors/partition/state.py` (`PartitionState`, which decides: validation,
 idempotence, long polling, what cleanup runs; its docstring says how each request goes).
@@ -30,7 +33,9 @@ from pathlib import Path
 
 from zafka import clock as clocks
 from zafka import limits
+from zafka.actors.partition import replica_io
 from zafka.actors.partition.fetch_waiters import FetchWaiters, PendingFetch
+from zafka.actors.partition.roles import SOLE_LEADER, Leadership, Role
 from zafka.actors.partition.state import (
     NO_TIMESTAMP,
     PARKED,
@@ -71,14 +76,18 @@ class PartitionActor(Actor):
         max_message_bytes: int = limits.batch_bytes_max,
         cleanup_interval_ms: int = limits.log_cleanup_interval_ms,
         wall_clock: Callable[[], int] = clocks.wall_ms,
+        role: Role = SOLE_LEADER,
+        on_append: Callable[[str, int], None] | None = None,
     ) -> None:
         super().__init__(partition_actor_name(topic, partition))
         self.directory = directory
         self.config = config
-        self.state = PartitionState(topic, partition, config, leader_epoch, max_message_bytes)
+        self.state = PartitionState(topic, partition, config, leader_epoch, max_message_bytes, role)
         self._log: PartitionLog | None = None
         self.cleanup_interval_ms = cleanup_interval_ms
         self._wall_clock = wall_clock
+        self._on_append = on_append  # wakes followers' fetches waiting on this broker
+        self.checkpointed_high_watermark = -1
 
     @property
     def waiters(self) -> FetchWaiters:
@@ -92,20 +101,38 @@ class PartitionActor(Actor):
 
     def on_start(self) -> None:
         self._log = PartitionLog.open(self.directory, self.config)
-        log = self._log
-        self.state.log_opened(
-            log.headers(), log.log_start_offset, log.log_end_offset, log.recovery_point
+        log, state = self._log, self.state
+        if state.is_leader:
+            log.begin_epoch(state.leader_epoch)
+        high_watermark = replica_io.read_high_watermark(self)
+        self.checkpointed_high_watermark = high_watermark
+        epoch_start = log.epochs.end_offset_for(state.leader_epoch - 1, log.log_end_offset)[1]
+        state.log_opened(
+            log.headers(),
+            log.log_start_offset,
+            log.log_end_offset,
+            log.recovery_point,
+            high_watermark,
+            max(epoch_start, log.log_start_offset),
+            self._runtime().now_ms(),
         )
         self._schedule_flush()
         self.set_timer("cleanup", self.cleanup_interval_ms)
+        if state.is_leader and state.role.replicas != (state.role.broker_id,):
+            self.set_timer("isr", self._isr_check_ms())
 
     def on_stop(self) -> None:
         """Answer every parked fetch with what is there, then flush and seal the log."""
         if self._log is None:
             return
         try:
-            for pending in self.state.stop():
+            fetches, acks = self.state.stop()
+            for pending in fetches:
                 self._answer(pending)
+            for ack in acks:
+                detail = f"{self.name} stopped leading before the ISR had the batch"
+                self.reply_error(ack.handle, ZafkaError("NOT_LEADER_OR_FOLLOWER", detail))
+            replica_io.checkpoint_high_watermark(self)
         finally:
             self._log.close()
             self._log = None
@@ -129,7 +156,16 @@ class PartitionActor(Actor):
         self.state.flush_armed = False
         self.log.flush_if_due(now_ms)
         self._log_changed()
+        replica_io.checkpoint_high_watermark(self)
         self._schedule_flush()
+
+    def _isr_check_ms(self) -> int:
+        return max(self.state.check_leader().lag_max_ms // 2, 1)
+
+    def on_isr_timeout(self, now_ms: int) -> None:
+        """Kafka's ISR check: followers lagging past replica.lag.time.max.ms leave the ISR."""
+        replica_io.propose_isr(self)
+        self.set_timer("isr", self._isr_check_ms())
 
     def on_cleanup_timeout(self, now_ms: int) -> None:
         try:
@@ -157,24 +193,35 @@ class PartitionActor(Actor):
     def _sealed_bases(self) -> tuple[int, ...]:
         return tuple(segment.base_offset for segment in self.log.segments[:-1])
 
+    def update(self, role: Leadership) -> None:
+        """The controller changed this leader's ISR or replicas within its epoch."""
+        if self.state.update(role, self._runtime().now_ms()):
+            replica_io.handle_released(self, self.state.release(self._bytes_available))
+
     # --- produce --------------------------------------------------------------------------
 
     def on_produce_request(self, envelope: Envelope) -> ProduceResponse | None:
         """Append one batch (or recognise a retried one); None for acks=0 (a cast)."""
         request: ProduceRequest = envelope.message
-        step = self.state.produce(request)
+        state = self.state
+        step = state.produce(request)
         if isinstance(step, Append):
             base_offset, last_offset = self.log.append(bytearray(step.batch), step.leader_epoch)
             self._log_changed()
-            released = self.state.appended(step, base_offset, last_offset, self._bytes_available)
+            released = state.appended(step, base_offset, last_offset, self._bytes_available)
             self._schedule_flush()
-            for pending in released:
-                self._answer(pending)
+            replica_io.handle_released(self, released)
+            if self._on_append is not None:
+                self._on_append(state.topic, state.partition)
         else:
             base_offset = step
         if envelope.correlation_id == 0:
             return None  # a cast (acks=0): nobody waits for an answer
-        return ProduceResponse(error_code=0, base_offset=base_offset, log_append_time_ms=-1)
+        answer = state.answer(request, envelope, base_offset, self._runtime().now_ms())
+        if answer is PARKED:
+            self._schedule_deadlines()
+            return DEFERRED
+        return answer
 
     # --- fetch ----------------------------------------------------------------------------
 
@@ -185,7 +232,7 @@ class PartitionActor(Actor):
             return None  # a fetch sent as a cast has nobody to answer
         response = self.state.fetched(request, envelope, data, self._runtime().now_ms())
         if response is PARKED:
-            self._schedule_fetch_deadline()
+            self._schedule_deadlines()
             return DEFERRED
         return response
 
@@ -203,9 +250,10 @@ class PartitionActor(Actor):
             raise
 
     def _bytes_available(self, offset: int, up_to_offset: int) -> int:
-        """Bytes of whole batches from the one holding `offset` to the log end: what a fetch
-        could read while the high watermark is the log end (no I/O beyond index lookups).
-        With replication this must stop at `up_to_offset` (the high watermark)."""
+        """Bytes of whole batches from the one holding `offset` to the log end (no I/O
+        beyond index lookups): at least what a fetch below the high watermark `up_to_offset`
+        reads, and at least one batch when `offset` is below it, which is what releasing a
+        parked fetch needs (a fetch wanting more may be answered with less: Kafka's too)."""
         total = 0
         for segment in self.log.segments:
             if segment.next_offset > offset:
@@ -222,17 +270,26 @@ class PartitionActor(Actor):
             return
         self.reply(envelope, response)
 
-    def _schedule_fetch_deadline(self) -> None:
-        deadline_ms = self.state.next_fetch_deadline_ms()
-        if deadline_ms is None:
-            self.cancel_timer("fetch_deadline")
+    def _schedule_deadlines(self) -> None:
+        """Arm the timer of parked fetches and of acks=all answers for the earliest one."""
+        state = self.state
+        due = [
+            d
+            for d in (state.next_fetch_deadline_ms(), state.acks.next_deadline_ms())
+            if d is not None
+        ]
+        if not due:
+            self.cancel_timer("deadline")
         else:
-            self.set_timer("fetch_deadline", max(deadline_ms - self._runtime().now_ms(), 0))
+            self.set_timer("deadline", max(min(due) - self._runtime().now_ms(), 0))
 
-    def on_fetch_deadline_timeout(self, now_ms: int) -> None:
+    def on_deadline_timeout(self, now_ms: int) -> None:
         for pending in self.state.expire(now_ms):
             self._answer(pending)
-        self._schedule_fetch_deadline()
+        for ack in self.state.expire_acks(now_ms):
+            detail = f"{self.name}: the ISR did not have the batch in time"
+            self.reply_error(ack.handle, ZafkaError("REQUEST_TIMED_OUT", detail))
+        self._schedule_deadlines()
 
     # --- list offsets ---------------------------------------------------------------------
 
@@ -257,10 +314,13 @@ class PartitionActor(Actor):
                 return timestamp
         return NO_TIMESTAMP
 
+    on_isr_written = replica_io.on_isr_written
+
     HANDLERS = handlers(
         {
             ProduceRequest: on_produce_request,
             FetchRequest: on_fetch_request,
             ListOffsetsRequest: on_list_offsets_request,
+            replica_io.IsrWritten: on_isr_written,
         }
     )

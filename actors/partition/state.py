@@ -26,8 +26,15 @@ last reported them (`log_opened`, `log_changed`). What it decides:
   recovery point, fsync not `never`); `cleanup(wall_ms)` which cleanup the topic's policy
   wants now (see `Cleanup`); `next_fetch_deadline_ms` / `expire(now_ms)` for parked fetches.
 
-Replication comes later: for now the high watermark is the log end offset, and acks=-1
-(all in-sync replicas) means this leader alone, exactly like acks=1.
+- Replication (docs/ARCHITECTURE.md, Replication): a leader's `ReplicaSet` keeps the ISR
+  and the high watermark, which moves on the leader's appends and its followers' fetches
+  (`replica_fetch`), and on ISR writes (`isr_proposal`, `isr_written`). Consumers read only
+  below the high watermark. acks=all is answered once the high watermark passes the batch
+  (`answer`: PARKED in the `AckPurgatory` until then, or its timeout); with fewer in-sync
+  replicas than `min_insync` it is refused before anything is appended. A follower refuses
+  client requests (NOT_LEADER_OR_FOLLOWER) and takes its leader's batches (`replicated`),
+  rebuilding the producer state from them, so a retry after a failover is recognised.
+  Whatever moved the high watermark returns the fetches and answers it released (`Released`).
 """
 
 from __future__ import annotations
@@ -35,10 +42,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from zafka import limits
+from zafka.actors.partition.acks import AckPurgatory, WaitingAck
 from zafka.actors.partition.fetch_waiters import BytesAvailableFn, FetchWaiters, PendingFetch
 from zafka.actors.partition.producer_state import Action, ProducerStateTable
+from zafka.actors.partition.replica_set import ReplicaSet
+from zafka.actors.partition.roles import SOLE_LEADER, Leadership, Role
 from zafka.errors import ZafkaError
 from zafka.storage.batch import BatchHeader, check_batch, parse_header
 from zafka.storage.config import Fsync, LogConfig
@@ -50,6 +61,7 @@ from zafka.transport.client import (
     ListOffsetsRequest,
     ListOffsetsResponse,
     ProduceRequest,
+    ProduceResponse,
 )
 
 ACKS = (0, 1, -1)
@@ -83,6 +95,18 @@ class FindTimestamp:
     timestamp: int
 
 
+class Released(NamedTuple):
+    """What a move of the high watermark released: fetches to answer, and acks=all answers
+    (`failed`: the ISR is below min.insync.replicas now, NOT_ENOUGH_REPLICAS_AFTER_APPEND)."""
+
+    fetches: list[PendingFetch]
+    acks: list[WaitingAck]
+    failed: bool = False
+
+
+NOTHING = Released([], [])
+
+
 class Cleanup(enum.Enum):
     """What `cleanup(wall_ms)` wants from the log now."""
 
@@ -101,14 +125,19 @@ class PartitionState:
         config: LogConfig,
         leader_epoch: int = 0,
         max_message_bytes: int = limits.batch_bytes_max,
+        role: Role = SOLE_LEADER,
     ) -> None:
         self.topic = topic
         self.partition = partition
         self.config = config
         self.leader_epoch = leader_epoch
         self.max_message_bytes = max_message_bytes  # the topic's max.message.bytes
+        self.role = role
+        self.replicas: ReplicaSet | None = None  # a leader's, from `log_opened`
+        self.follower_high_watermark = 0  # a follower's, from its leader's answers
         self.producers = ProducerStateTable()
         self.waiters = FetchWaiters()
+        self.acks = AckPurgatory()
         self.log_start_offset = 0
         self.log_end_offset = 0
         self.recovery_point = 0
@@ -119,15 +148,53 @@ class PartitionState:
 
     @property
     def high_watermark(self) -> int:
-        """What consumers may read below: the log end until replication exists."""
-        return self.log_end_offset
+        """What consumers may read below (every in-sync replica holds it)."""
+        if self.replicas is None:
+            return min(self.follower_high_watermark, self.log_end_offset)
+        return self.replicas.high_watermark
+
+    @property
+    def is_leader(self) -> bool:
+        return isinstance(self.role, Leadership)
+
+    def check_leader(self) -> Leadership:
+        if not isinstance(self.role, Leadership):
+            raise ZafkaError(
+                "NOT_LEADER_OR_FOLLOWER",
+                f"{self.topic}-{self.partition}: broker {self.role.leader} leads it",
+            )
+        return self.role
 
     # --- the log's results ------------------------------------------------------------------
 
-    def log_opened(self, headers: Iterable[BatchHeader], start: int, end: int, rp: int) -> None:
-        """The log was opened: rebuild the producer state from its batch headers."""
+    def log_opened(
+        self,
+        headers: Iterable[BatchHeader],
+        start: int,
+        end: int,
+        rp: int,
+        high_watermark: int = 0,
+        epoch_start: int = 0,
+        now_ms: int = 0,
+    ) -> None:
+        """The log was opened: rebuild the producer state from its batch headers; a leader
+        starts tracking its followers from the checkpointed high watermark."""
         self.producers.rebuild(headers)
         self.log_changed(start, end, rp)
+        self.follower_high_watermark = high_watermark
+        if isinstance(self.role, Leadership):
+            role = self.role
+            self.replicas = ReplicaSet(
+                role.broker_id,
+                role.replicas,
+                role.isr,
+                role.version,
+                max(high_watermark, start),
+                end,
+                epoch_start,
+                now_ms,
+                role.lag_max_ms,
+            )
 
     def log_changed(self, start: int, end: int, recovery_point: int) -> None:
         """The log's start, end and recovery point after an operation on it."""
@@ -146,8 +213,12 @@ class PartitionState:
     def produce(self, request: ProduceRequest) -> Append | int:
         """The `Append` to perform, or the base offset of the duplicate it retries."""
         self.check_partition(request.topic, request.partition)
+        role = self.check_leader()
         if request.acks not in ACKS:
             raise ZafkaError("INVALID_REQUEST", f"acks {request.acks} is not one of {ACKS}")
+        if request.acks == -1:
+            self._check_insync(role)
+            self.acks.check_room()
         if len(request.batch) > self.max_message_bytes:
             raise ZafkaError(
                 "MESSAGE_TOO_LARGE",
@@ -166,11 +237,20 @@ class PartitionState:
             return decision.base_offset
         return Append(request.batch, header, self.leader_epoch)
 
+    def _check_insync(self, role: Leadership) -> None:
+        assert self.replicas is not None
+        if len(self.replicas.isr) < role.min_insync:
+            raise ZafkaError(
+                "NOT_ENOUGH_REPLICAS",
+                f"{self.topic}-{self.partition}: in sync {list(self.replicas.isr)}, "
+                f"min.insync.replicas {role.min_insync}",
+            )
+
     def appended(
         self, append: Append, base_offset: int, last_offset: int, available: BytesAvailableFn
-    ) -> list[PendingFetch]:
+    ) -> Released:
         """`append` is in the log at [base_offset, last_offset] (report the log's offsets
-        with `log_changed` first). Returns the parked fetches to answer now."""
+        with `log_changed` first). Returns what the high watermark's move released."""
         header = append.header
         self.producers.record(
             header.producer_id,
@@ -180,13 +260,36 @@ class PartitionState:
             base_offset,
             last_offset,
         )
+        assert self.replicas is not None
+        moved = self.replicas.leader_appended(self.log_end_offset)
+        return self._release(available) if moved else NOTHING
+
+    def answer(
+        self, request: ProduceRequest, handle: Hashable, base_offset: int, now_ms: int
+    ) -> ProduceResponse | object:
+        """The answer to a produce whose batch is at `base_offset` (appended or a retry),
+        or PARKED: acks=all and the high watermark has not passed it yet."""
+        last_offset = base_offset + parse_header(request.batch).last_offset_delta
+        if request.acks == -1 and last_offset >= self.high_watermark:
+            deadline_ms = now_ms + max(request.timeout_ms, 0)
+            self.acks.add(handle, base_offset, last_offset, deadline_ms)
+            return PARKED
+        return ProduceResponse(error_code=0, base_offset=base_offset, log_append_time_ms=-1)
+
+    def _release(self, available: BytesAvailableFn) -> Released:
         key = (self.topic, self.partition)
-        return self.waiters.on_append(key, self.high_watermark, available)
+        fetches = self.waiters.on_append(key, self.high_watermark, available)
+        acks = self.acks.released(self.high_watermark)
+        role = self.role
+        failed = bool(acks) and self.replicas is not None and isinstance(role, Leadership)
+        failed = failed and len(self.replicas.isr) < role.min_insync  # type: ignore[union-attr]
+        return Released(fetches, acks, failed)
 
     # --- fetch ------------------------------------------------------------------------------
 
     def fetch(self, request: FetchRequest) -> Read:
         self.check_partition(request.topic, request.partition)
+        self.check_leader()
         if request.max_bytes < 0 or request.max_wait_ms < 0:
             raise ZafkaError("INVALID_REQUEST", "max_bytes and max_wait_ms must be >= 0")
         return self._read(request.offset, request.max_bytes)
@@ -229,20 +332,102 @@ class PartitionState:
     def next_fetch_deadline_ms(self) -> int | None:
         return self.waiters.next_deadline_ms()
 
-    def stop(self) -> list[PendingFetch]:
-        """The actor stops: every parked fetch, to answer with what is there."""
-        return self.waiters.drain_all()
+    def stop(self) -> tuple[list[PendingFetch], list[WaitingAck]]:
+        """The actor stops: every parked fetch, to answer with what is there, and every
+        acks=all answer still waiting (NOT_LEADER_OR_FOLLOWER: the producer retries)."""
+        return self.waiters.drain_all(), self.acks.drain()
+
+    def expire_acks(self, now_ms: int) -> list[WaitingAck]:
+        return self.acks.expired(now_ms)
 
     def _read(self, offset: int, max_bytes: int) -> Read:
-        start, end = self.log_start_offset, self.high_watermark
+        """Below the high watermark; an offset between it and the log end reads nothing
+        yet (Kafka's: a consumer of a new leader whose high watermark lags is not reset)."""
+        start, end = self.log_start_offset, self.log_end_offset
         if not start <= offset <= end:
             raise ZafkaError("OFFSET_OUT_OF_RANGE", f"offset {offset} is outside [{start}, {end}]")
-        return Read(offset, max_bytes, end)
+        return Read(offset, max_bytes, self.high_watermark)
+
+    # --- replication ------------------------------------------------------------------------
+
+    def check_epoch(self, leader_epoch: int) -> None:
+        """A replica's request in `leader_epoch`: FENCED_LEADER_EPOCH if that is older than
+        this one's, UNKNOWN_LEADER_EPOCH if newer (the controller's word has not come yet)."""
+        if leader_epoch < self.leader_epoch:
+            raise ZafkaError("FENCED_LEADER_EPOCH", f"epoch {leader_epoch} < {self.leader_epoch}")
+        if leader_epoch > self.leader_epoch:
+            raise ZafkaError("UNKNOWN_LEADER_EPOCH", f"epoch {leader_epoch} > {self.leader_epoch}")
+
+    def replica_fetch(
+        self, replica: int, leader_epoch: int, offset: int, max_bytes: int, now_ms: int
+    ) -> tuple[Read, bool]:
+        """Follower `replica` fetches from `offset`: the read (up to the log end) and whether
+        the high watermark moved (then `release`)."""
+        self.check_leader()
+        self.check_epoch(leader_epoch)
+        start, end = self.log_start_offset, self.log_end_offset
+        if not start <= offset <= end:
+            raise ZafkaError("OFFSET_OUT_OF_RANGE", f"offset {offset} is outside [{start}, {end}]")
+        assert self.replicas is not None
+        moved = self.replicas.follower_fetched(replica, offset, now_ms)
+        return Read(offset, max_bytes, end), moved
+
+    def release(self, available: BytesAvailableFn) -> Released:
+        """The high watermark moved: the fetches and acks=all answers it released."""
+        return self._release(available)
+
+    def isr_proposal(self, now_ms: int) -> tuple[int, ...] | None:
+        """The ISR to write now (see `ReplicaSet.proposal`), or None."""
+        return None if self.replicas is None else self.replicas.proposal(now_ms)
+
+    def isr_written(self, isr: tuple[int, ...], version: int) -> bool:
+        assert self.replicas is not None and isinstance(self.role, Leadership)
+        self.role = Leadership(
+            self.role.broker_id,
+            isr,
+            self.role.replicas,
+            version,
+            self.role.min_insync,
+            self.role.lag_max_ms,
+        )
+        return self.replicas.isr_written(isr, version)
+
+    def isr_write_failed(self) -> None:
+        if self.replicas is not None:
+            self.replicas.isr_write_failed()
+
+    def update(self, role: Leadership, now_ms: int) -> bool:
+        """The controller changed the ISR or replicas within this epoch (or repeated it);
+        True if the high watermark moved."""
+        assert self.replicas is not None
+        self.role = role
+        self.replicas.set_replicas(role.replicas, now_ms)
+        return self.replicas.isr_written(role.isr, role.version)
+
+    def replicated(self, headers: Iterable[BatchHeader], leader_high_watermark: int) -> None:
+        """A follower appended its leader's batches (report `log_changed` first)."""
+        for h in headers:
+            self.producers.record(
+                h.producer_id,
+                h.producer_epoch,
+                h.base_sequence,
+                h.record_count,
+                h.base_offset,
+                h.last_offset,
+            )
+        high = min(leader_high_watermark, self.log_end_offset)
+        self.follower_high_watermark = max(self.follower_high_watermark, high)
+
+    def truncated(self) -> None:
+        """A follower cut its log's divergent tail (report `log_changed` first)."""
+        self.producers.truncate(self.log_end_offset)
+        self.follower_high_watermark = min(self.follower_high_watermark, self.log_end_offset)
 
     # --- list offsets -----------------------------------------------------------------------
 
     def list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse | FindTimestamp:
         self.check_partition(request.topic, request.partition)
+        self.check_leader()
         timestamp = request.timestamp
         if timestamp == EARLIEST:
             return ListOffsetsResponse(0, self.log_start_offset, NO_TIMESTAMP)

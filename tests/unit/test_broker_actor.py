@@ -41,6 +41,14 @@ WAIT_S = 5.0
 ORDERS = TopicInfo("orders", "id-1", ((1,),))
 
 
+def led_here(info: TopicInfo, broker: int = 1) -> tuple[LeaderAndIsrRequest, ...]:
+    """The states of a topic whose every partition `broker` leads alone, epoch 0."""
+    return tuple(
+        LeaderAndIsrRequest(info.name, p, broker, 0, (broker,), (broker,), 0, "")
+        for p in range(info.partitions)
+    )
+
+
 class FakeStore:
     def __init__(self) -> None:
         self.watchers: list = []
@@ -64,7 +72,7 @@ class FakeZooKeeper:
 
     def topic_plans(self, known):
         plans = [
-            HostPlan(i, ((0, 0),)) for n, i in self.topics.items() if known.get(n) != i.topic_id
+            HostPlan(i, led_here(i)) for n, i in self.topics.items() if known.get(n) != i.topic_id
         ]
         return sorted(self.topics), plans
 
@@ -205,7 +213,8 @@ def test_a_topic_change_is_read_again_then_hosted_or_dropped(node: Node) -> None
 
 
 def _plan(name: str) -> HostPlan:
-    return HostPlan(TopicInfo(name, f"id-{name}", ((1,),)), ((0, 0),))
+    info = TopicInfo(name, f"id-{name}", ((1,),))
+    return HostPlan(info, led_here(info))
 
 
 def test_a_failing_hosting_item_is_logged_and_the_rest_is_done(node, monkeypatch, caplog):
@@ -249,17 +258,20 @@ def test_leadership_follows_the_controller_and_other_senders_are_refused(node: N
     """The client's node is broker-1: it stands for a controller on this broker's node."""
 
     def told(leader: int, leader_epoch: int, controller_epoch: int) -> object:
-        request = LeaderAndIsrRequest("orders", 0, leader, leader_epoch, (leader,), (1, 2))
+        request = LeaderAndIsrRequest(
+            "orders", 0, leader, leader_epoch, (leader,), (1, 2), 0, "tcp://127.0.0.1:1"
+        )
         return node.ask("broker", request, controller_epoch)
 
     moved = told(2, 1, 3)  # a controller epoch not seen yet: checked with ZooKeeper
     node.after_jobs(1)
     assert node.client.replies[moved] == LeaderAndIsrResponse(0)
-    assert node.context.hosted == {"orders": []}  # led elsewhere now: stopped, data kept
+    assert node.context.running == {("orders", 0): (1, 2)}  # broker 2 leads: a follower here
+    assert node.context.following == {("orders", 0): 2}
     assert (node.context.data_dir / "orders-0").is_dir()
     back = told(1, 2, 3)  # the same controller and epoch: applied at once
     assert node.client.replies[back] == LeaderAndIsrResponse(0)
-    assert node.context.leader_epochs == {("orders", 0): 2}
+    assert node.context.running == {("orders", 0): (2, 1)} and node.context.following == {}
     stale = told(2, 3, 2)
     assert node.client.replies[stale].error.name == "STALE_CONTROLLER_EPOCH"
     node.zk.controller_is = (2, 4)  # ZooKeeper names another controller for epoch 4
@@ -268,4 +280,4 @@ def test_leadership_follows_the_controller_and_other_senders_are_refused(node: N
     assert node.client.replies[foreign].error.name == "NOT_CONTROLLER"
     late = told(2, 1, 3)  # an older leader epoch than the one running: ignored
     assert node.client.replies[late] == LeaderAndIsrResponse(0)
-    assert node.context.leader_epochs == {("orders", 0): 2}
+    assert node.context.running == {("orders", 0): (2, 1)}

@@ -204,9 +204,9 @@ def test_an_unknown_message_type_is_named():
 
 
 def test_an_epoch_is_required_in_range_where_the_type_has_one():
-    fetch = [1, "ReplicaFetchRequest", 9, CALLER, CALLEE, 7, False]
-    body = {"topic": "t", "partition": 0, "replica_id": 2, "offset": 0}
-    body |= {"last_fetched_epoch": 3, "max_bytes": 100}
+    fetch = [1, "LeaderAndIsrRequest", 9, CALLER, CALLEE, 7, False]
+    body = {"topic": "t", "partition": 0, "leader": 2, "leader_epoch": 0, "isr": [2]}
+    body |= {"replicas": [2], "version": 0, "leader_endpoint": "tcp://127.0.0.1:1"}
     assert decode(packed([*fetch, body])).epoch == 7
     fetch[5] = codec.EPOCH_MAX + 1
     assert "epoch must be an int" in str(decode_error(packed([*fetch, body])))

@@ -22,8 +22,8 @@ from zafka.transport import codec
 from zafka.transport.client import MetadataRequest, ProduceRequest
 from zafka.transport.codec import decode, encode
 from zafka.transport.control import Ping
+from zafka.transport.controller import LeaderAndIsrRequest
 from zafka.transport.envelope import Envelope
-from zafka.transport.replication import ReplicaFetchRequest
 from zafka.transport.schema import Message, message_types
 
 # --- round trips ------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_the_example_in_protocol_md_is_what_encode_produces():
 # --- encode refuses what the peer would refuse -----------------------------------------------
 
 
-FETCH = ReplicaFetchRequest("t", 0, 1, 0, 0, 1)
+FETCH = LeaderAndIsrRequest("t", 0, 1, 0, (1,), (1,), 0, "")  # a type with an epoch
 HUGE = MetadataRequest(("x" * 30_000,) * (limits.header_bytes_max // 30_000 + 1))
 
 

@@ -38,8 +38,8 @@ def test_a_dead_leader_is_replaced_by_the_first_live_in_sync_replica() -> None:
     assert decided.pushes == []  # only once the write is in ZooKeeper
     after = c.written("orders", 0, new, 8)
     assert after.pushes == [
-        Push(2, "orders", 0, new, (1, 2, 3)),
-        Push(3, "orders", 0, new, (1, 2, 3)),
+        Push(2, "orders", 0, new, (1, 2, 3), 8),
+        Push(3, "orders", 0, new, (1, 2, 3), 8),
     ]
     assert after.writes == [] and after.update_metadata
 
@@ -87,8 +87,8 @@ def test_a_returning_broker_hears_about_every_partition_it_holds() -> None:
     c = controller({1}, orders=[view([1, 2], 1, 0, [1])], logs=[view([2], NO_LEADER, 1, [3])])
     decided = c.brokers_changed({1, 2})
     assert decided.pushes == [
-        Push(2, "logs", 0, LeaderIsr(NO_LEADER, 1, (3,)), (2,)),
-        Push(2, "orders", 0, LeaderIsr(1, 0, (1,)), (1, 2)),
+        Push(2, "logs", 0, LeaderIsr(NO_LEADER, 1, (3,)), (2,), 0),
+        Push(2, "orders", 0, LeaderIsr(1, 0, (1,)), (1, 2), 0),
     ]
     assert decided.writes == [] and decided.update_metadata
 
@@ -126,7 +126,7 @@ def test_a_reassignment_adds_waits_for_the_isr_moves_the_leader_then_drops_the_o
     assert drop == AssignmentWrite("orders", 0, (2,), 5)
     done = c.assigned("orders", 0, (2,))
     assert done.finished == [("orders", 0)] and c.targets == {}
-    assert Push(1, "orders", 0, lead.state, (2,)) in done.pushes  # broker 1 drops its copy
+    assert Push(1, "orders", 0, lead.state, (2,), 5) in done.pushes  # broker 1 drops its copy
 
 
 def test_reads_run_one_at_a_time_and_once_more_when_asked_meanwhile() -> None:

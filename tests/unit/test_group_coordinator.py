@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.test_broker_actor import led_here
 from zafka import limits
 from zafka.actors.broker.actor import BrokerActor, BrokerContext
 from zafka.actors.broker.admin import CoordinatorLookup, HostPlan, coordinator_partition
@@ -98,7 +99,7 @@ class FakeZooKeeper:
         }
 
     def plan(self, info: TopicInfo) -> HostPlan:
-        return HostPlan(info, tuple((p, 0) for p in range(info.partitions)))
+        return HostPlan(info, led_here(info))
 
     def topic_plans(self, known):
         infos = self.topics.values()

@@ -4,7 +4,7 @@ also those inside functions): a package imports only the packages below it.
     apps (zafka/*.py: CLI, broker main, launcher, bench)     may import anything
     actors.broker                     -> actors.group, actors.partition, and all below
     actors.controller                 -> coordination, actors.runtime, storage, transport, core
-    actors.group                      -> actors.partition, actors.runtime, storage, transport, core
+    actors.group, actors.replication  -> actors.partition, actors.runtime, storage, transport, core
     actors.partition                  -> actors.runtime, storage, transport, core
     clients (the SDK)                 -> actors.runtime, storage, transport, core
     actors.runtime                    -> transport, core
@@ -52,6 +52,10 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "zafka.actors.group": (
         ("zafka.actors.group", "zafka.actors.partition", *BELOW_ACTORS),
         (),
+    ),
+    "zafka.actors.replication": (
+        ("zafka.actors.replication", "zafka.actors.partition", *BELOW_ACTORS),
+        ("kazoo",),
     ),
     "zafka.actors.controller": (
         ("zafka.actors.controller", "zafka.coordination", *BELOW_ACTORS),

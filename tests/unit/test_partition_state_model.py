@@ -74,7 +74,7 @@ class PartitionStateModel(RuleBasedStateMachine):
         base, count = self.end, step.header.record_count
         self.batches.append((base, base + count - 1, bytes(stamped)))
         self.state.log_changed(0, self.end, self.end)
-        return self.state.appended(step, base, base + count - 1, self._available)
+        return self.state.appended(step, base, base + count - 1, self._available).fetches
 
     def _answer(self, pending: PendingFetch, why: str) -> None:
         request = self.parked.pop(pending.handle)  # answered once: a second pop fails
@@ -182,7 +182,9 @@ class PartitionStateModel(RuleBasedStateMachine):
 
     @rule()
     def restart(self) -> None:
-        for pending in self.state.stop():
+        fetches, acks = self.state.stop()
+        assert acks == []  # acks=all is answered at once by a sole leader
+        for pending in fetches:
             self._answer(pending, "stop")
         self.state = self._open()
 

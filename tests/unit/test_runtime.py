@@ -12,8 +12,8 @@ from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.clock import FakeClock
 from zafka.errors import ZafkaError
 from zafka.transport.control import Ack, Ping, Pong
+from zafka.transport.controller import LeaderAndIsrRequest
 from zafka.transport.envelope import Envelope
-from zafka.transport.replication import ReplicaFetchRequest
 
 
 class Echo(Actor):
@@ -50,7 +50,7 @@ class Caller(Actor):
         super().__init__(name)
         self.results: list[object] = []
         self.fired: list[int] = []
-        self.leader_epoch = -1
+        self.controller_epoch = -1
 
     def ask(self, target: str, sent_ms: int, timeout_ms: int = 1000, epoch: int = -1) -> int:
         return self.call(target, Ping(sent_ms=sent_ms), timeout_ms, self.results.append, epoch)
@@ -58,13 +58,13 @@ class Caller(Actor):
     def on_tick_timeout(self, now_ms: int) -> None:
         self.fired.append(now_ms)
 
-    def on_replica_fetch_request(self, envelope: Envelope) -> None:
+    def on_leader_and_isr_request(self, envelope: Envelope) -> None:
         raise AssertionError("a fenced request reached its handler")
 
     def current_epoch(self, kind: str, message: object) -> int:
-        return self.leader_epoch if kind == "leader" else -1
+        return self.controller_epoch if kind == "controller" else -1
 
-    HANDLERS = handlers({ReplicaFetchRequest: on_replica_fetch_request})
+    HANDLERS = handlers({LeaderAndIsrRequest: on_leader_and_isr_request})
 
 
 def make_runtime() -> tuple[Runtime, FakeClock, Echo, Caller]:
@@ -88,7 +88,7 @@ def test_the_dispatch_table_merges_the_bases_and_calls_overrides_by_name():
     assert Echo.dispatch_table == {Ping: "on_ping", Ack: "on_ack"}
     assert Caller.dispatch_table == {
         Ping: "on_ping",
-        ReplicaFetchRequest: "on_replica_fetch_request",
+        LeaderAndIsrRequest: "on_leader_and_isr_request",
     }
 
     class Louder(Echo):
@@ -203,16 +203,12 @@ def test_timers_fire_once_at_their_deadline_and_can_be_replaced_or_cancelled():
 
 
 def test_a_stale_epoch_is_refused_before_the_handler_runs():
-    from zafka.transport.replication import ReplicaFetchRequest
-
     runtime, _, _, caller = make_runtime()
-    caller.leader_epoch = 5
-    fetch = ReplicaFetchRequest(
-        topic="t", partition=0, replica_id=2, offset=0, last_fetched_epoch=4, max_bytes=1
-    )
-    caller.call("n1/caller", fetch, 1000, caller.results.append, epoch=4)
+    caller.controller_epoch = 5
+    told = LeaderAndIsrRequest("t", 0, 1, 0, (1,), (1,), 0, "")
+    caller.call("n1/caller", told, 1000, caller.results.append, epoch=4)
     run_until_idle(runtime)
-    assert caller.results[0].error.name == "FENCED_LEADER_EPOCH"
+    assert caller.results[0].error.name == "STALE_CONTROLLER_EPOCH"
 
 
 def test_a_full_mailbox_answers_busy(monkeypatch):

@@ -9,9 +9,9 @@ from tests.unit.test_runtime import Caller, Echo
 from zafka.actors.runtime.loop import Runtime
 from zafka.errors import ZafkaError
 from zafka.transport.control import Pong
+from zafka.transport.controller import LeaderAndIsrRequest
 from zafka.transport.envelope import Envelope
 from zafka.transport.memory import MemoryNetwork, MemoryTransport
-from zafka.transport.replication import ReplicaFetchRequest
 
 
 def cluster() -> tuple[MemoryNetwork, list[Runtime], Caller]:
@@ -86,9 +86,9 @@ def test_a_delayed_reply_arrives_within_the_timeout():
 
 def test_a_call_that_cannot_be_encoded_raises_and_leaves_nothing_pending():
     network, runtimes, caller = cluster()
-    fetch = ReplicaFetchRequest("t", 0, 1, 0, 0, 1)
-    with pytest.raises(ZafkaError):  # a leader-epoch message without its epoch
-        caller.call("server/echo", fetch, 1000, caller.results.append, epoch=-5)
+    told = LeaderAndIsrRequest("t", 0, 1, 0, (1,), (1,), 0, "")
+    with pytest.raises(ZafkaError):  # a controller-epoch message without its epoch
+        caller.call("server/echo", told, 1000, caller.results.append, epoch=-5)
     assert caller._pending == {}
     settle(network, runtimes, ms=2000)
     assert caller.results == []  # no late timeout for a call that never went out
