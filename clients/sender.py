@@ -223,7 +223,7 @@ class SenderActor(ClientActor):
         )
         if config.acks == 0:
             sent = self.cast(target, request)
-            error = None if sent else ZafkaError("BUSY", f"could not send to {target}")
+            error = None if sent else self._runtime().unsent(target)
             self.finish(batch, UNKNOWN_OFFSET, error, in_flight=True)
             return
         # A request never outlives its batch's delivery deadline: it times out then at most.

@@ -72,6 +72,12 @@ class Transport(Protocol):
     def wait(self, timeout_ms: int) -> bool:
         """Block up to `timeout_ms` until `recv` may return something. True if it may."""
 
+    def is_down(self, node: str) -> bool:
+        """Whether the link to `node` has no connection now (a send would fail)."""
+
+    def take_lost_links(self) -> list[str]:
+        """Nodes whose link dropped since the last call (their replies will not come)."""
+
     def peers(self) -> list[str]:
         """Every node this transport can send to now."""
 

@@ -187,6 +187,13 @@ class MemoryTransport:
     def wake(self) -> None:
         """Nothing to do: `wait` never blocks here."""
 
+    def is_down(self, node: str) -> bool:
+        return False
+
+    def take_lost_links(self) -> list[str]:
+        """Never any: a partition here loses messages, not connections."""
+        return []
+
     def peers(self) -> list[str]:
         """Nodes we connected to and nodes connected to an endpoint we bound."""
         return sorted(self._network._connected_to(self).union(self._links))

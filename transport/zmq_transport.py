@@ -24,6 +24,11 @@ connected to us as `node`.
   sends a bigger frame; nothing of that message is delivered. It applies to tcp:// and
   ipc://; inproc:// has no decoder and so no check. Messages from a peer whose routing id
   is not a node name (a raw socket's generated id, bytes that are not UTF-8) are dropped.
+- **Lost links.** A DEALER's connection events are watched: when its connection drops (a
+  killed peer's kernel resets it) or a reconnect is refused, the node is *down* until it is
+  connected again: sends to it return False at once instead of queueing, and
+  `take_lost_links` reports it once, so the runtime fails the calls awaiting its replies
+  (NETWORK_EXCEPTION, retriable) instead of letting them time out.
 - **Peer identity.** A ROUTER hands a routing id over to the newest connection
   (ROUTER_HANDOVER), so a restarted peer takes its name back at once.
 """
@@ -36,6 +41,7 @@ import threading
 from collections import deque
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from zafka import limits
 from zafka.errors import ZafkaError
@@ -45,6 +51,8 @@ from zafka.transport.envelope import ANY_NODE
 # benchmarks/transport_bench.py: below them, copying costs less than zero-copy's bookkeeping).
 
 Frames = list[bytes | memoryview]
+# A DEALER's connection events: up again, dropped, or a reconnect refused (peer not there).
+_LINK_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
 
 
 def node_id(node: str) -> bytes:
@@ -104,6 +112,9 @@ class ZmqTransport:
         self._dealers: dict[str, zmq.Socket] = {}  # node we connected to -> its DEALER
         self._dealer_nodes: dict[zmq.Socket, str] = {}  # the reverse
         self._link_endpoints: dict[str, str] = {}  # node -> the endpoint its DEALER reaches
+        self._monitors: dict[zmq.Socket, str] = {}  # a DEALER's connection events -> node
+        self._down: set[str] = set()  # nodes whose DEALER has no connection now
+        self._lost: list[str] = []  # nodes whose connection dropped, not yet taken
         self._inbound: set[str] = set()  # nodes heard through the ROUTER, still reachable
         self._ready: deque[zmq.Socket] = deque()  # sockets that may hold input, round robin
         self._wake_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)  # see `wake`
@@ -139,6 +150,9 @@ class ZmqTransport:
         self._dealers[node] = dealer
         self._dealer_nodes[dealer] = node
         self._link_endpoints[node] = endpoint
+        monitor = dealer.get_monitor_socket(_LINK_EVENTS)
+        self._monitors[monitor] = node
+        self._poller.register(monitor, zmq.POLLIN)
 
     def ensure_link(self, node: str, endpoint: str) -> None:
         """`connect`, unless the link to `node` goes to `endpoint` already (so the actors that
@@ -152,13 +166,21 @@ class ZmqTransport:
         dealer = self._dealers.pop(node, None)
         if dealer is not None:
             del self._dealer_nodes[dealer]
+            for monitor in [m for m, n in self._monitors.items() if n == node]:
+                del self._monitors[monitor]
+                self._poller.unregister(monitor)
+                monitor.close(linger=0)
+            dealer.disable_monitor()
             self._close_socket(dealer)
+        self._down.discard(node)
 
     def send(self, node: str, frames: Frames) -> bool:
         check_frames(frames)
         if self._closed:
             return False
         dealer = self._dealers.get(node)
+        if node in self._down:  # fail now rather than queue for a link that is gone
+            return False
         try:
             if dealer is not None:
                 dealer.send_multipart(frames, zmq.NOBLOCK, copy=False)
@@ -186,6 +208,9 @@ class ZmqTransport:
                 polled = True
                 continue
             sock = self._ready.popleft()
+            if sock in self._monitors:
+                self._link_event(sock)
+                continue
             try:
                 parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
@@ -221,6 +246,31 @@ class ZmqTransport:
             else:
                 ready.append(sock)
         return ready
+
+    def _link_event(self, monitor: zmq.Socket) -> None:
+        """A DEALER connected, or lost or failed its connection (the peer is gone: a killed
+        process's kernel resets its sockets)."""
+        node = self._monitors[monitor]
+        while True:
+            try:
+                event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            if event == zmq.EVENT_CONNECTED:
+                self._down.discard(node)
+            elif node not in self._down:
+                self._down.add(node)
+                self._lost.append(node)
+
+    def is_down(self, node: str) -> bool:
+        """Whether `node`'s link has no connection now (sends to it fail)."""
+        return node in self._down
+
+    def take_lost_links(self) -> list[str]:
+        """The nodes whose link dropped since the last call (their calls will get no reply:
+        the runtime fails them now). Sends to such a node fail until it is connected again."""
+        lost, self._lost = self._lost, []
+        return lost
 
     def peers(self) -> list[str]:
         """Nodes we connected to, and nodes that connected to us and have spoken since."""

@@ -62,6 +62,12 @@ _TABLE = (
     ErrorCode(10, "MESSAGE_TOO_LARGE", "", "batch exceeds the size limit"),
     ErrorCode(11, "STALE_CONTROLLER_EPOCH", "refresh", "controller epoch older than current"),
     ErrorCode(12, "OFFSET_METADATA_TOO_LARGE", "", "offset metadata is too long"),
+    ErrorCode(
+        13,
+        "NETWORK_EXCEPTION",
+        "retry refresh refind",
+        "the link to the broker dropped before it answered",
+    ),
     ErrorCode(14, "COORDINATOR_LOAD_IN_PROGRESS", "retry", "coordinator still loading"),
     ErrorCode(
         15, "COORDINATOR_NOT_AVAILABLE", "retry refresh refind", "no coordinator for the group now"

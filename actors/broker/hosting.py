@@ -1,12 +1,13 @@
-"""Which partition actors a broker runs: one `PartitionActor` per partition it is a replica
-of, as leader or follower (actors/partition/roles.py).
+"""Which partition actors a broker runs: one `PartitionActor` per partition it is a replica of,
+as leader or follower (actors/partition/roles.py).
 
-Functions over the broker's `BrokerContext` and its runtime, called by the broker actor on the
-runtime's thread: a whole topic as ZooKeeper has it (`host_topic`, `unhost_topic`), or one
-partition as the controller's LeaderAndIsr says it (`take_role`, also used for each partition
-of a hosted topic). A new leader epoch starts a new partition actor (its log is closed and
-opened again; the data stays); an ISR or replica change within the epoch is handed to the
-running leader. A follower is also followed by the broker's fetcher for its leader
+Functions over the broker's `BrokerContext` and its runtime, called by the broker actor on
+the runtime's thread: a whole topic as ZooKeeper has it (`host_topic`, `unhost_topic`), or
+one partition as the controller's LeaderAndIsr says it (`take_role`, also used for each
+partition of a hosted topic). A change of leader starts a new partition actor (its log is
+closed and opened again; the data stays); a leader that goes on leading (a new ISR, new
+replicas, or a new epoch for them) is told by a call, keeping its followers' progress and
+its answers. A follower is also followed by the broker's fetcher for its leader
 (actors/broker/fetchers.py). Only a deleted topic's data, or a replica moved away, is
 deleted.
 """
@@ -107,11 +108,13 @@ def take_role(context: BrokerContext, runtime: Runtime, state: LeaderAndIsrReque
     running = context.running.get((topic, p))
     if running is not None and state.leader_epoch < running[0]:
         return False
+    if running is not None and state.leader == me == running[1]:  # it goes on leading
+        actor = runtime.actor(partition_actor_name(topic, p))
+        assert isinstance(actor, PartitionActor)
+        actor.update(_leadership(info, state, me), state.leader_epoch)
+        context.running[(topic, p)] = (state.leader_epoch, me)
+        return False
     if running is not None and state.leader_epoch == running[0]:
-        if state.leader == me == running[1]:  # the ISR or replicas changed within the epoch
-            actor = runtime.actor(partition_actor_name(topic, p))
-            assert isinstance(actor, PartitionActor)
-            actor.update(_leadership(info, state, me))
         return False
     if running is not None:
         _stop(context, runtime, topic, p)

@@ -193,9 +193,13 @@ class PartitionActor(Actor):
     def _sealed_bases(self) -> tuple[int, ...]:
         return tuple(segment.base_offset for segment in self.log.segments[:-1])
 
-    def update(self, role: Leadership) -> None:
-        """The controller changed this leader's ISR or replicas within its epoch."""
-        if self.state.update(role, self._runtime().now_ms()):
+    def update(self, role: Leadership, leader_epoch: int) -> None:
+        """The controller changed this leader's ISR or replicas, maybe in a new epoch (which
+        starts at the log end)."""
+        if leader_epoch > self.state.leader_epoch:
+            self.log.begin_epoch(leader_epoch)
+        now_ms = self._runtime().now_ms()
+        if self.state.update(role, leader_epoch, self.log.log_end_offset, now_ms):
             replica_io.handle_released(self, self.state.release(self._bytes_available))
 
     # --- produce --------------------------------------------------------------------------

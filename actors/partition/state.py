@@ -396,10 +396,12 @@ class PartitionState:
         if self.replicas is not None:
             self.replicas.isr_write_failed()
 
-    def update(self, role: Leadership, now_ms: int) -> bool:
-        """The controller changed the ISR or replicas within this epoch (or repeated it);
-        True if the high watermark moved."""
+    def update(self, role: Leadership, leader_epoch: int, log_end: int, now_ms: int) -> bool:
+        """The controller changed the ISR or replicas, maybe in a newer epoch (starting at
+        `log_end`), or repeated them; True if the high watermark moved."""
         assert self.replicas is not None
+        if leader_epoch > self.leader_epoch:
+            self.leader_epoch, self.replicas.epoch_start = leader_epoch, log_end
         self.role = role
         self.replicas.set_replicas(role.replicas, now_ms)
         return self.replicas.isr_written(role.isr, role.version)

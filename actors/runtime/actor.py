@@ -200,7 +200,7 @@ class Actor:
             self._pending.pop(correlation_id, None)
             raise
         if not sent:
-            self._fail_call(correlation_id, ZafkaError("BUSY", f"could not send to {target}"))
+            self._fail_call(correlation_id, runtime.unsent(target))
         return correlation_id
 
     def reply(self, request: Envelope, message: object) -> None:

@@ -227,7 +227,26 @@ class Runtime:
                 self._answer_bad_input(from_node, None, envelope.correlation_id, bad)
                 continue
             self._deliver(split_address(envelope.target)[1], envelope)
+        for node in self._transport.take_lost_links():
+            self._fail_calls_to(node)
         return received
+
+    def unsent(self, target: str) -> ZafkaError:
+        """Why a message to `target` could not be sent: its node's link is down
+        (NETWORK_EXCEPTION: the caller refreshes its metadata), or a queue is full (BUSY)."""
+        node = _node_of(target)
+        if self._transport is not None and node is not None and self._transport.is_down(node):
+            return ZafkaError("NETWORK_EXCEPTION", f"no link to {node} now")
+        return ZafkaError("BUSY", f"could not send to {target}")
+
+    def _fail_calls_to(self, node: str) -> None:
+        """`node`'s link dropped: the calls awaiting its replies fail now (retriable)."""
+        err = ZafkaError("NETWORK_EXCEPTION", f"the link to {node} dropped before it answered")
+        for cell in list(self._cells.values()):
+            actor = cell.actor
+            lost = [c for c, (_, target) in actor._pending.items() if _node_of(target) == node]
+            for correlation_id in lost:
+                self._invoke(cell, actor._fail_call, correlation_id, err)
 
     def _routed_right(self, from_node: str, envelope: Envelope) -> bool:
         """The envelope names the node it came from as its sender's, and this node (or

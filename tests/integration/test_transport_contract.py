@@ -189,3 +189,51 @@ def test_close_drops_everything_and_the_peer_forgets_us(net: Net):
         assert time.monotonic() < deadline, "the server never noticed the client left"
         server.wait(10)
     assert "client" not in server.peers()
+
+
+@pytest.mark.parametrize("kind", ["zmq-tcp", "zmq-ipc"])
+def test_a_dropped_link_is_reported_once_and_sends_fail_until_it_is_back(kind: str) -> None:
+    """A peer that goes away (its sockets reset, as a killed process's are) is reported by
+    `take_lost_links`; sends to it fail at once; once it is back, they go through again."""
+    with contextlib.ExitStack() as stack:
+        context = zmq.Context()
+        stack.callback(context.term)
+        endpoint_of = _zmq_endpoints(kind, stack)
+        client = ZmqTransport("client", context)
+        stack.callback(client.close)
+        server = ZmqTransport("server", context)
+        endpoint = server.bind(endpoint_of("server").replace(":0", f":{_free_port()}"))
+        client.connect("server", endpoint)
+        net = Net(kind, lambda n: ZmqTransport(n, context), endpoint_of, RECV_TIMEOUT_MS)
+        assert client.send("server", [b"hello"])
+        assert net.receive(server) == ("client", [b"hello"])
+        server.close()
+        lost = _wait_lost(client)
+        assert lost == ["server"] and client.take_lost_links() == []
+        assert not client.send("server", [b"into the void"])
+        back = ZmqTransport("server", context)
+        stack.callback(back.close)
+        back.bind(endpoint)
+        deadline = time.monotonic() + RECV_TIMEOUT_MS / 1000
+        while not client.send("server", [b"again"]):  # up once it reconnected
+            assert time.monotonic() < deadline, "the link never came back"
+            client.wait(10)
+            client.recv()
+        assert net.receive(back) == ("client", [b"again"])
+
+
+def _wait_lost(transport: ZmqTransport) -> list[str]:
+    deadline = time.monotonic() + RECV_TIMEOUT_MS / 1000
+    while not (lost := transport.take_lost_links()):
+        assert time.monotonic() < deadline, "the dropped link was never reported"
+        transport.wait(10)
+        transport.recv()
+    return lost
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -40,6 +40,7 @@ def flagged(flag: str) -> set[str]:
 
 def test_the_flags_clients_decide_by() -> None:
     assert flagged("refind_coordinator") == {
+        "NETWORK_EXCEPTION",
         "REQUEST_TIMED_OUT",
         "COORDINATOR_NOT_AVAILABLE",
         "NOT_COORDINATOR",
