@@ -242,9 +242,10 @@ def produce(
     partition: int,
     values: list[bytes],
     timeout_s: float = REPLY_TIMEOUT_S,
+    acks: int = 1,
 ) -> int:
     batch = build_batch([(1000 + i, None, v, None) for i, v in enumerate(values)])
-    request = ProduceRequest(topic, partition, 1, 5000, batch)
+    request = ProduceRequest(topic, partition, acks, 5000, batch)
     reply = client.call(f"{topic}-{partition}", request, timeout_s)
     assert isinstance(reply, ProduceResponse), reply
     return reply.base_offset

@@ -1,16 +1,17 @@
 """Partition admin through the controller, with real broker processes and a real ZooKeeper:
 `zafka topics alter --partitions N` (the new partitions are served by their leaders, on
-either broker, and an SDK producer reaches them), and preferred leader election, on demand
-(`zafka cluster elect-leaders`) and automatic (the imbalance check).
+either broker, and an SDK producer reaches them), preferred leader election, on demand
+(`zafka cluster elect-leaders`) and automatic (the imbalance check), and reassignment.
 
-Until followers replicate (the next issue), a replica joins the ISR only when its leader
-writes it there. These tests write that ISR change as a leader will (a version-checked
-state write plus the controller's `isr_changed` notification, Kafka's AlterIsr), on topics
-without records, so that the preferred replica is eligible and holds all there is."""
+Followers replicate for real: a replica joins the ISR when its leader sees it caught up
+(and writes the ISR, Kafka's AlterIsr), so an election or a move waits for that, and a
+producer sending with acks=all through the move loses nothing."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,14 +20,15 @@ from tests.integration.broker_helpers import (
     BrokerProcess,
     RawClient,
     brokers_running,
+    fetch_values,
     produce,
     wait_until,
     zafka,
 )
+from zafka.clients.admin import Admin
 from zafka.clients.producer import Producer
-from zafka.coordination import controller_requests, paths
+from zafka.coordination import paths
 from zafka.coordination.brokers import registrations
-from zafka.coordination.controller import read_controller
 from zafka.coordination.topic_records import LeaderIsr
 from zafka.coordination.topics import TopicStore
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
@@ -69,13 +71,8 @@ def state(zk, partition: int) -> LeaderIsr:
     return TopicStore(zk).partition_state(TOPIC, partition)[0]
 
 
-def join_isr(zk, partition: int, replica: int) -> None:
-    """What a leader does when a follower caught up: the ISR with it, and the notice."""
-    store = TopicStore(zk)
-    now, version = store.partition_state(TOPIC, partition)
-    grown = LeaderIsr(now.leader, now.leader_epoch, (*now.isr, replica), now.controller_epoch)
-    store.update_partition_state(TOPIC, partition, grown, version)
-    controller_requests.queue(zk, controller_requests.isr_changed_json([(TOPIC, partition)]))
+def in_sync(zk, partition: int, replicas: set[int]) -> bool:
+    return set(state(zk, partition).isr) == replicas
 
 
 @pytest.fixture
@@ -120,17 +117,19 @@ def test_alter_partitions_grows_a_topic_whose_new_partitions_are_served(cluster,
 
 
 def _moved_to_follower(cluster, zk) -> tuple[int, int]:
-    """A one-partition RF=2 topic whose leader failed over to the second replica (cleanly:
-    both in sync) and came back: (preferred replica, current leader)."""
+    """A one-partition RF=2 topic with records whose leader failed over to the second replica
+    (cleanly: both in sync) and came back, caught up and in the ISR again: (preferred
+    replica, current leader)."""
     create(cluster, replication_factor=2)
     preferred, other = TopicStore(zk).get(TOPIC).replicas[0]
-    join_isr(zk, 0, other)
-    assert wait_until(lambda: state(zk, 0).isr == (preferred, other), STATE_WAIT_S)
+    client = client_of(cluster[preferred])
+    assert wait_until(lambda: serves(client, 0), STATE_WAIT_S)
+    assert produce(client, TOPIC, 0, [b"a", b"b"], acks=-1) >= 0  # on both replicas
+    client.close()
     cluster[preferred].kill()
     assert wait_until(lambda: state(zk, 0).leader == other, STATE_WAIT_S), state(zk, 0)
     cluster[preferred].start()
-    assert wait_until(lambda: read_controller(zk) is not None, STATE_WAIT_S)
-    join_isr(zk, 0, preferred)  # it caught up again
+    assert wait_until(lambda: in_sync(zk, 0, {preferred, other}), STATE_WAIT_S), state(zk, 0)
     return preferred, other
 
 
@@ -155,24 +154,42 @@ def test_elect_leaders_moves_leadership_back_to_the_preferred_replica(cluster, z
     client.close()
 
 
-def test_elect_leaders_says_when_the_preferred_replica_is_not_in_sync(cluster, zk):
+def test_elect_leaders_refuses_a_preferred_replica_that_is_down_and_an_unclean_leader_wins(
+    cluster, zk
+):
+    """Both replicas die, the follower first; with unclean election on, the follower returns
+    and leads without what the preferred one took alone. The preferred replica, down, cannot
+    be elected; back, it cuts its divergent tail (by leader epoch), copies the leader's log
+    and rejoins the ISR, and then it can lead again."""
     client = client_of(cluster[1])
     configs = {"unclean.leader.election.enable": "true"}
-    assert (
-        client.call("broker", CreateTopicsRequest((NewTopic(TOPIC, 1, 2, configs),)))
-        .results[0]
-        .error_code
-        == 0
-    )
+    request = CreateTopicsRequest((NewTopic(TOPIC, 1, 2, configs),))
+    assert client.call("broker", request).results[0].error_code == 0
     client.close()
     preferred, other = TopicStore(zk).get(TOPIC).replicas[0]
-    cluster[preferred].kill()  # the other one leads, uncleanly: the preferred is out of sync
-    assert wait_until(lambda: state(zk, 0).leader == other, STATE_WAIT_S)
-    cluster[preferred].start()
-    refused = cli(cluster, "cluster", "elect-leaders", "--topic", TOPIC)
+    cluster[other].kill()
+    assert wait_until(lambda: state(zk, 0).isr == (preferred,), STATE_WAIT_S), state(zk, 0)
+    alone = client_of(cluster[preferred])
+    assert produce(alone, TOPIC, 0, [b"only-on-the-preferred"], acks=-1) == 0
+    alone.close()
+    cluster[preferred].kill()
+    cluster[other].start()  # the only live replica, out of sync: elected uncleanly
+    assert wait_until(lambda: state(zk, 0).leader == other, STATE_WAIT_S), state(zk, 0)
+    leader = client_of(cluster[other])
+    assert wait_until(lambda: serves(leader, 0), STATE_WAIT_S)  # writes "probe" at 0
+    refused = cli(cluster, "cluster", "elect-leaders", "--topic", TOPIC, only=other)
     assert refused.returncode == 1
-    assert "PREFERRED_LEADER_NOT_AVAILABLE" in refused.stderr and "not in the ISR" in refused.stderr
+    assert "PREFERRED_LEADER_NOT_AVAILABLE" in refused.stderr and "is down" in refused.stderr
     assert state(zk, 0).leader == other  # nothing moved
+    cluster[preferred].start()
+    assert wait_until(lambda: in_sync(zk, 0, {preferred, other}), STATE_WAIT_S), state(zk, 0)
+    elected = cli(cluster, "cluster", "elect-leaders", "--topic", TOPIC, only=other)
+    assert elected.returncode == 0, elected.stderr
+    back = client_of(cluster[preferred])
+    assert wait_until(lambda: fetch_values(back, TOPIC, 0)[:1] == [b"probe"], STATE_WAIT_S)
+    assert b"only-on-the-preferred" not in fetch_values(back, TOPIC, 0)  # cut, not served
+    for c in (leader, back):
+        c.close()
 
 
 def test_the_controller_rebalances_leaders_by_itself(zk_hosts, zk, tmp_path):
@@ -195,28 +212,32 @@ def test_a_reassignment_moves_a_partition_to_another_broker(cluster, zk, tmp_pat
     on_source = cluster[source].data_dir / f"{TOPIC}-0"
     assert wait_until(on_source.is_dir, STATE_WAIT_S)
     with Producer(bootstrap(cluster), linger_ms=1) as producer:
-        before = [producer.send(TOPIC, b"stay-%d" % i, partition=1) for i in range(20)]
+        first = [producer.send(TOPIC, b"moving-%d" % i, partition=0) for i in range(50)]
+        assert [f.result(STATE_WAIT_S).offset for f in first] == list(range(50))
+        stays = [producer.send(TOPIC, b"stay-%d" % i, partition=1) for i in range(20)]
         started = cli(cluster, "topics", "reassign", "--plan", str(plan))
         assert started.returncode == 0, started.stderr
         assert f"moving {TOPIC}-0 to {target}" in started.stdout
-        assert wait_until(
-            lambda: TopicStore(zk).get(TOPIC).replicas[0] == (target, source), STATE_WAIT_S
-        )
-        status = cli(cluster, "topics", "reassign", "--status").stdout
-        assert (
-            f"{TOPIC}-0\treplicas: {target},{source}\tadding: {target}\tremoving: {source}"
-            in status
-        )
-        during = [producer.send(TOPIC, b"stay-%d" % i, partition=1) for i in range(20, 40)]
-        join_isr(zk, 0, target)  # what its leader writes once the new replica caught up
+        during = []  # acks=all sends to the moving partition while it moves
+        while state(zk, 0).leader != target and len(during) < 20_000:
+            during.append(producer.send(TOPIC, b"moving-%d" % (50 + len(during)), partition=0))
+            during[-1].result(STATE_WAIT_S)
         waited = cli(cluster, "topics", "reassign", "--plan", str(plan), "--wait")
         assert waited.returncode == 0 and "every move is done" in waited.stdout, waited.stderr
         assert TopicStore(zk).get(TOPIC).replicas[0] == (target,)
         now = state(zk, 0)
         assert (now.leader, now.isr) == (target, (target,))
-        after = [producer.send(TOPIC, b"moved-%d" % i, partition=0) for i in range(5)]
-        assert [f.result(STATE_WAIT_S).offset for f in after] == list(range(5))
-        assert [f.result(STATE_WAIT_S).offset for f in before + during] == list(range(40))
+        after = [
+            producer.send(TOPIC, b"moving-%d" % (50 + len(during) + i), partition=0)
+            for i in range(5)
+        ]
+        sent = first + during + after
+        assert [f.result(STATE_WAIT_S).offset for f in sent] == list(range(len(sent)))
+        assert [f.result(STATE_WAIT_S).offset for f in stays] == list(range(20))
+    moved = client_of(cluster[target])
+    values = fetch_values(moved, TOPIC, 0)
+    moved.close()
+    assert values == [b"moving-%d" % i for i in range(len(sent))]  # all there, in order, once
     assert wait_until(lambda: not on_source.exists(), STATE_WAIT_S)  # the old replica's copy
     assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout
 
@@ -234,12 +255,18 @@ def test_a_reassignment_to_unknown_brokers_is_refused_and_changes_nothing(cluste
     assert cli(cluster, "topics", "reassign", "--plan", str(plan)).returncode == 2
     assert TopicStore(zk).get(TOPIC).replicas == before
     assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout
-    waiting = {"topic": TOPIC, "partition": 0, "replicas": [1, 2]}  # 2 never catches up
-    plan.write_text(json.dumps({"version": 1, "partitions": [waiting]}))
-    assert cli(cluster, "topics", "reassign", "--plan", str(plan)).returncode == 0
-    assert zk.get_children(paths.REASSIGNMENTS) == [f"{TOPIC}:0"]
-    assert cli(cluster, "topics", "delete", TOPIC).returncode == 0
-    assert zk.get_children(paths.REASSIGNMENTS) == []  # the move ended with its topic
+    replicas = TopicStore(zk).get(TOPIC).replicas[0]
+    target = next(b for b in cluster if b not in replicas)
+    with Admin(bootstrap(cluster, replicas[0])) as admin:
+        os.kill(cluster[target].pid, signal.SIGSTOP)  # still registered, cannot catch up
+        try:
+            moves = admin.alter_partition_reassignments({(TOPIC, 0): [*replicas, target]})
+            assert moves == {(TOPIC, 0): None}
+            assert zk.get_children(paths.REASSIGNMENTS) == [f"{TOPIC}:0"]
+            assert cli(cluster, "topics", "delete", TOPIC, only=replicas[0]).returncode == 0
+            assert zk.get_children(paths.REASSIGNMENTS) == []  # the move ended with its topic
+        finally:
+            os.kill(cluster[target].pid, signal.SIGCONT)
 
 
 def test_replicas_are_placed_on_different_racks_when_brokers_declare_them(zk_hosts, zk, tmp_path):

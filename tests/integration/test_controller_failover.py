@@ -1,6 +1,7 @@
 """The controller with real broker processes and a real ZooKeeper: a kill -9 of a broker
-leading RF=1 (or RF=2, followers not yet replicating) partitions takes them offline (leader
--1, a new leader epoch) and its return brings them back with their data; a kill -9 of the
+leading RF=1 partitions takes them offline (leader -1, a new leader epoch) and its return
+brings them back with their data; with RF=2 its in-sync follower takes over with every
+acked record, and the old leader catches up as its follower; a kill -9 of the
 controller elects another within the session timeout + 2 s; the surviving broker's
 partitions are served throughout; a topic deleted while a broker is down leaves its disk
 when it returns."""
@@ -67,13 +68,9 @@ def _two_partitions(cluster, zk, replication_factor: int, configs=None):
     return clients, controller, victim, before, mine
 
 
-@pytest.mark.parametrize("replication_factor", [1, 2])
-def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(
-    cluster, zk, replication_factor
-):
-    """With RF=2 the follower holds nothing yet (no replication before the next issue), is
-    not in the ISR, and is not elected: the partition waits for its leader, data intact."""
-    clients, controller, victim, before, mine = _two_partitions(cluster, zk, replication_factor)
+def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_back(cluster, zk):
+    """RF=1: no other replica to elect, so the partition waits for its leader, data intact."""
+    clients, controller, victim, before, mine = _two_partitions(cluster, zk, 1)
     theirs = 1 - mine
     assert wait_until(lambda: _serves(clients[victim], mine), STATE_WAIT_S)
     assert produce(clients[victim], TOPIC, mine, [b"a", b"b"]) == 0
@@ -95,6 +92,30 @@ def test_a_dead_leader_takes_its_partitions_offline_and_its_return_brings_them_b
     clients[victim] = client_of(cluster[victim])
     assert wait_until(lambda: _serves(clients[victim], mine), STATE_WAIT_S)
     assert fetch_values(clients[victim], TOPIC, mine) == [b"a", b"b"]  # its data came back
+    for client in clients.values():
+        client.close()
+
+
+def test_a_dead_leaders_in_sync_follower_takes_over_and_the_old_leader_catches_up(cluster, zk):
+    """RF=2: the follower has every record acked with acks=all, leads in the next epoch and
+    serves them; the old leader returns as its follower, copies what it missed and is back
+    in the ISR."""
+    clients, controller, victim, before, mine = _two_partitions(cluster, zk, 2)
+    assert wait_until(lambda: _serves(clients[victim], mine), STATE_WAIT_S)
+    assert produce(clients[victim], TOPIC, mine, [b"a", b"b"], acks=-1) == 0
+
+    cluster[victim].kill()
+    taken = (controller, before[mine][1] + 1)
+    assert wait_until(lambda: leaders(zk)[mine] == taken, STATE_WAIT_S), leaders(zk)
+    assert wait_until(lambda: _serves(clients[controller], mine), STATE_WAIT_S)
+    assert fetch_values(clients[controller], TOPIC, mine) == [b"a", b"b"]
+    assert produce(clients[controller], TOPIC, mine, [b"c"], acks=-1) == 2  # ISR: itself
+
+    cluster[victim].start()
+    store = TopicStore(zk)
+    in_sync = lambda: set(store.partition_state(TOPIC, mine)[0].isr) == {1, 2}  # noqa: E731
+    assert wait_until(in_sync, STATE_WAIT_S), store.partition_state(TOPIC, mine)
+    assert produce(clients[controller], TOPIC, mine, [b"d"], acks=-1) == 3  # both have it
     for client in clients.values():
         client.close()
 

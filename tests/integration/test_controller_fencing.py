@@ -103,7 +103,7 @@ def test_controller_messages_from_a_stale_or_false_controller_are_refused(cluste
     before = states(zk)
     p = next(p for p, (leader, _, _) in before.items() if leader == 1)
     # Tell broker 1 that broker 2 leads its partition: from a client, not the controller.
-    move = LeaderAndIsrRequest(TOPIC, p, 2, before[p][1] + 1, (2,), (1,))
+    move = LeaderAndIsrRequest(TOPIC, p, 2, before[p][1] + 1, (2,), (1,), 0, "tcp://127.0.0.1:1")
     forged = PartitionMetadata(p, 2, before[p][1] + 9, (2,), (2,))
     lie = UpdateMetadataRequest((), (TopicMetadata(TOPIC, 0, (forged,)),), (TOPIC,), True)
     assert wait_until(lambda: leaders_in_metadata(client)[p] == 1, WAIT_S)

@@ -39,7 +39,7 @@ def test_create_describe_list_delete_round_trip(make_client):
     assert info.log_config.retention_ms == 60000
     for p, replicas in enumerate(info.replicas):
         state, version = store.partition_state("orders", p)
-        assert state == LeaderIsr(leader=replicas[0], leader_epoch=0, isr=replicas[:1])
+        assert state == LeaderIsr(leader=replicas[0], leader_epoch=0, isr=replicas)  # all in sync
         assert version == 0
     # Kafka's ZooKeeper-era layout, readable by anyone who knows it.
     assignment = json.loads(client.get("/brokers/topics/orders")[0])
@@ -104,9 +104,7 @@ def test_the_largest_topic_fits_one_transaction(make_client):
     name = "x" * limits.topic_name_bytes_max
     info = store.create(name, limits.topic_partitions_max, 3, {"retention.ms": "1000"}, BROKERS)
     assert store.get(name) == info
-    assert (
-        store.partition_state(name, limits.topic_partitions_max - 1)[0].isr == info.replicas[-1][:1]
-    )
+    assert store.partition_state(name, limits.topic_partitions_max - 1)[0].isr == info.replicas[-1]
     store.delete(name)
     assert store.names() == []
 
