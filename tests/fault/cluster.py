@@ -25,6 +25,7 @@ from tests.integration.broker_helpers import (
     wait_until,
 )
 from zafka.coordination import paths
+from zafka.coordination.controller import read_controller
 from zafka.coordination.topic_records import LeaderIsr
 from zafka.coordination.topics import TopicStore
 from zafka.transport.admin import CreateTopicsRequest, NewTopic
@@ -158,6 +159,19 @@ class FaultCluster:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(PROCESS_WAIT_S)
+
+    def controller(self) -> int:
+        ok = wait_until(lambda: read_controller(self.zk) in self.brokers, STATE_WAIT_S)
+        assert ok, "no controller elected"
+        return read_controller(self.zk)
+
+    def under_load(self, seconds: float = 25.0) -> None:
+        """Start the producers and wait until their records are acked (before a fault)."""
+        self.start_producers(seconds=seconds)
+        self.wait_acked(100)
+
+    def acks_between(self, start: float, end: float) -> int:
+        return sum(1 for a in self.history().acks if start <= a.t <= end)
 
     def figures(self, **check_args: object) -> checker.Figures:
         """Wait for the producers, read everything back (in a process of its own), check."""
