@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from kazoo.client import KazooClient
+from kazoo.exceptions import KazooException
 
 from tests.fault import checker
 from tests.integration.broker_helpers import (
@@ -84,13 +85,15 @@ class FaultCluster:
     def wait_in_sync(self, timeout_s: float = STATE_WAIT_S) -> None:
         """Every partition led, with every broker in its ISR."""
         everyone = set(self.brokers)
-        ok = wait_until(
-            lambda: all(
-                self.state(p).leader >= 0 and set(self.state(p).isr) == everyone
-                for p in range(PARTITIONS)
-            ),
-            timeout_s,
-        )
+
+        def in_sync() -> bool:
+            try:
+                states = [self.state(p) for p in range(PARTITIONS)]
+            except KazooException:  # this test's own session expired with ZooKeeper down
+                return False
+            return all(s.leader >= 0 and set(s.isr) == everyone for s in states)
+
+        ok = wait_until(in_sync, timeout_s)
         assert ok, f"not all in sync: {[self.state(p) for p in range(PARTITIONS)]}"
 
     def wait_led_elsewhere(self, partition: int, old: int) -> int:
