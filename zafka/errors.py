@@ -96,6 +96,7 @@ _TABLE = (
     ErrorCode(42, "INVALID_REQUEST", "", "malformed or unknown request"),
     ErrorCode(45, "OUT_OF_ORDER_SEQUENCE", "", "producer sequence gap"),
     ErrorCode(47, "INVALID_PRODUCER_EPOCH", "", "producer epoch is stale (fenced)"),
+    ErrorCode(56, "KAFKA_STORAGE_ERROR", "retry refresh", "the broker could not write its disk"),
     ErrorCode(59, "UNKNOWN_PRODUCER_ID", "", "the broker has no state for this producer"),
     ErrorCode(68, "NON_EMPTY_GROUP", "", "the group has members"),
     ErrorCode(69, "GROUP_ID_NOT_FOUND", "", "no such group"),

@@ -210,7 +210,11 @@ class PartitionActor(Actor):
         state = self.state
         step = state.produce(request)
         if isinstance(step, Append):
-            base_offset, last_offset = self.log.append(bytearray(step.batch), step.leader_epoch)
+            try:
+                base_offset, last_offset = self.log.append(bytearray(step.batch), step.leader_epoch)
+            except OSError as err:  # a full disk, a file size limit: nothing was appended
+                logger.error("partition %s: cannot append: %s", self.name, err)
+                raise ZafkaError("KAFKA_STORAGE_ERROR", f"{self.name}: {err.strerror}") from None
             self._log_changed()
             released = state.appended(step, base_offset, last_offset, self._bytes_available)
             self._schedule_flush()
