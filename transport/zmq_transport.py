@@ -25,8 +25,7 @@ connected to us as `node`.
   ipc://; inproc:// has no decoder and so no check. Messages from a peer whose routing id
   is not a node name (a raw socket's generated id, bytes that are not UTF-8) are dropped.
 - **Lost links.** A DEALER's connection events are watched: when its connection drops (a
-  killed peer's kernel resets it) or a reconnect is refused, the node is *down* until it is
-  connected again: sends to it return False at once instead of queueing, and
+  killed peer's kernel resets it), the node is *down* until it is connected again: sends to it return False at once instead of queueing, and
   `take_lost_links` reports it once, so the runtime fails the calls awaiting its replies
   (NETWORK_EXCEPTION, retriable) instead of letting them time out.
 - **Peer identity.** A ROUTER hands a routing id over to the newest connection
@@ -51,8 +50,9 @@ from zafka.transport.envelope import ANY_NODE
 # benchmarks/transport_bench.py: below them, copying costs less than zero-copy's bookkeeping).
 
 Frames = list[bytes | memoryview]
-# A DEALER's connection events: up again, dropped, or a reconnect refused (peer not there).
-_LINK_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
+# A DEALER's connection events: up (again), or dropped. A link never up yet is not down:
+# its messages wait for the first connection (a broker starting), as before.
+_LINK_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
 
 
 def node_id(node: str) -> bytes:
@@ -168,8 +168,7 @@ class ZmqTransport:
             del self._dealer_nodes[dealer]
             for monitor in [m for m, n in self._monitors.items() if n == node]:
                 del self._monitors[monitor]
-                self._poller.unregister(monitor)
-                monitor.close(linger=0)
+                self._close_socket(monitor)
             dealer.disable_monitor()
             self._close_socket(dealer)
         self._down.discard(node)
@@ -258,7 +257,7 @@ class ZmqTransport:
                 return
             if event == zmq.EVENT_CONNECTED:
                 self._down.discard(node)
-            elif node not in self._down:
+            elif event == zmq.EVENT_DISCONNECTED and node not in self._down:
                 self._down.add(node)
                 self._lost.append(node)
 
