@@ -25,9 +25,10 @@ connected to us as `node`.
   ipc://; inproc:// has no decoder and so no check. Messages from a peer whose routing id
   is not a node name (a raw socket's generated id, bytes that are not UTF-8) are dropped.
 - **Lost links.** A DEALER's connection events are watched: when its connection drops (a
-  killed peer's kernel resets it), the node is *down* until it is connected again: sends to it return False at once instead of queueing, and
-  `take_lost_links` reports it once, so the runtime fails the calls awaiting its replies
-  (NETWORK_EXCEPTION, retriable) instead of letting them time out.
+  killed peer's kernel resets it), the node is *down* until it is connected again: sends to
+  it return False at once instead of queueing, and `take_lost_links` reports it once, so the
+  runtime fails the calls awaiting its replies (NETWORK_EXCEPTION, retriable) instead of
+  letting them time out.
 - **Peer identity.** A ROUTER hands a routing id over to the newest connection
   (ROUTER_HANDOVER), so a restarted peer takes its name back at once.
 """
