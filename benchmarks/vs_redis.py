@@ -145,12 +145,13 @@ def redis_server(directory: Path) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def zafka_cluster(directory: Path) -> Iterator[str]:
-    """ZooKeeper and one broker, started and stopped by the local launcher (zafka/cluster.py:
-    topic auto-creation on, default log settings); the bootstrap "127.0.0.1:PORT"."""
+def zafka_cluster(directory: Path, count: int = 1) -> Iterator[str]:
+    """ZooKeeper and `count` brokers, started and stopped by the local launcher
+    (zafka/cluster.py: topic auto-creation on, default log settings); the bootstrap
+    "127.0.0.1:PORT[,...]"."""
     try:
         cluster.start_zookeeper(directory, free_port())
-        brokers = cluster.start_brokers(directory, 1)
+        brokers = cluster.start_brokers(directory, count)
         yield cluster.bootstrap(brokers)
     except cluster.LauncherError as err:
         raise SetupError(str(err)) from None

@@ -12,8 +12,8 @@ without idempotence) sends at once; at that limit, records gather into the next 
 it is full (`batch_bytes`) or `linger_ms` old. So the producer is quick when idle and batches under
 load, with no fixed delay. Batches are zstd-compressed on the I/O thread.
 
-Defaults follow Kafka's where they exist: acks=all ("all in-sync replicas"; the leader
-alone until replication lands), idempotence on, retries until `delivery_timeout_ms`
+Defaults follow Kafka's where they exist: acks=all ("all in-sync replicas": answered
+once the high watermark passed the batch), idempotence on, retries until `delivery_timeout_ms`
 (120 s), `retry_backoff_ms` 100, `request_timeout_ms` 30 s, `buffer_bytes_max` 32 MiB, and a
 full buffer blocks `send` for up to `max_block_ms` (60 s) before raising BUFFER_FULL
 (`block=False`: at once). `batch_bytes` is 256 KiB, larger than Kafka's 16 KiB, because a

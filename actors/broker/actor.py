@@ -4,7 +4,7 @@ The actor is named `broker`, so on node `broker-<id>` clients reach it at `broke
 produce, fetch and list-offsets go straight to the partition actors (`broker-<id>/<topic>-<p>`,
 see actors/partition/actor.py), never through this actor.
 
-For every partition whose leader (in ZooKeeper) is this broker it hosts one `PartitionActor`
+For every partition this broker is a replica of it hosts one `PartitionActor`
 with its log in `<data dir>/<topic>-<p>` (that directory also holds a `topic_id` file: data
 left by a deleted topic of the same name is removed, never served as the new topic's).
 
@@ -45,9 +45,9 @@ answered at once, without ZooKeeper. The partitions of `__consumer_offsets` led 
 replayed before their groups are served, and coordinators are told of topic changes
 (actors/group/host.py keeps that bookkeeping). ListGroups lists the groups coordinated here.
 
-There is no replication and no controller yet: a partition's leader is what ZooKeeper says at
-creation, and replication factors above 1 are refused by the TopicStore unless more brokers
-are registered (their followers do nothing yet).
+Replicas: every partition this broker is a replica of runs here as leader or follower
+(actors/broker/hosting.py), as the controller's LeaderAndIsr says (controller_messages.py);
+a leader's ISR changes are written through the worker (isr_writes.py).
 """
 
 from __future__ import annotations

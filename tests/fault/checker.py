@@ -106,10 +106,8 @@ def check(
 ) -> Figures:
     """The figures of one run. `fault_t` and `hit` (partitions): the recovery time is the
     longest wait from the fault to the next ack on a hit partition."""
-    where: dict[str, list[Offset]] = defaultdict(list)
-    for at, value in final.items():
-        where[value].append(at)
-    lost_acks = [a for a in history.acks if a.value not in where]
+    where = _where(final)
+    lost_acks = lost(history, final)
     acked_at: dict[Offset, set[str]] = defaultdict(set)
     for a in history.acks:
         acked_at[(a.partition, a.offset)].add(a.value)
@@ -128,6 +126,19 @@ def check(
         zombie_acks=_in_window(lost_acks, zombie_window),
         recovery_s=_recovery(history.acks, fault_t, set(hit)),
     )
+
+
+def _where(final: dict[Offset, str]) -> dict[str, list[Offset]]:
+    where: dict[str, list[Offset]] = defaultdict(list)
+    for at, value in final.items():
+        where[value].append(at)
+    return where
+
+
+def lost(history: History, final: dict[Offset, str]) -> list[Ack]:
+    """The acks whose record is nowhere in the final read."""
+    where = _where(final)
+    return [a for a in history.acks if a.value not in where]
 
 
 def _order_violations(final: dict[Offset, str]) -> int:
