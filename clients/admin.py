@@ -370,6 +370,11 @@ class Admin:
             if error is None:
                 future.set_result(answer.result())
                 return
+            if isinstance(error, ZafkaError) and error.error.name == "NETWORK_EXCEPTION":
+                self._refresh_first = True  # that broker is gone: ask another, after a pause
+                retry = lambda: self._start(message, deadline, future, target, context)  # noqa: E731
+                self._actor().later(limits.retry_backoff_ms, retry)
+                return
             if isinstance(error, ZafkaError) and leader_may_have_moved(error):
                 self._refresh_first = True  # that broker may be gone: ask again next time
                 error = ZafkaError(

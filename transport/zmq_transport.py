@@ -25,7 +25,8 @@ connected to us as `node`.
   ipc://; inproc:// has no decoder and so no check. Messages from a peer whose routing id
   is not a node name (a raw socket's generated id, bytes that are not UTF-8) are dropped.
 - **Lost links.** A DEALER's connection events are watched: when its connection drops (a
-  killed peer's kernel resets it), the node is *down* until it is connected again: sends to
+  killed peer's kernel resets it) or a connection to a named node is refused (nothing
+  listens there), the node is *down* until it is connected again: sends to
   it return False at once instead of queueing, and `take_lost_links` reports it once, so the
   runtime fails the calls awaiting its replies (NETWORK_EXCEPTION, retriable) instead of
   letting them time out.
@@ -51,9 +52,9 @@ from zafka.transport.envelope import ANY_NODE
 # benchmarks/transport_bench.py: below them, copying costs less than zero-copy's bookkeeping).
 
 Frames = list[bytes | memoryview]
-# A DEALER's connection events: up (again), or dropped. A link never up yet is not down:
-# its messages wait for the first connection (a broker starting), as before.
-_LINK_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED
+# A DEALER's connection events: up (again), dropped, or refused. A bootstrap link (to
+# ANY_NODE) refused is not down: its messages wait for a server that may be starting.
+_LINK_EVENTS = zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
 
 
 def node_id(node: str) -> bytes:
@@ -258,8 +259,8 @@ class ZmqTransport:
                 return
             if event == zmq.EVENT_CONNECTED:
                 self._down.discard(node)
-            elif event == zmq.EVENT_DISCONNECTED and node not in self._down:
-                self._down.add(node)
+            elif node not in self._down and (event == zmq.EVENT_DISCONNECTED or node != ANY_NODE):
+                self._down.add(node)  # dropped, or refused (no process listens there now)
                 self._lost.append(node)
 
     def is_down(self, node: str) -> bool:

@@ -161,6 +161,7 @@ def _run(context: BrokerContext, runtime: Runtime, info: TopicInfo, state: Leade
         info.max_message_bytes,
         role=role,
         on_append=wake,
+        eligible=context.metadata.is_live,
     )
     try:
         claim(directory, info.topic_id)

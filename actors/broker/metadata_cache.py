@@ -28,18 +28,26 @@ class MetadataCache:
     brokers: tuple[BrokerInfo, ...] = ()
     topics: dict[str, Partitions] = field(default_factory=dict)
     learned: dict[str, Partitions] = field(default_factory=dict)
+    _live: frozenset[int] = frozenset()
 
     def apply(self, update: UpdateMetadataRequest) -> None:
         if update.reset:
             self.topics = {}
             self.ready = True
         self.brokers = tuple(sorted(update.brokers, key=lambda b: b.id))
+        self._live = frozenset(b.id for b in self.brokers)
         for name in update.deleted_topics:
             self.forget(name)
         for topic in update.topics:
             partitions = self.topics.setdefault(topic.name, {})
             partitions.update((p.partition, p) for p in topic.partitions)
             self.learned.pop(topic.name, None)
+
+    def is_live(self, broker_id: int) -> bool:
+        """Whether the controller counts `broker_id` among the live brokers (before its
+        first word: every broker is). A leader adds only live replicas to its ISR, so a
+        broker back before its registration does not make the ISR flap."""
+        return not self.brokers or broker_id in self._live
 
     def learn(self, topic: TopicMetadata) -> None:
         """What this broker read from ZooKeeper itself (a topic it created, or its topic

@@ -78,11 +78,14 @@ class PartitionActor(Actor):
         wall_clock: Callable[[], int] = clocks.wall_ms,
         role: Role = SOLE_LEADER,
         on_append: Callable[[str, int], None] | None = None,
+        eligible: Callable[[int], bool] = lambda replica: True,
     ) -> None:
         super().__init__(partition_actor_name(topic, partition))
         self.directory = directory
         self.config = config
-        self.state = PartitionState(topic, partition, config, leader_epoch, max_message_bytes, role)
+        self.state = PartitionState(
+            topic, partition, config, leader_epoch, max_message_bytes, role, eligible
+        )
         self._log: PartitionLog | None = None
         self.cleanup_interval_ms = cleanup_interval_ms
         self._wall_clock = wall_clock

@@ -11,7 +11,8 @@ Kafka's rules (ZK-era AlterIsr with KIP-497's "maximal ISR"):
 - `lagging(now_ms)`: the ISR followers not caught up within `lag_max_ms` (or no longer
   replicas) are to be removed;
   `joining()`: a follower outside the ISR that holds the high watermark (and the start of the
-  leader's epoch) is to be added. Either is proposed as one new ISR, written by the shell with
+  leader's epoch) and is `eligible` (live, as the controller says) is to be added.
+  Either is proposed as one new ISR, written by the shell with
   a version check; one write at a time.
 - The high watermark is the lowest log end offset over the *maximal* ISR (the written ISR
   plus the members a write in flight adds), so a record below it is on every replica that is
@@ -21,6 +22,7 @@ Kafka's rules (ZK-era AlterIsr with KIP-497's "maximal ISR"):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 UNKNOWN = -1
@@ -50,6 +52,7 @@ class ReplicaSet:
         epoch_start: int,
         now_ms: int,
         lag_max_ms: int,
+        eligible: Callable[[int], bool] = lambda replica: True,
     ) -> None:
         self.leader = leader
         self.isr = tuple(isr)
@@ -59,6 +62,7 @@ class ReplicaSet:
         self.leader_end = leader_end
         self.epoch_start = epoch_start  # where this leader's epoch starts in its log
         self.lag_max_ms = lag_max_ms
+        self.eligible = eligible  # may join the ISR (the controller counts it live)
         self.followers: dict[int, FollowerProgress] = {}
         self.set_replicas(replicas, now_ms)
         self._advance()
@@ -141,7 +145,7 @@ class ReplicaSet:
         return tuple(
             r
             for r, f in sorted(self.followers.items())
-            if r not in self.isr and f.log_end_offset >= floor
+            if r not in self.isr and f.log_end_offset >= floor and self.eligible(r)
         )
 
     def _advance(self) -> bool:

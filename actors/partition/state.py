@@ -40,7 +40,7 @@ last reported them (`log_opened`, `log_changed`). What it decides:
 from __future__ import annotations
 
 import enum
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -126,6 +126,7 @@ class PartitionState:
         leader_epoch: int = 0,
         max_message_bytes: int = limits.batch_bytes_max,
         role: Role = SOLE_LEADER,
+        eligible: Callable[[int], bool] = lambda replica: True,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -133,6 +134,7 @@ class PartitionState:
         self.leader_epoch = leader_epoch
         self.max_message_bytes = max_message_bytes  # the topic's max.message.bytes
         self.role = role
+        self.eligible = eligible  # which replicas may join the ISR (live ones)
         self.replicas: ReplicaSet | None = None  # a leader's, from `log_opened`
         self.follower_high_watermark = 0  # a follower's, from its leader's answers
         self.producers = ProducerStateTable()
@@ -194,6 +196,7 @@ class PartitionState:
                 epoch_start,
                 now_ms,
                 role.lag_max_ms,
+                self.eligible,
             )
 
     def log_changed(self, start: int, end: int, recovery_point: int) -> None:

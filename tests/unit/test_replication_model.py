@@ -212,3 +212,14 @@ def test_a_follower_of_an_unclean_leader_converges_to_it():
     follower, leader = [0, 0, 1, 1, 1], [0, 3, 3]
     assert truncation_point(follower, leader) == 1
     assert truncation_point([], leader) == 0 and truncation_point(leader, leader) == 3
+
+
+def test_a_replica_the_controller_does_not_count_live_does_not_join_the_isr():
+    # Back before its registration: caught up, but adding it would only be undone.
+    live = {1, 2}
+    rs = ReplicaSet(1, REPLICAS, (1, 2), 0, 0, 5, 0, 0, LAG_MAX_MS, lambda r: r in live)
+    rs.follower_fetched(2, 5, 0)
+    rs.follower_fetched(3, 5, 0)
+    assert rs.proposal(0) is None
+    live.add(3)  # registered: the next check takes it in
+    assert rs.proposal(0) == (1, 2, 3)
