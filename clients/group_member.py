@@ -71,7 +71,7 @@ class GroupMemberActor(FetcherActor):
         self.coordinator: int | None = None
         self._ask: int | None = None  # ask this broker for the coordinator (after UNKNOWN_ACTOR)
         self._finding = False
-        self._waiting: list[Callable[[int | ZafkaError], None]] = []  # for the coordinator
+        self._coordinator_waiters: list[Callable[[int | ZafkaError], None]] = []
         self._scheduled: list[tuple[int, int, Callable[[], None]]] = []  # (due, seq, fn)
         self._sequence = itertools.count()
         self._group_kick_pending = False
@@ -306,7 +306,7 @@ class GroupMemberActor(FetcherActor):
         if self.coordinator is not None:
             fn(self.coordinator)
             return
-        self._waiting.append(fn)
+        self._coordinator_waiters.append(fn)
         if not self._finding:
             self._finding = True
             self._find()
@@ -355,7 +355,7 @@ class GroupMemberActor(FetcherActor):
             log.info("%s: no coordinator for %r: %s", self.address, self.group_id, result)
         else:
             self.coordinator, self._ask = result, None
-        waiting, self._waiting = self._waiting, []
+        waiting, self._coordinator_waiters = self._coordinator_waiters, []
         for fn in waiting:
             fn(result)
 

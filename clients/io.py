@@ -58,7 +58,7 @@ class ClientActor(Actor):
         self._refreshing = False
         self._next_broker = itertools.count()
         self._failures = 0  # metadata requests failed in a row
-        self._later: list[tuple[int, Callable[[], None]]] = []  # (due ms, what), see `later`
+        self._backoffs: list[tuple[int, Callable[[], None]]] = []  # (due ms, what): `later`
 
     def on_start(self) -> None:
         self._next_bootstrap()
@@ -136,17 +136,17 @@ class ClientActor(Actor):
 
     def later(self, delay_ms: int, fn: Callable[[], None]) -> None:
         """Run `fn` on this thread in `delay_ms` (a retry's backoff)."""
-        self._later.append((self._runtime().now_ms() + delay_ms, fn))
+        self._backoffs.append((self._runtime().now_ms() + delay_ms, fn))
         self._arm_later()
 
     def _arm_later(self) -> None:
-        if self._later:
-            due = min(d for d, _ in self._later)
+        if self._backoffs:
+            due = min(d for d, _ in self._backoffs)
             self.set_timer("later", max(due - self._runtime().now_ms(), 0))
 
     def on_later_timeout(self, now_ms: int) -> None:
-        due = [fn for d, fn in self._later if d <= now_ms]
-        self._later = [(d, fn) for d, fn in self._later if d > now_ms]
+        due = [fn for d, fn in self._backoffs if d <= now_ms]
+        self._backoffs = [(d, fn) for d, fn in self._backoffs if d > now_ms]
         for fn in due:
             fn()
         self._arm_later()
