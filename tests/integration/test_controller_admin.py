@@ -25,13 +25,18 @@ from tests.integration.broker_helpers import (
     wait_until,
     zafka,
 )
-from zafka.clients.admin import Admin
 from zafka.clients.producer import Producer
 from zafka.coordination import paths
 from zafka.coordination.brokers import registrations
 from zafka.coordination.topic_records import LeaderIsr
 from zafka.coordination.topics import TopicStore
-from zafka.transport.admin import CreateTopicsRequest, NewTopic
+from zafka.transport.admin import (
+    AlterPartitionReassignmentsRequest,
+    CreateTopicsRequest,
+    DeleteTopicsRequest,
+    NewTopic,
+    Reassignment,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -257,16 +262,19 @@ def test_a_reassignment_to_unknown_brokers_is_refused_and_changes_nothing(cluste
     assert "no partition is being moved" in cli(cluster, "topics", "reassign", "--status").stdout
     replicas = TopicStore(zk).get(TOPIC).replicas[0]
     target = next(b for b in cluster if b not in replicas)
-    with Admin(bootstrap(cluster, replicas[0])) as admin:
-        os.kill(cluster[target].pid, signal.SIGSTOP)  # still registered, cannot catch up
-        try:
-            moves = admin.alter_partition_reassignments({(TOPIC, 0): [*replicas, target]})
-            assert moves == {(TOPIC, 0): None}
-            assert zk.get_children(paths.REASSIGNMENTS) == [f"{TOPIC}:0"]
-            assert cli(cluster, "topics", "delete", TOPIC, only=replicas[0]).returncode == 0
-            assert zk.get_children(paths.REASSIGNMENTS) == []  # the move ended with its topic
-        finally:
-            os.kill(cluster[target].pid, signal.SIGCONT)
+    client = client_of(cluster[replicas[0]])  # straight to the broker that is not paused
+    move = AlterPartitionReassignmentsRequest((Reassignment(TOPIC, 0, (*replicas, target)),))
+    os.kill(cluster[target].pid, signal.SIGSTOP)  # still registered, cannot catch up
+    try:
+        (result,) = client.call("broker", move).results
+        assert result.error_code == 0, result
+        assert zk.get_children(paths.REASSIGNMENTS) == [f"{TOPIC}:0"]
+        (deleted,) = client.call("broker", DeleteTopicsRequest((TOPIC,))).results
+        assert deleted.error_code == 0, deleted
+        assert zk.get_children(paths.REASSIGNMENTS) == []  # the move ended with its topic
+    finally:
+        os.kill(cluster[target].pid, signal.SIGCONT)
+        client.close()
 
 
 def test_replicas_are_placed_on_different_racks_when_brokers_declare_them(zk_hosts, zk, tmp_path):
