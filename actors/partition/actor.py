@@ -34,13 +34,13 @@ from pathlib import Path
 from zafka import clock as clocks
 from zafka import limits
 from zafka.actors.partition import replica_io
+from zafka.actors.partition.cleanup import Cleanup, CleanupSchedule
 from zafka.actors.partition.fetch_waiters import FetchWaiters, PendingFetch
 from zafka.actors.partition.roles import SOLE_LEADER, Leadership, Role
 from zafka.actors.partition.state import (
     NO_TIMESTAMP,
     PARKED,
     Append,
-    Cleanup,
     FindTimestamp,
     PartitionState,
     Read,
@@ -91,6 +91,7 @@ class PartitionActor(Actor):
         self._wall_clock = wall_clock
         self._on_append = on_append  # wakes followers' fetches waiting on this broker
         self.checkpointed_high_watermark = -1
+        self.cleaning = CleanupSchedule(config)
 
     @property
     def waiters(self) -> FetchWaiters:
@@ -181,14 +182,14 @@ class PartitionActor(Actor):
         """Retention or compaction, by the topic's cleanup.policy (see the module docstring).
         Returns how many segments (delete) or records (compact) it removed."""
         log, wall_ms = self.log, self._wall_clock()
-        action = self.state.cleanup(wall_ms, self._sealed_bases())
+        action = self.cleaning.wanted(wall_ms, self._sealed_bases())
         if action is Cleanup.NONE:
             return 0
         try:
             if action is Cleanup.RETENTION:
                 return log.enforce_retention(wall_ms)
             removed = log.compact(wall_ms)
-            self.state.compacted(wall_ms, self._sealed_bases())
+            self.cleaning.compacted(wall_ms, self._sealed_bases())
             return removed
         finally:
             self._log_changed()

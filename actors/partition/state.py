@@ -23,8 +23,8 @@ last reported them (`log_opened`, `log_changed`). What it decides:
 - ListOffsets: `list_offsets(request)` answers -2 (log start) and -1 (high watermark) at
   once; for a timestamp it returns a `FindTimestamp` for the shell to look up in the log.
 - Timers: `flush_wanted()` says when a flush timer should be armed (appended data past the
-  recovery point, fsync not `never`); `cleanup(wall_ms)` which cleanup the topic's policy
-  wants now (see `Cleanup`); `next_fetch_deadline_ms` / `expire(now_ms)` for parked fetches.
+  recovery point, fsync not `never`); `next_fetch_deadline_ms` / `expire(now_ms)` for parked
+  fetches (cleanup.py says which cleanup the topic's policy wants).
 
 - Replication (docs/ARCHITECTURE.md, Replication): a leader's `ReplicaSet` keeps the ISR
   and the high watermark, which moves on the leader's appends and its followers' fetches
@@ -39,16 +39,15 @@ last reported them (`log_opened`, `log_changed`). What it decides:
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from zafka import limits
 from zafka.actors.partition.acks import AckPurgatory, WaitingAck
 from zafka.actors.partition.fetch_waiters import BytesAvailableFn, FetchWaiters, PendingFetch
+from zafka.actors.partition.operations import NOTHING, Append, FindTimestamp, Read, Released
 from zafka.actors.partition.producer_state import Action, ProducerStateTable
 from zafka.actors.partition.replica_set import ReplicaSet
+from zafka.actors.partition.replica_state import ReplicaDecisions
 from zafka.actors.partition.roles import SOLE_LEADER, Leadership, Role
 from zafka.errors import ZafkaError
 from zafka.storage.batch import BatchHeader, check_batch, parse_header
@@ -69,53 +68,7 @@ NO_TIMESTAMP = -1
 PARKED = object()  # `fetched`: the fetch waits (answer it when `appended` or `expire` says)
 
 
-@dataclass(frozen=True, slots=True)
-class Append:
-    """Log operation: append `batch` under `leader_epoch`, then report it with `appended`."""
-
-    batch: bytes
-    header: BatchHeader
-    leader_epoch: int
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    """Log operation: whole batches from `offset`, at most `max_bytes` past the first,
-    below `max_offset` (the high watermark)."""
-
-    offset: int
-    max_bytes: int
-    max_offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class FindTimestamp:
-    """Log operation: the first offset whose record timestamp is >= `timestamp`."""
-
-    timestamp: int
-
-
-class Released(NamedTuple):
-    """What a move of the high watermark released: fetches to answer, and acks=all answers
-    (`failed`: the ISR is below min.insync.replicas now, NOT_ENOUGH_REPLICAS_AFTER_APPEND)."""
-
-    fetches: list[PendingFetch]
-    acks: list[WaitingAck]
-    failed: bool = False
-
-
-NOTHING = Released([], [])
-
-
-class Cleanup(enum.Enum):
-    """What `cleanup(wall_ms)` wants from the log now."""
-
-    NONE = "none"  # compaction has nothing new to do
-    RETENTION = "retention"  # cleanup.policy delete: drop segments past retention
-    COMPACT = "compact"  # cleanup.policy compact: a segment was sealed, or tombstones aged
-
-
-class PartitionState:
+class PartitionState(ReplicaDecisions):
     """The leader of partition `partition` of `topic`, as state and decisions."""
 
     def __init__(
@@ -144,8 +97,6 @@ class PartitionState:
         self.log_end_offset = 0
         self.recovery_point = 0
         self.flush_armed = False  # the shell's flush timer is set
-        self._compacted: tuple[int, ...] = ()  # sealed segments' bases after the last compaction
-        self._compacted_ms: int | None = None  # when it ran (wall clock)
         self._damage_reported: set[str] = set()  # corrupt batches a fetch ran into
 
     @property
@@ -351,83 +302,6 @@ class PartitionState:
             raise ZafkaError("OFFSET_OUT_OF_RANGE", f"offset {offset} is outside [{start}, {end}]")
         return Read(offset, max_bytes, self.high_watermark)
 
-    # --- replication ------------------------------------------------------------------------
-
-    def check_epoch(self, leader_epoch: int) -> None:
-        """A replica's request in `leader_epoch`: FENCED_LEADER_EPOCH if that is older than
-        this one's, UNKNOWN_LEADER_EPOCH if newer (the controller's word has not come yet)."""
-        if leader_epoch < self.leader_epoch:
-            raise ZafkaError("FENCED_LEADER_EPOCH", f"epoch {leader_epoch} < {self.leader_epoch}")
-        if leader_epoch > self.leader_epoch:
-            raise ZafkaError("UNKNOWN_LEADER_EPOCH", f"epoch {leader_epoch} > {self.leader_epoch}")
-
-    def replica_fetch(
-        self, replica: int, leader_epoch: int, offset: int, max_bytes: int, now_ms: int
-    ) -> tuple[Read, bool]:
-        """Follower `replica` fetches from `offset`: the read (up to the log end) and whether
-        the high watermark moved (then `release`)."""
-        self.check_leader()
-        self.check_epoch(leader_epoch)
-        start, end = self.log_start_offset, self.log_end_offset
-        if not start <= offset <= end:
-            raise ZafkaError("OFFSET_OUT_OF_RANGE", f"offset {offset} is outside [{start}, {end}]")
-        assert self.replicas is not None
-        moved = self.replicas.follower_fetched(replica, offset, now_ms)
-        return Read(offset, max_bytes, end), moved
-
-    def release(self, available: BytesAvailableFn) -> Released:
-        """The high watermark moved: the fetches and acks=all answers it released."""
-        return self._release(available)
-
-    def isr_proposal(self, now_ms: int) -> tuple[int, ...] | None:
-        """The ISR to write now (see `ReplicaSet.proposal`), or None."""
-        return None if self.replicas is None else self.replicas.proposal(now_ms)
-
-    def isr_written(self, isr: tuple[int, ...], version: int) -> bool:
-        assert self.replicas is not None and isinstance(self.role, Leadership)
-        self.role = Leadership(
-            self.role.broker_id,
-            isr,
-            self.role.replicas,
-            version,
-            self.role.min_insync,
-            self.role.lag_max_ms,
-        )
-        return self.replicas.isr_written(isr, version)
-
-    def isr_write_failed(self) -> None:
-        if self.replicas is not None:
-            self.replicas.isr_write_failed()
-
-    def update(self, role: Leadership, leader_epoch: int, log_end: int, now_ms: int) -> bool:
-        """The controller changed the ISR or replicas, maybe in a newer epoch (starting at
-        `log_end`), or repeated them; True if the high watermark moved."""
-        assert self.replicas is not None
-        if leader_epoch > self.leader_epoch:
-            self.leader_epoch, self.replicas.epoch_start = leader_epoch, log_end
-        self.role = role
-        self.replicas.set_replicas(role.replicas, now_ms)
-        return self.replicas.isr_written(role.isr, role.version)
-
-    def replicated(self, headers: Iterable[BatchHeader], leader_high_watermark: int) -> None:
-        """A follower appended its leader's batches (report `log_changed` first)."""
-        for h in headers:
-            self.producers.record(
-                h.producer_id,
-                h.producer_epoch,
-                h.base_sequence,
-                h.record_count,
-                h.base_offset,
-                h.last_offset,
-            )
-        high = min(leader_high_watermark, self.log_end_offset)
-        self.follower_high_watermark = max(self.follower_high_watermark, high)
-
-    def truncated(self) -> None:
-        """A follower cut its log's divergent tail (report `log_changed` first)."""
-        self.producers.truncate(self.log_end_offset)
-        self.follower_high_watermark = min(self.follower_high_watermark, self.log_end_offset)
-
     # --- list offsets -----------------------------------------------------------------------
 
     def list_offsets(self, request: ListOffsetsRequest) -> ListOffsetsResponse | FindTimestamp:
@@ -449,19 +323,3 @@ class PartitionState:
         hosts thousands). The caller sets it and `flush_armed`."""
         unflushed = self.recovery_point < self.log_end_offset
         return self.config.fsync is not Fsync.NEVER and unflushed and not self.flush_armed
-
-    def cleanup(self, wall_ms: int, sealed_bases: tuple[int, ...]) -> Cleanup:
-        """What the topic's cleanup.policy wants now, given the sealed segments' bases."""
-        if self.config.cleanup_policy != "compact":
-            return Cleanup.RETENTION
-        aged = (
-            self._compacted_ms is not None
-            and wall_ms - self._compacted_ms >= self.config.delete_retention_ms
-        )
-        if not sealed_bases or (sealed_bases == self._compacted and not aged):
-            return Cleanup.NONE
-        return Cleanup.COMPACT
-
-    def compacted(self, wall_ms: int, sealed_bases: tuple[int, ...]) -> None:
-        """A compaction ran at `wall_ms`, leaving these sealed segments."""
-        self._compacted, self._compacted_ms = sealed_bases, wall_ms
