@@ -26,10 +26,7 @@ Each produce run counts until flush() returned with every record acknowledged. O
 from __future__ import annotations
 
 import argparse
-import shutil
-import signal
 import sys
-import tempfile
 from pathlib import Path
 
 try:
@@ -38,8 +35,7 @@ except ImportError:  # run from a checkout without an install
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from batch_bench import fmt
-from vs_redis import SetupError, _exit_on_sigterm, zafka_cluster
+from vs_redis import run_measured, zafka_cluster
 
 from zafka import bench_e2e, benchrun, benchstats
 from zafka.clients.admin import Admin
@@ -125,20 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.records < 1 or args.e2e_seconds <= 0 or args.e2e_rate <= 0:
         parser.error("--records, --e2e-seconds and --e2e-rate must be positive")
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="zafka-replication-"))
-    try:
-        results = measure(args, workdir)
-    except BaseException as err:
-        print(f"replication_bench.py: failed; files and logs are in {workdir}", file=sys.stderr)
-        if isinstance(err, SetupError):
-            print(f"replication_bench.py: {err}", file=sys.stderr)
-            return 2
-        raise
-    shutil.rmtree(workdir, ignore_errors=True)
-    for name, value in results:
-        print(f"{name}={fmt(value) if isinstance(value, float) else value}", flush=True)
-    return 0
+    return run_measured("replication_bench.py", measure, args)
 
 
 if __name__ == "__main__":

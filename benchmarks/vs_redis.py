@@ -335,20 +335,17 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[tuple[str, object]]
     ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    problem = missing()
-    if problem:
-        print(f"vs_redis.py: {problem}", file=sys.stderr)
-        return 2
+def run_measured(script: str, measure, args: argparse.Namespace) -> int:
+    """Run `measure(args, workdir)` in a fresh temporary directory (kept, and named, if it
+    fails; 2 for a set-up problem) and print its figures as `name=value` lines."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    workdir = Path(tempfile.mkdtemp(prefix="zafka-vs-redis-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"zafka-{script.removesuffix('.py')}-"))
     try:
         results = measure(args, workdir)
     except BaseException as err:
-        print(f"vs_redis.py: failed; the servers' files and logs are in {workdir}", file=sys.stderr)
+        print(f"{script}: failed; the servers' files and logs are in {workdir}", file=sys.stderr)
         if isinstance(err, SetupError):
-            print(f"vs_redis.py: {err}", file=sys.stderr)
+            print(f"{script}: {err}", file=sys.stderr)
             return 2
         raise
     shutil.rmtree(workdir, ignore_errors=True)
@@ -356,6 +353,15 @@ def main(argv: list[str] | None = None) -> int:
         shown = fmt(value) if isinstance(value, float) else value
         print(f"{name}={shown}", flush=True)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    problem = missing()
+    if problem:
+        print(f"vs_redis.py: {problem}", file=sys.stderr)
+        return 2
+    return run_measured("vs_redis.py", measure, args)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,10 @@ class ProducerStateTable:
     def rebuild(self, headers: Iterable[BatchHeader]) -> None:
         """Forget everything, then `record` every batch of the log, oldest first."""
         self._producers.clear()
+        self.record_headers(headers)
+
+    def record_headers(self, headers: Iterable[BatchHeader]) -> None:
+        """`record` each batch, oldest first (a log's, or those a follower copied)."""
         for h in headers:
             self.record(
                 h.producer_id,

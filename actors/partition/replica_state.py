@@ -77,15 +77,7 @@ class ReplicaDecisions:
 
     def replicated(self, headers: Iterable[BatchHeader], leader_high_watermark: int) -> None:
         """A follower appended its leader's batches (report `log_changed` first)."""
-        for h in headers:
-            self.producers.record(
-                h.producer_id,
-                h.producer_epoch,
-                h.base_sequence,
-                h.record_count,
-                h.base_offset,
-                h.last_offset,
-            )
+        self.producers.record_headers(headers)
         high = min(leader_high_watermark, self.log_end_offset)
         self.follower_high_watermark = max(self.follower_high_watermark, high)
 
