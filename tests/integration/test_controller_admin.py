@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -142,14 +144,34 @@ def test_elect_leaders_moves_leadership_back_to_the_preferred_replica(cluster, z
     preferred, other = _moved_to_follower(cluster, zk)
     assert state(zk, 0).leader == other
     epoch = state(zk, 0).leader_epoch
-    elected = zafka(
-        "cluster", "elect-leaders", "--topic", TOPIC, "--bootstrap", bootstrap(cluster, other)
-    )
-    assert elected.returncode == 0, elected.stderr
-    assert (
-        f"Successfully completed leader election (PREFERRED) for partitions {TOPIC}-0"
-        in elected.stdout
-    )
+    with Producer(bootstrap(cluster), linger_ms=1) as producer:  # acks=all, through the move
+        before = producer.send(TOPIC, b"before", partition=0).result(STATE_WAIT_S).offset
+        electing = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "zafka.cli",
+                "cluster",
+                "elect-leaders",
+                "--topic",
+                TOPIC,
+                "--bootstrap",
+                bootstrap(cluster, other),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        during = []
+        while electing.poll() is None and len(during) < 20_000:
+            during.append(producer.send(TOPIC, b"during", partition=0))
+            during[-1].result(STATE_WAIT_S)
+        out, err = electing.communicate(timeout=STATE_WAIT_S)
+        after = producer.send(TOPIC, b"after", partition=0)
+        offsets = [f.result(STATE_WAIT_S).offset for f in [*during, after]]
+    assert electing.returncode == 0, err
+    assert f"Successfully completed leader election (PREFERRED) for partitions {TOPIC}-0" in out
+    assert offsets == list(range(before + 1, before + 2 + len(during)))  # none lost or doubled
     now = state(zk, 0)
     assert (now.leader, now.leader_epoch) == (preferred, epoch + 1)
     client = client_of(cluster[preferred])
