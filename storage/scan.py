@@ -103,3 +103,23 @@ def _valid_batch_at(segment: LogSegment, position: int) -> BatchHeader | None:
     except ZafkaError:
         return None
     return header
+
+
+def first_damaged_offset(segment: LogSegment) -> int | None:
+    """The first offset of `segment` that is not in an intact batch (a batch failing its
+    length or CRC check or out of offset order, or a range recovery quarantined), or None
+    if every batch is intact.
+    Reads the whole file once (a follower's check of its log before it copies: a damaged
+    replica must be repaired from its leader, never elected)."""
+    quarantined = [first for first, _ in segment.damaged.values()]
+    position, previous_last = 0, segment.base_offset - 1
+    while position < segment.size:
+        try:
+            header = segment.header_at(position)
+            check_batch(segment.pread(position, header.size))
+        except ZafkaError:
+            return min([previous_last + 1, *quarantined])
+        if not previous_last < header.base_offset <= header.last_offset < segment.next_offset:
+            return min([previous_last + 1, *quarantined])  # its offsets (the CRC leaves out)
+        previous_last, position = header.last_offset, position + header.size
+    return min(quarantined, default=None)

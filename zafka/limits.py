@@ -61,6 +61,7 @@ replica_fetch_backoff_ms = 100  # a follower's pause after a failed fetch (Kafka
 replica_fetch_timeout_ms = 5_000  # a fetch or epoch question unanswered this long (past the wait)
 replica_fetch_response_bytes_max = 10 * 1024 * 1024  # Kafka's replica.fetch.response.max.bytes
 replica_fetches_waiting_max = 1_000  # followers' fetches a leader broker holds at once
+scrub_bytes_per_turn_max = 8 * 1024 * 1024  # a follower's log checked per turn (whole segments)
 acks_waiting_max = 10_000  # acks=all answers a partition leader holds at once (BUSY beyond)
 replicas_max = 1_000  # the largest min.insync.replicas a topic may ask
 offsets_replicas_count = 3  # __consumer_offsets' (fewer with fewer brokers registered)

@@ -151,6 +151,7 @@ def _run(context: BrokerContext, runtime: Runtime, info: TopicInfo, state: Leade
     leads = state.leader == me
     role = _leadership(info, state, me) if leads else Followership(state.leader)
     wake = partial(wake_followers, runtime) if leads and len(state.replicas) > 1 else None
+    checked = partial(context.scrubbed.add, (info.name, p))
     factory = partial(
         PartitionActor,
         info.name,
@@ -162,6 +163,7 @@ def _run(context: BrokerContext, runtime: Runtime, info: TopicInfo, state: Leade
         role=role,
         on_append=wake,
         eligible=context.metadata.is_live,
+        log_checked=None if (info.name, p) in context.scrubbed else checked,
     )
     try:
         claim(directory, info.topic_id)

@@ -79,6 +79,7 @@ class PartitionActor(Actor):
         role: Role = SOLE_LEADER,
         on_append: Callable[[str, int], None] | None = None,
         eligible: Callable[[int], bool] = lambda replica: True,
+        log_checked: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(partition_actor_name(topic, partition))
         self.directory = directory
@@ -92,6 +93,11 @@ class PartitionActor(Actor):
         self._on_append = on_append  # wakes followers' fetches waiting on this broker
         self.checkpointed_high_watermark = -1
         self.cleaning = CleanupSchedule(config)
+        # A follower whose log this process has not checked yet checks it before it copies,
+        # then calls `log_checked` (None: no check needed).
+        self._log_checked = log_checked
+        self.scrubbed = self.state.is_leader or log_checked is None
+        self.scrub_offset = 0
 
     @property
     def waiters(self) -> FetchWaiters:
@@ -124,6 +130,9 @@ class PartitionActor(Actor):
         self.set_timer("cleanup", self.cleanup_interval_ms)
         if state.is_leader and state.role.replicas != (state.role.broker_id,):
             self.set_timer("isr", self._isr_check_ms())
+        if not self.scrubbed:
+            self.scrub_offset = log.log_start_offset
+            self.set_timer("scrub", 0)
 
     def on_stop(self) -> None:
         """Answer every parked fetch with what is there, then flush and seal the log."""
@@ -165,6 +174,13 @@ class PartitionActor(Actor):
 
     def _isr_check_ms(self) -> int:
         return max(self.state.check_leader().lag_max_ms // 2, 1)
+
+    def on_scrub_timeout(self, now_ms: int) -> None:
+        self.scrubbed = replica_io.scrub_step(self)
+        if not self.scrubbed:
+            self.set_timer("scrub", 0)
+        elif self._log_checked is not None:
+            self._log_checked()
 
     def on_isr_timeout(self, now_ms: int) -> None:
         """Kafka's ISR check: followers lagging past replica.lag.time.max.ms leave the ISR."""

@@ -16,10 +16,12 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from zafka import limits
 from zafka.actors.partition.divergence import AskEpoch, TruncateTo, answered, first_step
 from zafka.actors.partition.state import Released
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint
+from zafka.storage.scan import first_damaged_offset
 from zafka.transport.client import ProduceResponse
 from zafka.transport.envelope import Envelope
 
@@ -172,6 +174,34 @@ def follower_append(actor: PartitionActor, data: memoryview, leader_high_waterma
     actor.state.replicated(headers, leader_high_watermark)
     actor._schedule_flush()
     return log.log_end_offset
+
+
+def scrub_step(actor: PartitionActor) -> bool:
+    """A follower checks its log once before it copies anything: whole segments, up to
+    `limits.scrub_bytes_per_turn_max` a turn. A damaged batch cuts the log there: what
+    follows is fetched again from the leader, so a damaged replica is repaired, and it cannot
+    join the ISR (or be elected) before. True when the whole log has been checked."""
+    log, read = actor.log, 0
+    for segment in log.segments:
+        if segment.base_offset < actor.scrub_offset:
+            continue
+        if read >= limits.scrub_bytes_per_turn_max:
+            return False
+        damaged = first_damaged_offset(segment)
+        if damaged is not None:
+            logger.warning(
+                "partition %s: damaged batch at offset %s in %s; cut there, to fetch again",
+                actor.name,
+                damaged,
+                segment.log_path,
+            )
+            log.truncate_to(max(damaged, log.log_start_offset))
+            actor._log_changed()
+            actor.state.truncated()
+            return True
+        read += segment.size
+        actor.scrub_offset = segment.next_offset
+    return True
 
 
 def follower_reset(actor: PartitionActor, offset: int) -> None:

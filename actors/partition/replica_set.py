@@ -104,6 +104,16 @@ class ReplicaSet:
         progress.log_end_offset = offset
         return self._advance()
 
+    def new_epoch(self, epoch_start: int, isr: tuple[int, ...], now_ms: int) -> None:
+        """The leader goes on in a new epoch from `epoch_start` (the controller changed the
+        ISR). What it knew of a follower outside `isr` is forgotten: that replica may have
+        died and lost its tail since; it must fetch again to show what it holds (Kafka
+        resets its followers' state in a new leader epoch too)."""
+        self.epoch_start = epoch_start
+        for r in self.followers:
+            if r not in isr:
+                self.followers[r] = FollowerProgress(caught_up_ms=now_ms, fetch_ms=now_ms)
+
     def isr_written(self, isr: tuple[int, ...], version: int) -> bool:
         """The ISR is in ZooKeeper at `version` (proposed here or told by the controller);
         True if the high watermark moved. An older version than known is ignored."""

@@ -70,7 +70,8 @@ class ReplicaDecisions:
         `log_end`), or repeated them; True if the high watermark moved."""
         assert self.replicas is not None
         if leader_epoch > self.leader_epoch:
-            self.leader_epoch, self.replicas.epoch_start = leader_epoch, log_end
+            self.leader_epoch = leader_epoch
+            self.replicas.new_epoch(log_end, role.isr, now_ms)
         self.role = role
         self.replicas.set_replicas(role.replicas, now_ms)
         return self.replicas.isr_written(role.isr, role.version)

@@ -2,8 +2,9 @@
 
 It carries every partition this broker follows on that leader, each in one of these phases:
 
-- `truncate`: just followed (a new leader epoch): find where the local log agrees with the
-  leader's (actors/partition/divergence.py) — cut at once when that needs no question;
+- `truncate`: just followed (a new leader epoch): once the local replica has checked its log
+  (a damaged batch cuts it: replica_io.scrub_step), find where it agrees with the leader's
+  (actors/partition/divergence.py) — cut at once when that needs no question;
 - `ask`: an OffsetForLeaderEpoch question is owed or in flight (one request for all);
 - `fetch`: fetching from its log end: one ReplicaFetch in flight for all of them, long-polling
   at the leader (`limits.replica_fetch_wait_ms`); each answer's batches are appended as they
@@ -89,11 +90,17 @@ class ReplicaFetcher(Actor):
         return actor
 
     def on_work_timeout(self, now_ms: int) -> None:
+        checking = False  # a replica still checking its log (see replica_io.scrub_step)
         for key, followed in self.partitions.items():
             if followed.phase == TRUNCATE and (actor := self._local(key)) is not None:
+                if not actor.scrubbed:
+                    checking = True
+                    continue
                 self._step(followed, actor, replica_io.truncation_step(actor))
         self._ask()
         self._fetch()
+        if checking:
+            self.set_timer("retry", limits.replica_fetch_backoff_ms)
 
     def on_retry_timeout(self, now_ms: int) -> None:
         self.on_work_timeout(now_ms)

@@ -151,16 +151,31 @@ class ReplicationModel(RuleBasedStateMachine):
         else:
             self.rs.isr_write_failed()
 
-    @rule(replica=st.sampled_from(REPLICAS))
-    def crash(self, replica: int) -> None:
+    @rule(replica=st.sampled_from(REPLICAS), lost=st.integers(0, 3))
+    def crash(self, replica: int, lost: int) -> None:
+        """`replica` dies; a follower may come back without its last `lost` records (a
+        damaged tail cut, a disk that lost unflushed data)."""
         if replica not in self.alive:
             return
+        was_leader = replica == self.leader
         self.alive.discard(replica)
         if replica == self.leader or replica in self.isr:
             self.follower_hw[replica] = min(self.follower_hw[replica], len(self.logs[replica]))
             if replica == self.leader and self.rs is not None:
                 self.follower_hw[replica] = self.rs.high_watermark
-            self._elect()
+            if replica != self.leader:  # the controller: out of the ISR, in a new epoch
+                self.isr = tuple(r for r in self.isr if r != replica)
+                self.epoch += 1
+                self.version += 1
+                assert self.rs is not None and self.leader is not None
+                self.rs.new_epoch(len(self.logs[self.leader]), self.isr, self.now_ms)
+                self.rs.isr_written(self.isr, self.version)
+            else:
+                self._elect()
+        if not was_leader and lost:
+            log = self.logs[replica]
+            del log[max(len(log) - lost, 0) :]
+            self.follower_hw[replica] = min(self.follower_hw[replica], len(log))
 
     @rule(replica=st.sampled_from(REPLICAS))
     def restart(self, replica: int) -> None:
@@ -223,3 +238,18 @@ def test_a_replica_the_controller_does_not_count_live_does_not_join_the_isr():
     assert rs.proposal(0) is None
     live.add(3)  # registered: the next check takes it in
     assert rs.proposal(0) == (1, 2, 3)
+
+
+def test_a_follower_out_of_the_isr_in_a_new_epoch_must_fetch_again_to_join():
+    # Broker 2 was caught up at 5, died (the controller took it out in a new epoch), and came
+    # back having lost its tail (a damaged batch cut): what the leader knew of it is stale.
+    rs = ReplicaSet(1, (1, 2), (1, 2), 0, 0, 5, 0, 0, LAG_MAX_MS)
+    rs.follower_fetched(2, 5, 0)
+    assert rs.high_watermark == 5
+    rs.new_epoch(5, (1,), 10)
+    rs.isr_written((1,), 1)
+    assert rs.proposal(10) is None  # not taken back in on what it held before
+    rs.follower_fetched(2, 3, 20)
+    assert rs.proposal(20) is None  # it holds less than the high watermark
+    rs.follower_fetched(2, 5, 30)
+    assert rs.proposal(30) == (1, 2)
