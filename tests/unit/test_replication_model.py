@@ -159,7 +159,11 @@ class ReplicationModel(RuleBasedStateMachine):
             return
         was_leader = replica == self.leader
         self.alive.discard(replica)
-        if replica == self.leader or replica in self.isr:
+        joining = self.rs is not None and replica in (self.rs.pending or ())
+        if joining:  # the controller's removal below moves the version on: that write fails
+            assert self.rs is not None
+            self.rs.isr_write_failed()
+        if replica == self.leader or replica in self.isr or joining:
             self.follower_hw[replica] = min(self.follower_hw[replica], len(self.logs[replica]))
             if replica == self.leader and self.rs is not None:
                 self.follower_hw[replica] = self.rs.high_watermark
