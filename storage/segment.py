@@ -290,6 +290,11 @@ class LogSegment:
             end = min(end, max(position, positions[below])) if below >= 0 else position
         try:
             for at, size, last_offset in self._walk(end):
+                if last_offset >= self.next_offset:  # a stamped offset the CRC leaves out
+                    raise ZafkaError(
+                        "CORRUPT_MESSAGE",
+                        f"batch at byte {at} of {self.log_path} claims offset {last_offset}",
+                    )
                 if (at > position and at + size > limit) or (
                     max_offset is not None and last_offset >= max_offset
                 ):

@@ -155,6 +155,26 @@ def test_a_flipped_base_offset_in_a_sealed_segment_is_never_served(tmp_path):
     assert len(log.read(0, 10_000)) == second_batch  # the intact batch before it, alone
 
 
+def test_a_base_offset_flipped_far_ahead_is_corrupt_message_not_an_empty_read(tmp_path):
+    """A stamped offset the CRC leaves out, pushed past the segment's end, must not make a
+    read below the log end look empty (a consumer would wait there for ever)."""
+    sparse = LogConfig(segment_bytes=4096, index_interval_bytes=4096, segment_ms=10**15)
+    log = open_log(tmp_path, sparse)
+    for _ in range(100):
+        log.append(batch(1), 0)
+    sealed, end = log.segments[1], log.log_end_offset
+    sizes = [sealed.header_at(0).size]
+    log.close()
+    middle = sizes[0] * 5  # the sixth batch of the second segment
+    _flip(sealed.log_path, middle, 0x10)  # its base offset becomes 2**60 more
+    log = open_log(tmp_path, sparse)
+    served = log.read(sealed.base_offset, 1 << 20, max_offset=end)
+    assert len(served) == middle  # the intact batches before it
+    with pytest.raises(ZafkaError) as err:  # where that read stopped: the damaged batch
+        log.read(sealed.base_offset + 5, 1 << 20, max_offset=end)
+    assert err.value.error.name == "CORRUPT_MESSAGE" and f"byte {middle}" in err.value.detail
+
+
 def test_a_broken_length_inside_a_sealed_segment_is_refused_not_walked(tmp_path):
     log = open_log(tmp_path)
     for _ in range(40):
