@@ -134,7 +134,6 @@ class BrokerContext:
     infos: dict[str, TopicInfo] = field(default_factory=dict)  # hosted topic -> as stored
     running: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # replicas
     # here: (topic, partition) -> (leader epoch, leader) it runs in
-    following: dict[tuple[str, int], int] = field(default_factory=dict)  # -> leader fetched from
     scrubbed: set[tuple[str, int]] = field(default_factory=set)  # followers' logs checked once
     link: Callable[[str, str], None] = lambda node, endpoint: None  # reach node at endpoint
     controller_id: int = -1  # the controller whose messages are accepted ...

@@ -29,14 +29,15 @@ def follow(context: BrokerContext, runtime: Runtime, state: LeaderAndIsrRequest)
         me = context.zookeeper.broker_id
         fetcher = runtime.spawn(lambda: ReplicaFetcher(me, leader))
     assert isinstance(fetcher, ReplicaFetcher)
-    context.following[(state.topic, state.partition)] = leader
     fetcher.follow(state.topic, state.partition, state.leader_epoch)
 
 
 def unfollow(context: BrokerContext, runtime: Runtime, topic: str, partition: int) -> None:
-    leader = context.following.pop((topic, partition), None)
-    if leader is None:
-        return
+    """Stop fetching the partition (call before it leaves `context.running`)."""
+    running = context.running.get((topic, partition))
+    if running is None or running[1] in (-1, context.zookeeper.broker_id):
+        return  # not followed: led here, or no leader
+    leader = running[1]
     try:
         fetcher = runtime.actor(fetcher_name(leader))
     except KeyError:
