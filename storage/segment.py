@@ -8,6 +8,7 @@ they are missing, garbled or describe a different file size (see index.py).
 from __future__ import annotations
 
 import bisect
+import itertools
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -54,6 +55,12 @@ class LogSegment:
         self.verified_bytes = 0  # batches before this position have passed their CRC check
         self.verified_next_offset = self.base_offset  # the offset after those batches
         self.damaged: dict[int, tuple[int, int]] = {}  # position: offsets, quarantined
+        # (position, size, last offset) of each batch indexed since the last offset-index
+        # entry (or since the segment was opened), up to the end of the file: reads at the
+        # tail, where followers and consumers wait, find their batches here instead of
+        # walking headers on disk. At most index_interval_bytes / HEADER_SIZE entries.
+        self._tail: list[tuple[int, int, int]] = []
+        self._tail_positions: list[int] = []
         self.offset_index.clear()
         self.time_index.clear()
 
@@ -144,6 +151,9 @@ class LogSegment:
             if not self.time_index or self.max_timestamp > self.time_index.keys[-1]:
                 self.time_index.append(self.max_timestamp, relative)
             self._bytes_since_entry = 0
+            self._tail, self._tail_positions = [], []
+        self._tail.append((position, size, last))
+        self._tail_positions.append(position)
         self._bytes_since_entry += size
         self.next_offset = last + 1
 
@@ -162,6 +172,7 @@ class LogSegment:
         if self.damaged:
             return
         seal = SegmentSeal(self.next_offset, self.max_timestamp, self.size)
+        self._tail, self._tail_positions = [], []  # a sealed segment is read from disk
         self.offset_index.save(seal, fsync)
         self.time_index.save(seal, fsync)
         self._sealed_on_disk = True
@@ -214,10 +225,21 @@ class LogSegment:
                 return position
         entry = self.offset_index.floor(offset - self.base_offset)
         start = self.offset_index.values[entry] if entry >= 0 else 0
-        for position, _, last_offset in self._walk(start):
+        for position, _, last_offset in self._batches_from(start):
             if last_offset >= offset:
                 return position
         return self.size
+
+    def _batches_from(self, position: int) -> Iterator[tuple[int, int, int]]:
+        """As `_walk`, from memory when `position` is a batch boundary in the known tail."""
+        positions = self._tail_positions
+        if positions and position >= positions[0] and not self.damaged:
+            if position == self.size:
+                return iter(())
+            at = bisect.bisect_left(positions, position)
+            if at < len(positions) and positions[at] == position:
+                return itertools.islice(self._tail, at, None)
+        return self._walk(position)
 
     def _walk(self, position: int) -> Iterator[tuple[int, int, int]]:
         """(position, size, last offset) of each batch from `position` to the end, reading
@@ -289,7 +311,7 @@ class LogSegment:
             below = self.offset_index.floor(max_offset - self.base_offset)
             end = min(end, max(position, positions[below])) if below >= 0 else position
         try:
-            for at, size, last_offset in self._walk(end):
+            for at, size, last_offset in self._batches_from(end):
                 if last_offset >= self.next_offset:  # a stamped offset the CRC leaves out
                     raise ZafkaError(
                         "CORRUPT_MESSAGE",

@@ -216,7 +216,8 @@ class ZmqTransport:
                 parts = sock.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 continue
-            self._ready.append(sock)  # it may hold more: come back after the others
+            if sock.get(zmq.EVENTS) & zmq.POLLIN:  # it holds more: come back after the others
+                self._ready.append(sock)
             message = self._message(sock, parts)
             if message is not None:
                 return message

@@ -127,6 +127,18 @@ class LogModel(RuleBasedStateMachine):
         if hasattr(self, "log"):
             assert (self.log.log_start_offset, self.log.log_end_offset) == (self.start, self.end)
 
+    @invariant()
+    def tail_in_memory_matches_the_file(self):
+        """The batches the active segment keeps in memory are the ones its file holds."""
+        if hasattr(self, "log"):
+            segment = self.log._segments[-1]
+            for position, size, last in segment._tail:
+                walked = next(segment._walk(position))
+                assert walked == (position, size, last)
+            if segment._tail:
+                position, size, _ = segment._tail[-1]
+                assert position + size == segment.size
+
 
 def _count_batches(data: bytes) -> int:
     position, count = 0, 0
