@@ -77,7 +77,7 @@ def headers_size(headers: Iterable[tuple[str, bytes]]) -> int:
     """Estimated packed bytes of one record's headers (names measured in UTF-8)."""
     size = headers_overhead_bytes
     for name, value in headers:
-        size += header_overhead_bytes + len(name.encode()) + len(value)
+        size += header_overhead_bytes + len(name.encode()) + (len(value) if value else 0)
     return size
 
 

@@ -121,7 +121,7 @@ class Producer:
     ) -> RecordFuture:
         """Queue one record; returns its future (`result()` -> RecordMetadata). Thread-safe.
 
-        `value`, `key`: bytes or None; `headers`: (str, bytes) pairs; `timestamp`: ms since
+        `value`, `key`: bytes or None; `headers`: (str, bytes or None) pairs; `timestamp`: ms since
         the epoch (default now). Blocks while the buffer is full (up to `max_block_ms`) or
         while the topic's metadata is first fetched."""
         if (value.__class__ is not bytes and value is not None) or (
@@ -283,9 +283,9 @@ def _check_headers(headers: Sequence[tuple[str, bytes]]) -> list[tuple[str, byte
     checked = []
     for item in headers:
         if not (isinstance(item, tuple | list) and len(item) == 2):
-            raise TypeError(f"a header is a (str, bytes) pair, not {item!r}")
+            raise TypeError(f"a header is a (str, bytes or None) pair, not {item!r}")
         name, value = item
-        if type(name) is not str or type(value) is not bytes:
-            raise TypeError(f"a header is a (str, bytes) pair, not ({name!r}, {value!r})")
+        if type(name) is not str or not (value is None or type(value) is bytes):
+            raise TypeError(f"a header is a (str, bytes or None) pair, not ({name!r}, {value!r})")
         checked.append((name, value))
     return checked

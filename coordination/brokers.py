@@ -1,9 +1,10 @@
 """Broker registrations in ZooKeeper: each live broker's ephemeral `/brokers/ids/<id>` holds
 
-    {"version": 1, "endpoint": "tcp://127.0.0.1:9092", "rack": "r1"}
+    {"version": 1, "endpoint": "tcp://127.0.0.1:9092", "rack": "r1", "kafka": "127.0.0.1:9093"}
 
 (`rack` only when the broker was started with `--rack`: Kafka's `broker.rack`, used for
-rack-aware replica placement). One reader for every side that needs them.
+rack-aware replica placement; `kafka` only when it has a Kafka protocol listener: the
+host:port it advertises to Kafka clients). One reader for every side that needs them.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ FORMAT_VERSION = 1
 class Registration(NamedTuple):
     endpoint: str
     rack: str | None = None
+    kafka: str | None = None
 
 
-def registration_json(endpoint: str, rack: str | None = None) -> bytes:
+def registration_json(endpoint: str, rack: str | None = None, kafka: str | None = None) -> bytes:
     body: dict[str, object] = {"version": FORMAT_VERSION, "endpoint": endpoint}
     if rack is not None:
         body["rack"] = rack
+    if kafka is not None:
+        body["kafka"] = kafka
     return json.dumps(body).encode()
 
 
@@ -37,12 +41,13 @@ def parse_registration(data: bytes) -> Registration:
     """The registration in `data`; ValueError if it is not one."""
     try:
         body = json.loads(data)
-        endpoint, rack = body["endpoint"], body.get("rack")
+        endpoint, rack, kafka = body["endpoint"], body.get("rack"), body.get("kafka")
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError("not a broker registration") from None
-    if not isinstance(endpoint, str) or not (rack is None or isinstance(rack, str)):
+    optional = (rack, kafka)
+    if not isinstance(endpoint, str) or not all(v is None or isinstance(v, str) for v in optional):
         raise ValueError("not a broker registration")
-    return Registration(endpoint, rack)
+    return Registration(endpoint, rack, kafka)
 
 
 def registration(client: KazooClient, broker_id: int) -> Registration | None:

@@ -34,7 +34,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from kazoo.recipe.watchers import DataWatch
 
 from zafka.coordination import paths
-from zafka.coordination.brokers import registrations
+from zafka.coordination.brokers import Registration, registrations
 from zafka.coordination.topic_records import STALE_VERSION_ERROR
 from zafka.errors import ZafkaError
 
@@ -68,9 +68,9 @@ def read_epoch(client: KazooClient) -> tuple[int, int]:
     return int(json.loads(data)["epoch"]), stat.version
 
 
-def live_brokers(client: KazooClient) -> dict[int, str]:
-    """The registered brokers: id -> endpoint (brokers.py)."""
-    return {b: r.endpoint for b, r in registrations(client).items()}
+def live_brokers(client: KazooClient) -> dict[int, Registration]:
+    """The registered brokers by id (brokers.py)."""
+    return registrations(client)
 
 
 def try_elect(client: KazooClient, broker_id: int) -> ControllerLease | None:

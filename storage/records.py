@@ -34,10 +34,9 @@ _HEADERS_TYPES = frozenset((tuple, type(None)))
 _PAIR = frozenset((tuple,))
 _PAIR_LEN = frozenset((2,))
 _STR = frozenset((str,))
-_BYTES = frozenset((bytes,))
 _ITEM0, _ITEM1 = operator.itemgetter(0), operator.itemgetter(1)
 
-Headers: TypeAlias = tuple[tuple[str, bytes], ...] | None
+Headers: TypeAlias = tuple[tuple[str, bytes | None], ...] | None  # a value may be null, as Kafka's
 
 
 class Record(NamedTuple):
@@ -147,7 +146,7 @@ def _column(column: Any, count: int, name: str) -> tuple[Any, ...]:
 
 
 def _check_headers(headers: tuple[Any, ...]) -> None:
-    """Every element None or a tuple of (str, bytes) pairs, in C-level passes."""
+    """Every element None or a tuple of (str, bytes or None) pairs, in C-level passes."""
     if not set(map(type, headers)) <= _HEADERS_TYPES:
         raise corrupt("record headers must be nil or arrays of [str, bin] pairs")
     pairs = tuple(chain.from_iterable(filter(None, headers)))
@@ -157,9 +156,9 @@ def _check_headers(headers: tuple[Any, ...]) -> None:
         set(map(type, pairs)) != _PAIR
         or set(map(len, pairs)) != _PAIR_LEN
         or set(map(type, map(_ITEM0, pairs))) != _STR
-        or set(map(type, map(_ITEM1, pairs))) != _BYTES
+        or not set(map(type, map(_ITEM1, pairs))) <= _KV_TYPES
     ):
-        raise corrupt("record headers must be nil or arrays of [str, bin] pairs")
+        raise corrupt("record headers must be nil or arrays of [str, bin or nil] pairs")
 
 
 def read_batch(batch: Buffer) -> RecordBatch:

@@ -12,10 +12,12 @@ from zafka.transport.schema import Frame, Message
 
 @dataclass(frozen=True, slots=True)
 class BrokerInfo(Message):
-    """A live broker: its id and the endpoint clients connect to."""
+    """A live broker: its id, the endpoint clients connect to, and the host:port of its
+    Kafka protocol listener (None: it has none)."""
 
     id: int
     endpoint: str
+    kafka_endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,13 @@ starting with `#` are ignored. A key is a `zafka broker` option without its dash
 `zookeeper`, `listen`, `data-dir`, `rack`, `auto-create-topics`, `default-partitions`,
 `zk-session-timeout-ms`, `log-level`, `offsets-topic-partitions`,
 `group-heartbeat-interval-ms`, `group-rebalance-timeout-ms`,
-`leader-imbalance-check-interval-ms`, `leader-imbalance-per-broker-percentage`) or Kafka's
+`leader-imbalance-check-interval-ms`, `leader-imbalance-per-broker-percentage`,
+`kafka-listen`) or Kafka's
 name for the same setting (`broker.id`, `zookeeper.connect`, `listeners`, `log.dirs`,
 `broker.rack`, `auto.create.topics.enable`, `num.partitions`,
 `zookeeper.session.timeout.ms`, `offsets.topic.num.partitions`,
-`group.consumer.heartbeat.interval.ms`, `leader.imbalance.per.broker.percentage`). An option
+`group.consumer.heartbeat.interval.ms`, `leader.imbalance.per.broker.percentage`;
+`kafka.listen` for `kafka-listen`). An option
 given on the command line wins over the file.
 """
 
@@ -48,6 +50,7 @@ SETTINGS: dict[str, tuple[Callable[[str], object], object]] = {
     "group_rebalance_timeout_ms": (int, limits.group_rebalance_timeout_ms),
     "leader_imbalance_check_interval_ms": (int, limits.leader_imbalance_check_interval_ms),
     "leader_imbalance_per_broker_percentage": (int, limits.leader_imbalance_per_broker_percent),
+    "kafka_listen": (str, ""),
 }
 KAFKA_NAMES = {
     "broker.id": "id",
@@ -61,6 +64,7 @@ KAFKA_NAMES = {
     "offsets.topic.num.partitions": "offsets_topic_partitions",
     "group.consumer.heartbeat.interval.ms": "group_heartbeat_interval_ms",
     "leader.imbalance.per.broker.percentage": "leader_imbalance_per_broker_percentage",
+    "kafka.listen": "kafka_listen",
 }
 
 

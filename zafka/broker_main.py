@@ -37,6 +37,7 @@ from zafka.actors.broker.admin import DEFAULT_OFFSETS_PARTITIONS, BrokerZooKeepe
 from zafka.actors.controller.actor import ControllerActor
 from zafka.actors.controller.context import ControllerContext, ControllerSettings
 from zafka.actors.group.host import GroupHost, GroupSettings
+from zafka.actors.kafka import service as kafka_service
 from zafka.actors.replication.server import ReplicationActor
 from zafka.actors.runtime.loop import Runtime, SupervisionError
 from zafka.coordination import paths
@@ -89,6 +90,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--listen",
         metavar="tcp://127.0.0.1:PORT",
         help="endpoint clients and brokers connect to (127.0.0.1 only; port 0 picks a free one)",
+    )
+    parser.add_argument(
+        "--kafka-listen",
+        metavar="127.0.0.1:PORT",
+        help="also serve the Kafka protocol here, for Kafka clients (kafka-python, "
+        "confluent-kafka, aiokafka; port 0 picks a free one; default: no Kafka listener)",
     )
     parser.add_argument("--data-dir", help="directory of this broker's partition logs")
     parser.add_argument(
@@ -166,10 +173,18 @@ def _connect(hosts: str, session_timeout_ms: int) -> KazooClient:
     return client
 
 
-def _register(client: KazooClient, broker_id: int, endpoint: str, rack: str | None, wait_s: float):
-    """Register `/brokers/ids/<id>`; while another session holds it (our own previous life
-    after a kill -9, until ZooKeeper expires it) wait for its znode to go, up to `wait_s`."""
-    data = registration_json(endpoint, rack)
+def check_kafka_listen(address: str) -> tuple[str, int]:
+    """(host, port) of `--kafka-listen 127.0.0.1:PORT`; BrokerStartError saying why not."""
+    host, _, port = address.rpartition(":")
+    if host not in ALLOWED_HOSTS or not port.isdigit() or int(port) > 65535:
+        raise BrokerStartError(f"--kafka-listen must be 127.0.0.1:PORT, got {address!r}")
+    return host, int(port)
+
+
+def _register(client: KazooClient, broker_id: int, data: bytes, wait_s: float):
+    """Register `/brokers/ids/<id>` with `data`; while another session holds it (our own
+    previous life after a kill -9, until ZooKeeper expires it) wait for its znode to go, up
+    to `wait_s`."""
     deadline = clock.monotonic_s() + wait_s
     while True:
         registration = EphemeralRegistration(client, paths.broker(broker_id), data)
@@ -226,6 +241,7 @@ def _run(args: argparse.Namespace) -> int:
             "--group-heartbeat-interval-ms and --group-rebalance-timeout-ms must be >= 1"
         )
     check_listen(args.listen)
+    kafka_address = check_kafka_listen(args.kafka_listen) if args.kafka_listen else None
     if len(args.rack) > limits.rack_bytes_max or not args.rack.isprintable():
         raise BrokerStartError(f"--rack must be printable, at most {limits.rack_bytes_max} long")
     data_dir = Path(args.data_dir).resolve()
@@ -236,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
 
     client = _connect(args.zookeeper, args.zk_session_timeout_ms)
     transport = ZmqTransport(broker_node(args.id))
-    registration = worker = controller = None
+    registration = worker = controller = kafka = None
     try:
         try:
             endpoint = transport.bind(args.listen)
@@ -262,11 +278,22 @@ def _run(args: argparse.Namespace) -> int:
         )
         controller = ControllerContext(client, controller_worker, transport, args.id, rebalance)
         runtime.spawn(lambda: ControllerActor(controller))
+        kafka_endpoint = None
+        if kafka_address is not None:
+            try:
+                kafka = kafka_service.start(runtime, *kafka_address, args.default_partitions)
+            except OSError as err:
+                raise BrokerStartError(f"--kafka-listen {args.kafka_listen}: {err}") from None
+            kafka_endpoint = f"{kafka_address[0]}:{kafka.port}"
         worker.start()
         controller_worker.start()
         wait_s = 2 * args.zk_session_timeout_ms / 1000 + 2
-        registration = _register(client, args.id, endpoint, args.rack or None, wait_s)
-        runtime.post(lambda: print(f"broker {args.id} ready at {endpoint}", flush=True))
+        data = registration_json(endpoint, args.rack or None, kafka_endpoint)
+        registration = _register(client, args.id, data, wait_s)
+        ready = f"broker {args.id} ready at {endpoint}"
+        if kafka_endpoint:
+            ready += f" (kafka {kafka_endpoint})"
+        runtime.post(lambda: print(ready, flush=True))
         try:
             runtime.run(stop)  # start (hosting partitions), serve, then stop (logs sealed)
         except SupervisionError as err:
@@ -275,6 +302,8 @@ def _run(args: argparse.Namespace) -> int:
         log.info("broker %s stopped cleanly", args.id)
         return 0
     finally:
+        if kafka is not None:
+            kafka.stop()
         workers = [worker, controller and controller.worker]
         for each in filter(None, workers):
             if not each.close(limits.zookeeper_worker_stop_s):

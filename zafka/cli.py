@@ -58,12 +58,16 @@ def _cluster_up(args: argparse.Namespace) -> int:
         print(f"  log:   {zk.log}")
     plural = "s" if args.brokers > 1 else ""
     print(f"starting {args.brokers} broker{plural} ...", flush=True)
-    brokers = cluster.start_brokers(root, args.brokers)
+    brokers = cluster.start_brokers(root, args.brokers, kafka=not args.no_kafka)
     for info in brokers:
         print(f"{info.name} is ready: tcp://127.0.0.1:{info.port} answers (pid {info.pid})")
+        if info.kafka_port:
+            print(f"  kafka: 127.0.0.1:{info.kafka_port} (Kafka protocol listener)")
         print(f"  log:   {info.log}")
     dir_option = "" if args.dir == DEFAULT_CLUSTER_DIR else f" --dir {args.dir}"
     print(f"bootstrap: {cluster.bootstrap(brokers)}")
+    if cluster.kafka_bootstrap(brokers):
+        print(f"kafka-bootstrap: {cluster.kafka_bootstrap(brokers)}")
     print(f"  check: {_invocation()} cluster status{dir_option}")
     print(f"  stop:  {_invocation()} cluster down{dir_option}")
     return 0
@@ -163,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="number of brokers, ids 1..N (default: 1)",
+    )
+    up.add_argument(
+        "--no-kafka",
+        action="store_true",
+        help="no Kafka protocol listener (by default each broker gets one on a free port, "
+        "printed as the kafka-bootstrap: line for Kafka clients)",
     )
     up.set_defaults(func=_cluster_up)
     down = actions.add_parser(

@@ -82,13 +82,16 @@ def broker_name(broker_id: int) -> str:
     return f"{BROKER_PREFIX}{broker_id}"
 
 
-def _broker_command(broker_id: int, zk_port: int, port: int, data_dir: Path) -> list[str]:
+def _broker_command(
+    broker_id: int, zk_port: int, port: int, data_dir: Path, kafka_port: int
+) -> list[str]:
     """`zafka broker ...`; the data dir (absolute, under the cluster dir) is also the
     command-line marker."""
+    kafka = ("--kafka-listen", f"127.0.0.1:{kafka_port}") if kafka_port else ()
     return [
         *(sys.executable, "-m", "zafka.cli", "broker", "--id", str(broker_id)),
         *("--zookeeper", f"127.0.0.1:{zk_port}", "--listen", f"tcp://127.0.0.1:{port}"),
-        *("--data-dir", str(data_dir), "--auto-create-topics"),
+        *("--data-dir", str(data_dir), "--auto-create-topics", *kafka),
     ]
 
 
@@ -97,10 +100,13 @@ def check_broker_count(count: int) -> None:
         raise LauncherError(f"--brokers must be 1..{limits.cluster_brokers_max}, got {count}")
 
 
-def start_brokers(root: Path, count: int, only: set[int] | None = None) -> list[ProcessInfo]:
+def start_brokers(
+    root: Path, count: int, only: set[int] | None = None, kafka: bool | None = None
+) -> list[ProcessInfo]:
     """Start brokers 1..count (those not running yet; of `only`, if given) against the
     cluster's ZooKeeper and wait until each is registered and answers; LauncherError naming
-    its log if one is not."""
+    its log if one is not. `kafka`: give each a Kafka protocol listener (None: as it had
+    before; a new broker gets one)."""
     check_broker_count(count)
     state = load_state(root)
     zk = state.get(cluster_zk.NAME)
@@ -117,7 +123,7 @@ def start_brokers(root: Path, count: int, only: set[int] | None = None) -> list[
             current = state.get(broker_name(broker_id))
             wanted = only is None or broker_id in only
             if wanted and not (current and is_running(current.pid, current.marker)):
-                started[broker_id] = _start_broker(root, zk.port, broker_id, current)
+                started[broker_id] = _start_broker(root, zk.port, broker_id, current, kafka)
         deadline = clock.monotonic_s() + limits.broker_start_timeout_s
         for broker_id, (info, proc) in started.items():
             _wait_ready(client, broker_id, info, proc, deadline)
@@ -129,14 +135,15 @@ def start_brokers(root: Path, count: int, only: set[int] | None = None) -> list[
 
 
 def _start_broker(
-    root: Path, zk_port: int, broker_id: int, previous: ProcessInfo | None
+    root: Path, zk_port: int, broker_id: int, previous: ProcessInfo | None, kafka: bool | None
 ) -> tuple[ProcessInfo, subprocess.Popen[bytes]]:
     name = broker_name(broker_id)
     data_dir = root / name / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     log, port = root / name / "broker.log", _broker_port(name, previous)
-    proc = spawn(_broker_command(broker_id, zk_port, port, data_dir), log)
-    info = ProcessInfo(name, proc.pid, port, str(log), str(data_dir))
+    kafka_port = _kafka_port(previous, kafka)
+    proc = spawn(_broker_command(broker_id, zk_port, port, data_dir, kafka_port), log)
+    info = ProcessInfo(name, proc.pid, port, str(log), str(data_dir), kafka_port=kafka_port)
     record(root, info)
     return info, proc
 
@@ -153,6 +160,16 @@ def _broker_port(name: str, previous: ProcessInfo | None) -> int:
             "up` again (or `zafka cluster down` first, to start every broker on a new port)"
         )
     return previous.port
+
+
+def _kafka_port(previous: ProcessInfo | None, kafka: bool | None) -> int:
+    """The Kafka listener port a broker gets: the one it had (Kafka clients know it), a free
+    one, or 0 for none."""
+    if kafka is False:
+        return 0
+    if previous is not None and (previous.kafka_port or kafka is None):
+        return previous.kafka_port
+    return free_port()
 
 
 def _wait_ready(
@@ -324,3 +341,10 @@ def controller(root: Path) -> tuple[int, int] | None:
 def bootstrap(infos: list[ProcessInfo]) -> str:
     """What clients bootstrap from: `127.0.0.1:PORT` of each broker, comma-separated."""
     return ",".join(f"127.0.0.1:{i.port}" for i in infos if i.name.startswith(BROKER_PREFIX))
+
+
+def kafka_bootstrap(infos: list[ProcessInfo]) -> str:
+    """What Kafka clients bootstrap from (`bootstrap.servers`): each broker's Kafka
+    listener, comma-separated; "" when none has one."""
+    brokers = [i for i in infos if i.name.startswith(BROKER_PREFIX) and i.kafka_port]
+    return ",".join(f"127.0.0.1:{i.kafka_port}" for i in brokers)

@@ -35,6 +35,7 @@ class ProcessInfo:
     marker: str  # in its command line (of a container: its zafka.cluster label's value)
     container: str = ""  # a container's id; "" for a process the launcher started itself
     image: str = ""  # a container's image
+    kafka_port: int = 0  # a broker's Kafka protocol listener on 127.0.0.1 (0: none)
 
     def identity(self) -> str:
         """How `up`, `status` and `down` name it: `pid N` or `container ID12 of IMAGE`."""
@@ -57,7 +58,11 @@ def load_state(root: Path) -> dict[str, ProcessInfo]:
 
 def _as_json(info: ProcessInfo) -> dict[str, object]:
     """Its fields; a process's entry leaves out the container's (empty) ones."""
-    return {key: value for key, value in vars(info).items() if value != "" or key == "log"}
+    return {
+        key: value
+        for key, value in vars(info).items()
+        if (value != "" and not (key == "kafka_port" and value == 0)) or key == "log"
+    }
 
 
 def save_state(root: Path, state: dict[str, ProcessInfo]) -> None:

@@ -28,6 +28,13 @@ nesting_depth_max = 4  # messages nested inside messages in one envelope (schema
 collection_items_max = 10_000  # items in one array or map of an envelope
 string_bytes_max = 32 * 1024  # one str or bin value inside an envelope
 send_queue_messages_max = 10_000  # messages queued per peer socket (ZMQ high-water mark)
+
+# The Kafka protocol listener (actors/kafka/, transport/kafka/).
+kafka_request_bytes_max = 16 * 1024 * 1024  # one request frame (Kafka's socket.request.max.bytes)
+kafka_connections_max = 1_000  # open client connections per listener; more are closed at accept
+kafka_requests_in_flight_max = 64  # per connection: reading pauses beyond (TCP pushes back)
+kafka_response_bytes_max = 64 * 1024 * 1024  # answers queued to one connection before it pauses
+kafka_call_timeout_ms = 30_000  # an actor call made for a Kafka request (request.timeout.ms)
 routing_id_bytes_max = 255  # a ZeroMQ routing id (a node name)
 send_zero_copy_bytes_min = 16 * 1024  # sent frames this large go zero-copy
 recv_zero_copy_bytes_min = 4 * 1024  # received frames this large stay a view over libzmq's buffer

@@ -225,7 +225,8 @@ class BrokerZooKeeper:
 
     def brokers(self) -> tuple[BrokerInfo, ...]:
         """The registered brokers, by id."""
-        return tuple(BrokerInfo(b, r.endpoint) for b, r in registrations(self.client).items())
+        registered = registrations(self.client).items()
+        return tuple(BrokerInfo(b, r.endpoint, r.kafka) for b, r in registered)
 
     def racks(self) -> dict[int, str | None]:
         """The registered brokers' racks (None: started without --rack)."""

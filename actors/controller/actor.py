@@ -46,6 +46,7 @@ from zafka.actors.controller.state import (
 )
 from zafka.actors.runtime.actor import Actor, handlers
 from zafka.coordination import controller_requests, paths, reassignments
+from zafka.coordination.brokers import Registration
 from zafka.coordination.controller import (
     ControllerElection,
     ControllerLease,
@@ -71,6 +72,7 @@ class ControllerActor(Actor):
         self.state: ControllerState | None = None
         self._term = 0  # one more per lease: results of an older one are dropped
         self._endpoints: dict[int, str] = {}  # broker id -> endpoint, as registered
+        self._kafka: dict[int, str] = {}  # broker id -> Kafka listener host:port, if it has one
         self._reloads: set[tuple[str, int]] = set()  # partitions to read again (timer)
         self._rereads, self._request_reads = OneAtATime(), OneAtATime()
         self._full: set[int] = set()  # brokers that get a full UpdateMetadata next
@@ -115,14 +117,14 @@ class ControllerActor(Actor):
         self._term += 1
         self.lease = self.state = None
 
-    def _read_all(self) -> tuple[dict[int, str], Views, Targets]:
+    def _read_all(self) -> tuple[dict[int, Registration], Views, Targets]:
         client = self.context.client
         client.ensure_path(paths.BROKER_IDS)  # the watches need them
         client.ensure_path(paths.CONTROLLER_REQUESTS)
         views = read_topics(self.store, self.store.names())
         return live_brokers(client), views, reassignments.read_targets(client)
 
-    def _loaded(self, result: tuple[dict[int, str], Views, Targets] | Exception) -> None:
+    def _loaded(self, result: tuple[dict[int, Registration], Views, Targets] | Exception) -> None:
         if isinstance(result, Exception):  # read it all again, later
             log.warning("controller: cannot read the cluster (%s); retrying", result)
             self.set_timer("load", limits.topic_sync_retry_ms)
@@ -256,10 +258,16 @@ class ControllerActor(Actor):
         for topic, view in sorted(new.items()):
             self._apply(self.state.topic_added(topic, view.partitions, view.unclean))
 
-    def _brokers(self, brokers: dict[int, str]) -> Decisions:
+    def _brokers(self, registered: dict[int, Registration]) -> Decisions:
         """Link the live brokers (the runtime reaches `broker-<id>` by its endpoint); those
         new or registered anew get a full UpdateMetadata."""
         assert self.state is not None
+        brokers = {b: r.endpoint for b, r in registered.items()}
+        kafka = {b: r.kafka for b, r in registered.items() if r.kafka}
+        if kafka != self._kafka:
+            self._kafka = kafka
+            self._full |= set(brokers)
+            self.set_timer("metadata", 0)
         if brokers != self._endpoints:
             self._full |= {b for b, e in brokers.items() if self._endpoints.get(b) != e}
             self.set_timer("metadata", 0)
@@ -367,8 +375,8 @@ class ControllerActor(Actor):
         if self.state is None or self.lease is None:
             return
         changed, removed = self.state.take_changes()
-        delta = delta_update(self.state, self._endpoints, changed, removed)
-        full = full_updates(self.state, self._endpoints) if self._full else []
+        delta = delta_update(self.state, self._endpoints, self._kafka, changed, removed)
+        full = full_updates(self.state, self._endpoints, self._kafka) if self._full else []
         for broker_id in sorted(self._endpoints):
             for update in full if broker_id in self._full else [delta]:
                 self.cast(f"{broker_node(broker_id)}/broker", update, self.lease.epoch)

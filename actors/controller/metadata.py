@@ -18,28 +18,33 @@ from zafka.transport.controller import UpdateMetadataRequest
 
 
 def full_updates(
-    state: ControllerState, endpoints: Mapping[int, str]
+    state: ControllerState, endpoints: Mapping[int, str], kafka: Mapping[int, str]
 ) -> list[UpdateMetadataRequest]:
     """Every partition, in as many messages as it takes (the first resets the cache)."""
     keys = sorted(state.partitions)
     step = limits.update_metadata_partitions_max
     chunks = [keys[i : i + step] for i in range(0, len(keys), step)] or [[]]
     return [
-        UpdateMetadataRequest(_brokers(endpoints), _topics(state, chunk), (), reset=n == 0)
+        UpdateMetadataRequest(_brokers(endpoints, kafka), _topics(state, chunk), (), n == 0)
         for n, chunk in enumerate(chunks)
     ]
 
 
 def delta_update(
-    state: ControllerState, endpoints: Mapping[int, str], changed: list[Key], removed: list[str]
+    state: ControllerState,
+    endpoints: Mapping[int, str],
+    kafka: Mapping[int, str],
+    changed: list[Key],
+    removed: list[str],
 ) -> UpdateMetadataRequest:
     """The partitions in `changed` (still known) and the topics `removed`."""
     known = [key for key in changed if key in state.partitions]
-    return UpdateMetadataRequest(_brokers(endpoints), _topics(state, known), tuple(removed), False)
+    brokers = _brokers(endpoints, kafka)
+    return UpdateMetadataRequest(brokers, _topics(state, known), tuple(removed), False)
 
 
-def _brokers(endpoints: Mapping[int, str]) -> tuple[BrokerInfo, ...]:
-    return tuple(BrokerInfo(b, endpoints[b]) for b in sorted(endpoints))
+def _brokers(endpoints: Mapping[int, str], kafka: Mapping[int, str]) -> tuple[BrokerInfo, ...]:
+    return tuple(BrokerInfo(b, endpoints[b], kafka.get(b)) for b in sorted(endpoints))
 
 
 def _topics(state: ControllerState, keys: Iterable[Key]) -> tuple[TopicMetadata, ...]:

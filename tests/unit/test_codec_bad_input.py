@@ -235,10 +235,16 @@ def test_extra_payload_frames_are_refused_with_routing():
 @pytest.mark.parametrize(
     ("brokers", "problem"),
     [
-        (({"id": 1},), "BrokerInfo: unknown fields [], missing fields [endpoint]"),
-        (({"id": "1", "endpoint": "e"},), "BrokerInfo.id: expected int, got str"),
+        (({"id": 1},), "BrokerInfo: unknown fields [], missing fields [endpoint, kafka_endpoint]"),
+        (
+            ({"id": "1", "endpoint": "e", "kafka_endpoint": None},),
+            "BrokerInfo.id: expected int, got str",
+        ),
         ((5,), "MetadataResponse.brokers[0]: expected map (BrokerInfo), got int"),
-        (({"id": 1, "endpoint": "e"}, None), "brokers[1]: expected map (BrokerInfo), got NoneType"),
+        (
+            ({"id": 1, "endpoint": "e", "kafka_endpoint": None}, None),
+            "brokers[1]: expected map (BrokerInfo), got NoneType",
+        ),
     ],
 )
 def test_nested_bodies_are_checked_all_the_way_down(brokers, problem):

@@ -5,10 +5,12 @@ also those inside functions): a package imports only the packages below it.
     actors.broker                     -> actors.group, actors.partition, and all below
     actors.controller                 -> coordination, actors.runtime, storage, transport, core
     actors.group, actors.replication  -> actors.partition, actors.runtime, storage, transport, core
+    actors.kafka (Kafka listener)     -> actors.runtime, storage, transport, core
     actors.partition                  -> actors.runtime, storage, transport, core
     clients (the SDK)                 -> actors.runtime, storage, transport, core
     actors.runtime                    -> transport, core
     coordination (ZooKeeper)          -> storage.config, transport.names, core
+    transport.kafka (Kafka's wire)    -> transport, storage (Kafka batches <-> zafka's), core
     transport, storage                -> core
     core (zafka/errors, limits, ...)  -> nothing of zafka
 """
@@ -43,6 +45,7 @@ BELOW_ACTORS = ("zafka.storage", "zafka.transport", "zafka.actors.runtime", *COR
 LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "zafka.storage": (("zafka.storage", *CORE), ("zmq", "kazoo", "socket")),
     "zafka.transport": (("zafka.transport", *CORE), ("kazoo",)),
+    "zafka.transport.kafka": (("zafka.transport", "zafka.storage", *CORE), ("kazoo", "zmq")),
     "zafka.coordination": (
         ("zafka.coordination", "zafka.storage.config", "zafka.transport.names", *CORE),
         ("zmq",),
@@ -57,6 +60,7 @@ LAYERS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("zafka.actors.replication", "zafka.actors.partition", *BELOW_ACTORS),
         ("kazoo",),
     ),
+    "zafka.actors.kafka": (("zafka.actors.kafka", *BELOW_ACTORS), ("kazoo",)),
     "zafka.actors.controller": (
         ("zafka.actors.controller", "zafka.coordination", *BELOW_ACTORS),
         (),

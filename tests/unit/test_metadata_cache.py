@@ -27,7 +27,7 @@ def test_a_cache_is_ready_only_after_a_full_update_and_answers_what_it_knows():
     cache = MetadataCache()
     state = controller(orders=2)
     assert not cache.ready
-    for update in full_updates(state, ENDPOINTS):
+    for update in full_updates(state, ENDPOINTS, {}):
         cache.apply(update)
     assert cache.ready
     answer, missing = cache.answer(("orders", "new"))
@@ -43,10 +43,10 @@ def test_a_cache_is_ready_only_after_a_full_update_and_answers_what_it_knows():
 
 def test_a_full_update_is_split_and_resets_the_cache():
     state = controller(big=limits.update_metadata_partitions_max + 1)
-    updates = full_updates(state, ENDPOINTS)
+    updates = full_updates(state, ENDPOINTS, {})
     assert [u.reset for u in updates] == [True, False]
     cache = MetadataCache()
-    cache.apply(full_updates(controller(gone=1), ENDPOINTS)[0])
+    cache.apply(full_updates(controller(gone=1), ENDPOINTS, {})[0])
     for update in updates:
         cache.apply(update)
     assert sorted(cache.topics) == ["big"]  # the reset forgot "gone"
@@ -56,14 +56,14 @@ def test_a_full_update_is_split_and_resets_the_cache():
 def test_deltas_change_partitions_and_remove_topics():
     state = controller(orders=2, logs=1)
     cache = MetadataCache()
-    for update in full_updates(state, ENDPOINTS):
+    for update in full_updates(state, ENDPOINTS, {}):
         cache.apply(update)
     state.take_changes()
     state.written("orders", 1, LeaderIsr(2, 1, (2,), 3), 1)
     state.topic_removed("logs")
     changed, removed = state.take_changes()
     assert (changed, removed) == ([("orders", 1)], ["logs"])
-    delta = delta_update(state, ENDPOINTS, changed, removed)
+    delta = delta_update(state, ENDPOINTS, {}, changed, removed)
     assert not delta.reset and delta.deleted_topics == ("logs",)
     cache.apply(delta)
     assert sorted(cache.topics) == ["orders"]
@@ -84,7 +84,7 @@ def test_what_the_broker_reads_itself_is_learnt_unless_the_cache_holds_newer():
     cache = MetadataCache()
     fresh = TopicMetadata("new", 0, (PartitionMetadata(0, 1, 0, (1,), (1,)),))
     cache.learn(fresh)  # before the controller's first update ...
-    for update in full_updates(controller(orders=1), ENDPOINTS):
+    for update in full_updates(controller(orders=1), ENDPOINTS, {}):
         cache.apply(update)  # ... which does not know it yet
     assert cache.answer(None)[0].topics[0] == fresh  # read-your-writes: kept
     newer = PartitionMetadata(0, 2, 4, (1, 2), (2,))

@@ -1,0 +1,133 @@
+"""KafkaGateway: the Kafka listener's actor (named `kafka`), on the broker's runtime.
+
+The listener thread posts each decoded Kafka request to `serve`; the handler of its API
+(one module per family: metadata.py, produce.py, fetch.py, topics.py) turns it into calls to
+the broker's own actors (the broker actor, partition actors), exactly as a native client
+would make them, and its answers into the Kafka response, which goes back to the listener
+encoded. No produce, fetch or admin logic lives here: only translation.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from zafka import limits
+from zafka.actors.runtime.actor import Actor
+from zafka.errors import BY_NAME, ZafkaError
+from zafka.transport.envelope import Envelope
+from zafka.transport.kafka import wire
+
+log = logging.getLogger(__name__)
+GATEWAY_ACTOR = "kafka"
+Answer = Callable[[int, int, bytes | None], None]
+UNKNOWN_SERVER_ERROR = -1
+
+# zafka's own codes (>= 1000) as Kafka clients understand them.
+_KAFKA_CODES = {
+    "BUSY": "REQUEST_TIMED_OUT",
+    "STOPPED": "NOT_LEADER_OR_FOLLOWER",
+    "UNKNOWN_ACTOR": "NOT_LEADER_OR_FOLLOWER",
+    "BUFFER_FULL": "REQUEST_TIMED_OUT",
+}
+
+
+def kafka_code(result: object) -> int:
+    """The Kafka error code of a call's outcome: 0 for a message, the error's code (zafka's
+    own mapped to Kafka's) for a ZafkaError."""
+    if not isinstance(result, ZafkaError):
+        return 0
+    return BY_NAME[_KAFKA_CODES.get(result.error.name, result.error.name)].code
+
+
+def millis(value: object) -> int:
+    """A kio duration (a timedelta) in whole milliseconds, at least 0."""
+    if isinstance(value, datetime.timedelta):
+        return max(0, int(value.total_seconds() * 1000))
+    return max(0, int(value))  # type: ignore[call-overload]
+
+
+class Exchange:
+    """One Kafka request being served: its answer goes out once, through `done`."""
+
+    def __init__(self, answer: Answer, connection: int, sequence: int, request: wire.Request):
+        self._answer = answer
+        self._connection, self._sequence = connection, sequence
+        self.request = request
+        self.answered = False
+
+    def done(self, body: Any) -> None:
+        """Answer with the kio response `body` (None: no answer, as for acks=0)."""
+        if self.answered:
+            return
+        self.answered = True
+        frame = None if body is None else wire.encode_response(self.request.correlation_id, body)
+        self._answer(self._connection, self._sequence, frame)
+
+    def guarded(self, step: Callable[[], None]) -> None:
+        """Run a step of the handler; if it raises, the request gets UNKNOWN_SERVER_ERROR (its
+        API's error answer, or a closed connection) and the broker log says why."""
+        try:
+            step()
+        except Exception:
+            request = self.request
+            log.exception("kafka: API %s v%s failed", request.api_key, request.version)
+            if not self.answered:
+                self.answered = True
+                frame = wire.error_response(
+                    request.api_key, request.version, request.correlation_id, UNKNOWN_SERVER_ERROR
+                )
+                self._answer(self._connection, self._sequence, frame)
+
+
+Handler = Callable[["KafkaGateway", Exchange], None]
+
+
+class KafkaGateway(Actor):
+    def __init__(self, answer: Answer, handlers: dict[int, Handler]) -> None:
+        super().__init__(GATEWAY_ACTOR)
+        self._answer = answer
+        self._handlers = handlers
+
+    @property
+    def broker(self) -> str:
+        """The address of this broker's broker actor."""
+        return f"{self._runtime().node}/broker"
+
+    def local(self, actor_name: str) -> str:
+        return f"{self._runtime().node}/{actor_name}"
+
+    def serve(self, connection: int, sequence: int, request: wire.Request) -> None:
+        """Answer one Kafka request (the runtime's thread: posted by the listener)."""
+        exchange = Exchange(self._answer, connection, sequence, request)
+        exchange.guarded(lambda: self._handlers[request.api_key](self, exchange))
+
+    def gather(
+        self,
+        exchange: Exchange,
+        calls: list[tuple[str, object]],
+        timeout_ms: int,
+        then: Callable[[list[object]], None],
+    ) -> None:
+        """Make `calls` (target, message) at once; `then(results)` once all are answered,
+        each result the reply message or a ZafkaError, in the order of `calls`."""
+        results: list[object] = [None] * len(calls)
+        left = [len(calls)]
+        if not calls:
+            exchange.guarded(lambda: then(results))
+            return
+
+        def answered(index: int, reply: Envelope | ZafkaError) -> None:
+            results[index] = reply.message if isinstance(reply, Envelope) else reply
+            left[0] -= 1
+            if left[0] == 0:
+                exchange.guarded(lambda: then(results))
+
+        timeout_ms = min(max(timeout_ms, 1), limits.call_timeout_ms_max)
+        for index, (target, message) in enumerate(calls):
+            try:
+                self.call(target, message, timeout_ms, lambda r, i=index: answered(i, r))
+            except ZafkaError as err:
+                answered(index, err)

@@ -1,0 +1,47 @@
+"""The Kafka protocol listener of one broker: its TCP thread and its gateway actor, wired
+together on the broker's runtime, with the handler of each API served."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from zafka.actors.kafka import fetch, metadata, produce, topics
+from zafka.actors.kafka.gateway import GATEWAY_ACTOR, Handler, KafkaGateway
+from zafka.actors.kafka.listener import KafkaListener
+from zafka.actors.runtime.loop import Runtime
+from zafka.transport.kafka import wire
+
+
+def handlers(default_partitions: int) -> dict[int, Handler]:
+    """The handler of every API in wire.SERVED, by API key."""
+    table: dict[int, Handler] = {
+        0: produce.produce,
+        1: fetch.fetch,
+        2: fetch.list_offsets,
+        3: metadata.metadata,
+        18: metadata.api_versions,
+        19: partial(topics.create_topics, default_partitions=default_partitions),
+        20: topics.delete_topics,
+        22: produce.init_producer_id,
+    }
+    assert set(table) == set(wire.SERVED), "every API served has a handler"
+    return table
+
+
+def start(runtime: Runtime, host: str, port: int, default_partitions: int) -> KafkaListener:
+    """Bind `host:port` (0: a free port), spawn the gateway and start serving; the caller
+    stops the listener it gets."""
+
+    def submit(connection: int, sequence: int, request: wire.Request) -> None:
+        def serve() -> None:
+            gateway = runtime.actor(GATEWAY_ACTOR)
+            assert isinstance(gateway, KafkaGateway)
+            gateway.serve(connection, sequence, request)
+
+        runtime.post(serve)
+
+    listener = KafkaListener(host, port, submit)
+    table = handlers(default_partitions)
+    runtime.spawn(lambda: KafkaGateway(listener.answer, table))
+    listener.start()
+    return listener
