@@ -118,7 +118,8 @@ class BrokerProcess:
         except queue.Empty:
             line = ""
         expected = f"broker {self.broker_id} ready at {self.endpoint}"
-        assert line.strip() == expected, f"no ready line ({line!r}); log:\n{self.log()}"
+        ready = line.strip() == expected or line.startswith(expected + " (kafka ")
+        assert ready, f"no ready line ({line!r}); log:\n{self.log()}"
 
     def log(self) -> str:
         return self.log_path.read_text()[-4000:]

@@ -104,9 +104,9 @@ def error_response(api_key: int, version: int, correlation_id: int, code: int) -
         return None
     values = {}
     for f in dataclasses.fields(schema):
-        if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
-            continue
-        values[f.name] = _empty(f.name, f.type, code)
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if required or f.name == "error_code":
+            values[f.name] = _empty(f.name, f.type, code)
     frame = encode_response(correlation_id, schema(**values))
     return frame
 
