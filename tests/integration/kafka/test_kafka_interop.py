@@ -1,0 +1,130 @@
+"""Kafka clients and zafka's own clients on the same topics: a record written by one is read
+back identical (key, value, headers, timestamp, offset) by the other; with 3 brokers, a Kafka
+client bootstrapped at one broker produces to the leaders on all of them; and the listener
+survives bad input, answering what it can and closing what it cannot parse. Every wait is
+bounded."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from pathlib import Path
+
+from confluent_kafka import Consumer as CKConsumer
+from confluent_kafka import Producer as CKProducer
+from confluent_kafka import TopicPartition as CKPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.integration.kafka.conftest import KafkaBroker, kafka_brokers
+from zafka import limits
+from zafka.clients.admin import Admin
+from zafka.clients.consumer import Consumer
+from zafka.clients.producer import Producer
+
+DEADLINE_S = 30.0
+T0 = 1_700_000_000_000
+
+
+def kafka_read(bootstrap: str, topic: str, partitions: int, count: int) -> list:
+    consumer = CKConsumer(
+        {"bootstrap.servers": bootstrap, "group.id": "unused", "enable.auto.commit": False}
+    )
+    consumer.assign([CKPartition(topic, p, 0) for p in range(partitions)])
+    got, deadline = [], time.monotonic() + DEADLINE_S
+    while len(got) < count and time.monotonic() < deadline:
+        message = consumer.poll(1.0)
+        if message is not None:
+            assert message.error() is None, message.error()
+            got.append(message)
+    consumer.close()
+    return got
+
+
+def test_native_records_read_identical_by_a_kafka_client(kafka_broker: KafkaBroker) -> None:
+    with Admin(kafka_broker.bootstrap) as admin:
+        admin.create_topic("native", 1, 1)
+    sent = [(b"k%d" % i, b"v%d" % i, (("h", b"%d" % i),), T0 + i) for i in range(50)]
+    with Producer(kafka_broker.bootstrap) as producer:
+        for key, value, headers, timestamp in sent:
+            producer.send("native", value, key=key, headers=list(headers), timestamp=timestamp)
+        producer.flush(DEADLINE_S)
+    got = kafka_read(kafka_broker.kafka_bootstrap, "native", 1, len(sent))
+    as_read = [(m.key(), m.value(), tuple(m.headers()), m.timestamp()[1], m.offset()) for m in got]
+    assert as_read == [(k, v, h, t, i) for i, (k, v, h, t) in enumerate(sent)]
+
+
+def test_kafka_records_read_identical_by_the_native_consumer(kafka_broker: KafkaBroker) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka_broker.kafka_bootstrap})
+    admin.create_topics([NewTopic("fromkafka", 1, 1)])["fromkafka"].result(DEADLINE_S)
+    producer = CKProducer({"bootstrap.servers": kafka_broker.kafka_bootstrap, "linger.ms": 5})
+    sent = [(b"k%d" % i, b"v%d" % i, (("h", b"%d" % i), ("n", None)), T0 + i) for i in range(50)]
+    for key, value, headers, timestamp in sent:
+        producer.produce(
+            "fromkafka", value, key, partition=0, headers=list(headers), timestamp=timestamp
+        )
+    assert producer.flush(DEADLINE_S) == 0
+    with Consumer(kafka_broker.bootstrap) as consumer:
+        consumer.assign([("fromkafka", 0)])
+        consumer.seek(("fromkafka", 0), 0)
+        got, deadline = [], time.monotonic() + DEADLINE_S
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            got += consumer.poll(1000)
+    assert [(r.key, r.value, r.headers, r.timestamp, r.offset) for r in got] == [
+        (k, v, h, t, i) for i, (k, v, h, t) in enumerate(sent)
+    ]
+
+
+def test_a_client_bootstrapped_at_one_broker_reaches_every_leader(
+    zk_hosts: str, tmp_path: Path
+) -> None:
+    with kafka_brokers(zk_hosts, tmp_path, (1, 2, 3)) as brokers:
+        first = brokers[0].kafka_bootstrap
+        admin = AdminClient({"bootstrap.servers": first})
+        admin.create_topics([NewTopic("spread", 3, 1)])["spread"].result(DEADLINE_S)
+        deadline = time.monotonic() + DEADLINE_S
+        leaders: set[int] = set()
+        while len(leaders) < 3 and time.monotonic() < deadline:
+            topic = admin.list_topics("spread", timeout=DEADLINE_S).topics["spread"]
+            leaders = {p.leader for p in topic.partitions.values() if p.leader >= 0}
+        assert leaders == {1, 2, 3}
+        ports = {b.kafka_port for b in brokers}
+        advertised = admin.list_topics(timeout=DEADLINE_S).brokers.values()
+        assert {b.port for b in advertised} == ports
+        producer = CKProducer({"bootstrap.servers": first, "acks": "all"})
+        for i in range(60):
+            producer.produce("spread", b"%d" % i, partition=i % 3)
+        assert producer.flush(DEADLINE_S) == 0
+        got = kafka_read(first, "spread", 3, 60)
+        assert sorted(int(m.value()) for m in got) == list(range(60))
+
+
+def _exchange(port: int, data: bytes) -> bytes:
+    """Send `data`, return what comes back until the broker closes or 2 s pass."""
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as sock:
+        sock.sendall(data)
+        sock.settimeout(2.0)
+        out = b""
+        try:
+            while chunk := sock.recv(65536):
+                out += chunk
+        except TimeoutError:
+            pass
+        return out
+
+
+def test_bad_input_is_answered_or_closed_and_the_broker_stays_up(kafka_broker: KafkaBroker):
+    port = kafka_broker.kafka_port
+    too_big = struct.pack(">i", limits.kafka_request_bytes_max + 1)
+    assert _exchange(port, too_big + b"\0" * 64) == b""  # closed before reading on
+    garbage = b"\x00\x03\x00\x0c\x00\x00\x00\x01\xff\xff\xff\xff"  # Metadata v12, bad body
+    assert _exchange(port, struct.pack(">i", len(garbage)) + garbage) == b""
+    unserved = struct.pack(">hhi", 9, 5, 77) + b"\0" * 8  # OffsetFetch v5: not served yet
+    answer = _exchange(port, struct.pack(">i", len(unserved)) + unserved)
+    assert struct.unpack_from(">ii", answer) == (len(answer) - 4, 77)
+    assert struct.unpack_from(">h", answer, len(answer) - 2)[0] == 35  # UNSUPPORTED_VERSION
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as sock:
+        sock.sendall(b"\x00\x00\x01")  # a truncated size prefix, then the client goes away
+    admin = AdminClient({"bootstrap.servers": kafka_broker.kafka_bootstrap})
+    assert 1 in admin.list_topics(timeout=DEADLINE_S).brokers  # still serving
+    assert kafka_broker.process.alive()
