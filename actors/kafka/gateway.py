@@ -85,11 +85,31 @@ class Exchange:
 Handler = Callable[["KafkaGateway", Exchange], None]
 
 
+Ticker = Callable[["KafkaGateway", int], bool]  # True: call again in a tick
+
+
 class KafkaGateway(Actor):
-    def __init__(self, answer: Answer, handlers: dict[int, Handler]) -> None:
+    def __init__(self, answer: Answer, handlers: dict[int, Handler], ticker: Ticker) -> None:
         super().__init__(GATEWAY_ACTOR)
         self._answer = answer
         self._handlers = handlers
+        self._ticker = ticker
+        self._ticking = False
+        self.classic_groups: dict[str, Any] = {}  # group id -> ClassicGroup (groups.py)
+
+    def now_ms(self) -> int:
+        return self._runtime().now_ms()
+
+    def tick_soon(self) -> None:
+        """Run the ticker (classic groups' sessions and deadlines) in a tick."""
+        if not self._ticking:
+            self._ticking = True
+            self.set_timer("tick", limits.kafka_group_tick_ms)
+
+    def on_tick_timeout(self, now_ms: int) -> None:
+        self._ticking = False
+        if self._ticker(self, now_ms):
+            self.tick_soon()
 
     @property
     def broker(self) -> str:

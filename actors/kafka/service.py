@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from zafka.actors.kafka import fetch, metadata, produce, topics
+from zafka.actors.kafka import fetch, groups, metadata, produce, topics
 from zafka.actors.kafka.gateway import GATEWAY_ACTOR, Handler, KafkaGateway
 from zafka.actors.kafka.listener import KafkaListener
 from zafka.actors.runtime.loop import Runtime
@@ -23,6 +23,13 @@ def handlers(default_partitions: int) -> dict[int, Handler]:
         19: partial(topics.create_topics, default_partitions=default_partitions),
         20: topics.delete_topics,
         22: produce.init_producer_id,
+        8: groups.offset_commit,
+        9: groups.offset_fetch,
+        10: groups.find_coordinator,
+        11: groups.join_group,
+        12: groups.heartbeat,
+        13: groups.leave_group,
+        14: groups.sync_group,
     }
     assert set(table) == set(wire.SERVED), "every API served has a handler"
     return table
@@ -42,6 +49,6 @@ def start(runtime: Runtime, host: str, port: int, default_partitions: int) -> Ka
 
     listener = KafkaListener(host, port, submit)
     table = handlers(default_partitions)
-    runtime.spawn(lambda: KafkaGateway(listener.answer, table))
+    runtime.spawn(lambda: KafkaGateway(listener.answer, table, groups.tick))
     listener.start()
     return listener

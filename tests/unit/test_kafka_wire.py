@@ -51,12 +51,13 @@ def test_api_versions_newer_than_served_is_answered_in_v0():
 
 def test_an_api_not_served_gets_that_apis_error_answer():
     with pytest.raises(wire.RequestError) as caught:
-        wire.decode_request(struct.pack(">hhi", 9, 5, 11) + b"\0" * 8)  # OffsetFetch v5
+        wire.decode_request(struct.pack(">hhi", 16, 1, 11) + b"\0" * 8)  # ListGroups v1
     answer = caught.value.answer
     assert answer is not None
     size, correlation_id = struct.unpack_from(">ii", answer)
     assert (size, correlation_id) == (len(answer) - 4, 11)
-    assert struct.unpack_from(">h", answer, len(answer) - 2)[0] == wire.UNSUPPORTED_VERSION
+    # size, correlation id, throttle time, then the error code
+    assert struct.unpack_from(">h", answer, 12)[0] == wire.UNSUPPORTED_VERSION
 
 
 def test_an_api_kio_does_not_know_closes_the_connection():

@@ -119,10 +119,10 @@ def test_bad_input_is_answered_or_closed_and_the_broker_stays_up(kafka_broker: K
     assert _exchange(port, too_big + b"\0" * 64) == b""  # closed before reading on
     garbage = b"\x00\x03\x00\x0c\x00\x00\x00\x01\xff\xff\xff\xff"  # Metadata v12, bad body
     assert _exchange(port, struct.pack(">i", len(garbage)) + garbage) == b""
-    unserved = struct.pack(">hhi", 9, 5, 77) + b"\0" * 8  # OffsetFetch v5: not served yet
+    unserved = struct.pack(">hhi", 16, 1, 77) + b"\0" * 8  # ListGroups v1: not served yet
     answer = _exchange(port, struct.pack(">i", len(unserved)) + unserved)
     assert struct.unpack_from(">ii", answer) == (len(answer) - 4, 77)
-    assert struct.unpack_from(">h", answer, len(answer) - 2)[0] == 35  # UNSUPPORTED_VERSION
+    assert struct.unpack_from(">h", answer, 12)[0] == 35  # after throttle time: UNSUPPORTED_VERSION
     with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as sock:
         sock.sendall(b"\x00\x00\x01")  # a truncated size prefix, then the client goes away
     admin = AdminClient({"bootstrap.servers": kafka_broker.kafka_bootstrap})
