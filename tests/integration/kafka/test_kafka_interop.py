@@ -128,3 +128,40 @@ def test_bad_input_is_answered_or_closed_and_the_broker_stays_up(kafka_broker: K
     admin = AdminClient({"bootstrap.servers": kafka_broker.kafka_bootstrap})
     assert 1 in admin.list_topics(timeout=DEADLINE_S).brokers  # still serving
     assert kafka_broker.process.alive()
+
+
+def test_a_leader_killed_under_an_acks_all_kafka_producer_loses_nothing(
+    zk_hosts: str, tmp_path: Path
+) -> None:
+    with kafka_brokers(zk_hosts, tmp_path, (1, 2, 3)) as brokers:
+        bootstrap = ",".join(b.kafka_bootstrap for b in brokers)
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        topic = NewTopic("durable", 1, 3, config={"min.insync.replicas": "2"})
+        admin.create_topics([topic])["durable"].result(DEADLINE_S)
+        leader = admin.list_topics("durable", timeout=DEADLINE_S).topics["durable"].partitions[0]
+        config = {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "message.timeout.ms": 60_000,
+        }
+        producer = CKProducer(config)
+        acked: list[int] = []
+        failed: list[object] = []
+
+        def delivered(err, message) -> None:
+            (failed if err else acked).append(err or int(message.value()))
+
+        for i in range(3000):
+            producer.produce("durable", b"%d" % i, partition=0, on_delivery=delivered)
+            producer.poll(0)
+            if i == 1000:
+                producer.flush(DEADLINE_S)
+                next(b for b in brokers if b.process.broker_id == leader.leader).process.kill()
+        assert producer.flush(DEADLINE_S * 2) == 0
+        assert failed == [] and len(acked) == 3000
+        survivor = next(b for b in brokers if b.process.alive())
+        got = kafka_read(survivor.kafka_bootstrap, "durable", 1, 3000)
+        values = [int(m.value()) for m in got]
+        assert sorted(values) == list(range(3000))  # every acked record, none twice
