@@ -111,6 +111,10 @@ def _cluster_status(args: argparse.Namespace) -> int:
         print("controller: none yet (a broker takes control within the ZooKeeper session)")
     else:
         print(f"controller: broker-{found[0]} (controller epoch {found[1]})")
+    infos = [info for info, _, _ in rows]
+    print(f"bootstrap: {cluster.bootstrap(infos)}")
+    if cluster.kafka_bootstrap(infos):
+        print(f"kafka-bootstrap: {cluster.kafka_bootstrap(infos)}")
     return 0 if healthy else 1
 
 

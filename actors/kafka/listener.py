@@ -177,6 +177,7 @@ class KafkaListener:
                 connection.held[sequence] = err.answer
             self._flush(connection)
             return
+        log.debug("kafka %s: API %s v%s", connection.peer, request.api_key, request.version)
         self._submit(connection.id, sequence, request)
 
     def _take_answers(self) -> None:
