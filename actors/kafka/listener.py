@@ -112,6 +112,7 @@ class KafkaListener:
             connection = key.data
             if events & selectors.EVENT_WRITE:
                 self._write(connection)
+                self._resume(connection)
             if events & selectors.EVENT_READ and connection.sock.fileno() >= 0:
                 self._read(connection)
 
@@ -145,7 +146,17 @@ class KafkaListener:
         self._cut_frames(connection)
 
     def _cut_frames(self, connection: _Connection) -> None:
-        inbox = connection.inbox
+        """Every whole frame the connection may hand on now; error answers made on the way
+        go out in their turn (which may let it go on)."""
+        while (cut := self._cut_some(connection)) >= 0:
+            self._flush(connection)
+            if cut == 0 or connection.sock.fileno() < 0:
+                return
+
+    def _cut_some(self, connection: _Connection) -> int:
+        """Hand on frames until the inbox holds no whole one or the connection must pause;
+        how many (-1: it was closed)."""
+        inbox, cut = connection.inbox, 0
         while (
             len(inbox) >= wire.SIZE.size
             and connection.close_after is None
@@ -156,13 +167,14 @@ class KafkaListener:
             except ValueError as err:
                 log.info("kafka listener: closing %s: %s", connection.peer, err)
                 self._close(connection)
-                return
+                return -1
             if len(inbox) < wire.SIZE.size + size:
                 break
             frame = bytes(inbox[wire.SIZE.size : wire.SIZE.size + size])
             del inbox[: wire.SIZE.size + size]
             self._request(connection, frame)
-        self._interest(connection)
+            cut += 1
+        return cut
 
     def _request(self, connection: _Connection, frame: bytes) -> None:
         sequence = connection.next_in
@@ -175,7 +187,6 @@ class KafkaListener:
                 connection.close_after = sequence
             else:
                 connection.held[sequence] = err.answer
-            self._flush(connection)
             return
         log.debug("kafka %s: API %s v%s", connection.peer, request.api_key, request.version)
         self._submit(connection.id, sequence, request)
@@ -191,6 +202,7 @@ class KafkaListener:
             touched.add(connection)
         for connection in touched:
             self._flush(connection)
+            self._resume(connection)
 
     def _flush(self, connection: _Connection) -> None:
         while connection.next_out in connection.held:
@@ -217,8 +229,11 @@ class KafkaListener:
             self._close(connection)
             return
         self._interest(connection)
-        if not connection.outbox and connection.inbox:
-            self._cut_frames(connection)  # it was paused with requests in its inbox
+
+    def _resume(self, connection: _Connection) -> None:
+        """Cut the frames a paused connection left in its inbox, once it may go on."""
+        if connection.inbox and connection.sock.fileno() >= 0:
+            self._cut_frames(connection)
 
     def _interest(self, connection: _Connection) -> None:
         if connection.sock.fileno() < 0:

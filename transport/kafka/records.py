@@ -32,7 +32,6 @@ from zafka.storage.batch import HEADER, HEADER_SIZE, LENGTH_PREFIX_SIZE
 MAGIC = 2
 CODEC_MASK = 0x07
 CODECS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
-LOG_APPEND_TIME_FLAG = 0x08
 TRANSACTIONAL_FLAG = 0x10
 CONTROL_FLAG = 0x20
 _XERIAL_MAGIC = b"\x82SNAPPY\x00"  # the Java client's snappy framing (xerial)

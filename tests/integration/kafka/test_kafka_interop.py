@@ -123,6 +123,20 @@ def test_bad_input_is_answered_or_closed_and_the_broker_stays_up(kafka_broker: K
     answer = _exchange(port, struct.pack(">i", len(unserved)) + unserved)
     assert struct.unpack_from(">ii", answer) == (len(answer) - 4, 77)
     assert struct.unpack_from(">h", answer, 12)[0] == 35  # after throttle time: UNSUPPORTED_VERSION
+    burst = b"".join(
+        struct.pack(">ihhi", 16, 16, 1, n) + b"\0" * 8 for n in range(1000)
+    )  # 1,000 pipelined requests for an API not served: each answered, in order
+    with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as sock:
+        sock.sendall(burst)
+        answers = b""
+        while len(answers) < 1000 * len(answer):
+            chunk = sock.recv(1 << 20)
+            assert chunk, "closed before answering the burst"
+            answers += chunk
+    ids = [
+        struct.unpack_from(">i", answers, at + 4)[0] for at in range(0, len(answers), len(answer))
+    ]
+    assert ids == list(range(1000))
     with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as sock:
         sock.sendall(b"\x00\x00\x01")  # a truncated size prefix, then the client goes away
     admin = AdminClient({"bootstrap.servers": kafka_broker.kafka_bootstrap})
