@@ -168,10 +168,13 @@ class ZmqTransport:
         dealer = self._dealers.pop(node, None)
         if dealer is not None:
             del self._dealer_nodes[dealer]
+            # Stop the events first, then close their socket: libzmq sends an event blocking,
+            # holding the monitor's lock, so an event sent to a closed monitor socket would
+            # hang it and then disable_monitor (seen once in CI, in a test's teardown).
+            dealer.disable_monitor()
             for monitor in [m for m, n in self._monitors.items() if n == node]:
                 del self._monitors[monitor]
                 self._close_socket(monitor)
-            dealer.disable_monitor()
             self._close_socket(dealer)
         self._down.discard(node)
 

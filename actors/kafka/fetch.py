@@ -86,29 +86,29 @@ def _answer(exchange: Exchange, wanted: list, results: list[object]) -> Any:
     schema = wire.response_type(1, exchange.request.version)
     topic_type = wire.nested(schema, "FetchableTopicResponse")
     partition_type = wire.nested(schema, "PartitionData")
-    by_topic: dict[str, list] = {}
+    rows: list = []
     for (topic, p), result in zip(wanted, results, strict=True):
         ok = isinstance(result, native.FetchResponse)
         code = (result.error_code if ok else kafka_code(result)) if result is not None else 7
         high = result.high_watermark if ok else -1
         data = kafka_batches(result.records) if ok and not code else b""
-        by_topic.setdefault(topic, []).append(
-            wire.build(
-                partition_type,
-                partition_index=p.partition,
-                error_code=ErrorCode(code),
-                high_watermark=high,
-                last_stable_offset=high,
-                log_start_offset=result.log_start_offset if ok else -1,
-                aborted_transactions=(),
-                preferred_read_replica=-1,
-                records=data,
+        rows.append(
+            (
+                topic,
+                wire.build(
+                    partition_type,
+                    partition_index=p.partition,
+                    error_code=ErrorCode(code),
+                    high_watermark=high,
+                    last_stable_offset=high,
+                    log_start_offset=result.log_start_offset if ok else -1,
+                    aborted_transactions=(),
+                    preferred_read_replica=-1,
+                    records=data,
+                ),
             )
         )
-    topics = tuple(
-        wire.build(topic_type, topic=name, partitions=tuple(parts))
-        for name, parts in by_topic.items()
-    )
+    topics = wire.per_topic(topic_type, rows, "topic")
     return wire.build(
         schema, throttle_time=NO_THROTTLE, error_code=ErrorCode.none, session_id=0, responses=topics
     )
@@ -149,21 +149,21 @@ def _offsets(exchange: Exchange, wanted: list, results: list[object]) -> Any:
     schema = wire.response_type(2, exchange.request.version)
     topic_type = wire.nested(schema, "ListOffsetsTopicResponse")
     partition_type = wire.nested(schema, "ListOffsetsPartitionResponse")
-    by_topic: dict[str, list] = {}
+    rows: list = []
     for (topic, p), result in zip(wanted, results, strict=True):
         ok = isinstance(result, native.ListOffsetsResponse)
-        by_topic.setdefault(topic, []).append(
-            wire.build(
-                partition_type,
-                partition_index=p.partition_index,
-                error_code=ErrorCode(result.error_code if ok else kafka_code(result)),
-                timestamp=result.timestamp if ok else -1,
-                offset=result.offset if ok else -1,
-                leader_epoch=-1,
+        rows.append(
+            (
+                topic,
+                wire.build(
+                    partition_type,
+                    partition_index=p.partition_index,
+                    error_code=ErrorCode(result.error_code if ok else kafka_code(result)),
+                    timestamp=result.timestamp if ok else -1,
+                    offset=result.offset if ok else -1,
+                    leader_epoch=-1,
+                ),
             )
         )
-    topics = tuple(
-        wire.build(topic_type, name=name, partitions=tuple(parts))
-        for name, parts in by_topic.items()
-    )
+    topics = wire.per_topic(topic_type, rows)
     return wire.build(schema, throttle_time=NO_THROTTLE, topics=topics)

@@ -298,21 +298,21 @@ def _fetched(exchange: Exchange, code: int, asked: list, found: dict) -> Any:
     schema = wire.response_type(OFFSET_FETCH, exchange.request.version)
     topic_type = wire.nested(schema, "OffsetFetchResponseTopic")
     partition_type = wire.nested(schema, "OffsetFetchResponsePartition")
-    by_topic: dict[str, list] = {}
+    rows: list = []
     for topic, partition in asked:
         offset = found.get((topic, partition))
-        by_topic.setdefault(topic, []).append(
-            wire.build(
-                partition_type,
-                partition_index=partition,
-                committed_offset=offset.offset if offset else -1,
-                committed_leader_epoch=-1,
-                metadata=offset.metadata if offset else "",
-                error_code=ErrorCode.none,
+        rows.append(
+            (
+                topic,
+                wire.build(
+                    partition_type,
+                    partition_index=partition,
+                    committed_offset=offset.offset if offset else -1,
+                    committed_leader_epoch=-1,
+                    metadata=offset.metadata if offset else "",
+                    error_code=ErrorCode.none,
+                ),
             )
         )
-    topics = tuple(
-        wire.build(topic_type, name=name, partitions=tuple(parts))
-        for name, parts in by_topic.items()
-    )
+    topics = wire.per_topic(topic_type, rows)
     return wire.build(schema, throttle_time=NO_THROTTLE, topics=topics, error_code=ErrorCode(code))

@@ -81,7 +81,7 @@ def _answer(exchange: Exchange, slots: list, results: list[object]) -> Any:
     schema = wire.response_type(0, exchange.request.version)
     topic_type = wire.nested(schema, "TopicProduceResponse")
     partition_type = wire.nested(schema, "PartitionProduceResponse")
-    by_topic: dict[str, list] = {}
+    rows: list = []
     for topic, index, code, call_indexes in slots:
         outcomes = [results[i] for i in call_indexes]
         failed = next((o for o in outcomes if not isinstance(o, native.ProduceResponse)), None)
@@ -92,22 +92,22 @@ def _answer(exchange: Exchange, slots: list, results: list[object]) -> Any:
             first = outcomes[0]
             code = first.error_code
             base, append_ms = first.base_offset, first.log_append_time_ms
-        by_topic.setdefault(topic, []).append(
-            wire.build(
-                partition_type,
-                index=index,
-                error_code=ErrorCode(code),
-                base_offset=base,
-                log_append_time=_append_time(append_ms),
-                log_start_offset=-1,
-                record_errors=(),
-                error_message=None,
+        rows.append(
+            (
+                topic,
+                wire.build(
+                    partition_type,
+                    index=index,
+                    error_code=ErrorCode(code),
+                    base_offset=base,
+                    log_append_time=_append_time(append_ms),
+                    log_start_offset=-1,
+                    record_errors=(),
+                    error_message=None,
+                ),
             )
         )
-    topics = tuple(
-        wire.build(topic_type, name=name, partition_responses=tuple(parts))
-        for name, parts in by_topic.items()
-    )
+    topics = wire.per_topic(topic_type, rows, "name", "partition_responses")
     return wire.build(schema, responses=topics, throttle_time=NO_THROTTLE, node_endpoints=())
 
 

@@ -48,7 +48,12 @@ def test_a_group_with_a_killed_and_a_paused_member_reads_everything(cluster: Fau
     seen: list[dict[int, int]] = []
     try:
         with Admin(cluster.bootstrap) as admin:
-            assert wait_until(lambda: len(committed(admin)) == PARTITIONS, STATE_WAIT_S)
+
+            def all_in() -> bool:  # every member joined (so the faults hit members) and reads
+                joined = len(admin.describe_group(GROUP).members) == 3
+                return joined and len(committed(admin)) == PARTITIONS
+
+            assert wait_until(all_in, STATE_WAIT_S)
             procs[0].kill()  # kill -9: its partitions move once its session expires
             os.kill(procs[1].pid, signal.SIGSTOP)
             paused_until = time.monotonic() + SESSION_MS / 1000 + 3

@@ -172,7 +172,7 @@ def test_a_broker_that_does_not_start_is_reported_with_its_log(tmp_path, monkeyp
     cluster.start_zookeeper(root, port)
     try:
 
-        def failing(broker_id, zk_port, broker_port, data_dir):
+        def failing(broker_id, zk_port, broker_port, data_dir, kafka_port):
             code = "import sys; print('broker boom', file=sys.stderr); sys.exit(3)"
             return [sys.executable, "-c", code, str(data_dir)]
 

@@ -143,6 +143,17 @@ def build(schema: type, **values: Any) -> Any:
     return schema(**{k: v for k, v in values.items() if k in names})
 
 
+def per_topic(
+    topic_type: type, rows: list[tuple[str, Any]], name: str = "name", parts: str = "partitions"
+) -> tuple:
+    """Entities of `topic_type` from (topic name, partition entity) rows, topics in the order
+    first seen: the shape of every per-topic answer."""
+    grouped: dict[str, list] = {}
+    for topic, part in rows:
+        grouped.setdefault(topic, []).append(part)
+    return tuple(build(topic_type, **{name: t, parts: tuple(p)}) for t, p in grouped.items())
+
+
 def nested(schema: type, name: str) -> type:
     """The entity class `name` defined beside `schema` (the same API version)."""
     return getattr(sys.modules[schema.__module__], name)

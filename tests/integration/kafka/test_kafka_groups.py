@@ -20,6 +20,13 @@ from tests.integration.kafka.conftest import KafkaBroker
 PARTITIONS = 6
 FIRST, LATER = 600, 60
 DEADLINE_S = 60.0
+GROUP_OPTIONS = {  # kafka-python's and aiokafka's consumer options (the same names)
+    "group_id": "three",
+    "auto_offset_reset": "earliest",
+    "enable_auto_commit": False,
+    "session_timeout_ms": 6000,
+    "heartbeat_interval_ms": 500,
+}
 
 
 class Member(threading.Thread):
@@ -92,15 +99,7 @@ def consumer_factory(client: str, bootstrap: str, topic: str) -> Callable[[], ob
         return make_ck
     from kafka import KafkaConsumer
 
-    return lambda: KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        group_id="three",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=500,
-    )
+    return lambda: KafkaConsumer(topic, bootstrap_servers=bootstrap, **GROUP_OPTIONS)
 
 
 def produce(bootstrap: str, topic: str, values: range) -> None:
@@ -164,15 +163,7 @@ async def _aiokafka_group(bootstrap: str) -> None:
     produce(bootstrap, topic, range(FIRST))
 
     def make() -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id="three",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            session_timeout_ms=6000,
-            heartbeat_interval_ms=500,
-        )
+        return AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, **GROUP_OPTIONS)
 
     consumers = [make() for _ in range(3)]
     for consumer in consumers:
