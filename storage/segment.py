@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import os
 import struct
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ _VERIFY = struct.Struct(">qiibIhi")  # base_offset .. last_offset_delta: a heade
 # Batch headers are walked in chunks of this many bytes (one pread each, not one per batch):
 # twice the default index interval, so a walk from an index entry mostly takes one read.
 _EMPTY = memoryview(b"")
+_POSITION = operator.itemgetter(0)
 
 
 def segment_name(base_offset: int) -> str:
@@ -60,7 +62,6 @@ class LogSegment:
         # tail, where followers and consumers wait, find their batches here instead of
         # walking headers on disk. At most index_interval_bytes / HEADER_SIZE entries.
         self._tail: list[tuple[int, int, int]] = []
-        self._tail_positions: list[int] = []
         self.offset_index.clear()
         self.time_index.clear()
 
@@ -151,9 +152,8 @@ class LogSegment:
             if not self.time_index or self.max_timestamp > self.time_index.keys[-1]:
                 self.time_index.append(self.max_timestamp, relative)
             self._bytes_since_entry = 0
-            self._tail, self._tail_positions = [], []
+            self._tail = []
         self._tail.append((position, size, last))
-        self._tail_positions.append(position)
         self._bytes_since_entry += size
         self.next_offset = last + 1
 
@@ -172,7 +172,7 @@ class LogSegment:
         if self.damaged:
             return
         seal = SegmentSeal(self.next_offset, self.max_timestamp, self.size)
-        self._tail, self._tail_positions = [], []  # a sealed segment is read from disk
+        self._tail = []  # a sealed segment is read from disk
         self.offset_index.save(seal, fsync)
         self.time_index.save(seal, fsync)
         self._sealed_on_disk = True
@@ -232,13 +232,13 @@ class LogSegment:
 
     def _batches_from(self, position: int) -> Iterator[tuple[int, int, int]]:
         """As `_walk`, from memory when `position` is a batch boundary in the known tail."""
-        positions = self._tail_positions
-        if positions and position >= positions[0] and not self.damaged:
+        tail = self._tail
+        if tail and position >= tail[0][0] and not self.damaged:
             if position == self.size:
                 return iter(())
-            at = bisect.bisect_left(positions, position)
-            if at < len(positions) and positions[at] == position:
-                return itertools.islice(self._tail, at, None)
+            at = bisect.bisect_left(tail, position, key=_POSITION)
+            if at < len(tail) and tail[at][0] == position:
+                return itertools.islice(tail, at, None)
         return self._walk(position)
 
     def _walk(self, position: int) -> Iterator[tuple[int, int, int]]:

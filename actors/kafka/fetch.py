@@ -21,7 +21,6 @@ from kio.schema.errors import ErrorCode
 from zafka import limits
 from zafka.actors.kafka.gateway import Exchange, KafkaGateway, kafka_code, millis
 from zafka.actors.kafka.metadata import NO_THROTTLE
-from zafka.errors import ZafkaError
 from zafka.storage.batch import HEADER, LENGTH_PREFIX_SIZE
 from zafka.storage.records import read_batch
 from zafka.transport import client as native
@@ -54,28 +53,15 @@ def fetch(gateway: KafkaGateway, exchange: Exchange) -> None:
         if max_wait_ms <= 0 or _bytes(results) >= max(body.min_bytes, 1):
             exchange.done(_answer(exchange, wanted, results))
             return
-        _race(gateway, exchange, calls(max_wait_ms), max_wait_ms, wanted)
+        gateway.gather(  # the first answer with data completes it
+            exchange,
+            calls(max_wait_ms),
+            max_wait_ms + limits.kafka_call_timeout_ms,
+            lambda results: exchange.done(_answer(exchange, wanted, results)),
+            enough=lambda result: _bytes([result]) > 0,
+        )
 
     gateway.gather(exchange, calls(0), limits.kafka_call_timeout_ms, first_pass)
-
-
-def _race(gateway, exchange, calls, wait_ms, wanted) -> None:
-    """Every call at once; the answer at the first result with data, or when all are in."""
-    results: list[object] = [None] * len(calls)
-    left = [len(calls)]
-
-    def answered(index: int, reply: object) -> None:
-        results[index] = getattr(reply, "message", reply)
-        left[0] -= 1
-        if not exchange.answered and (left[0] == 0 or _bytes([results[index]])):
-            exchange.guarded(lambda: exchange.done(_answer(exchange, wanted, results)))
-
-    for index, (target, message) in enumerate(calls):
-        try:
-            timeout_ms = wait_ms + limits.kafka_call_timeout_ms
-            gateway.call(target, message, timeout_ms, lambda r, i=index: answered(i, r))
-        except ZafkaError as err:  # BUSY: this one answers with its error
-            answered(index, err)
 
 
 def _bytes(results: list[object]) -> int:

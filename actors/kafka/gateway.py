@@ -130,9 +130,11 @@ class KafkaGateway(Actor):
         calls: list[tuple[str, object]],
         timeout_ms: int,
         then: Callable[[list[object]], None],
+        enough: Callable[[object], bool] | None = None,
     ) -> None:
-        """Make `calls` (target, message) at once; `then(results)` once all are answered,
-        each result the reply message or a ZafkaError, in the order of `calls`."""
+        """Make `calls` (target, message) at once; `then(results)` once all are answered
+        (or as soon as one result is `enough`: the others stay None), each result the reply
+        message or a ZafkaError, in the order of `calls`. `then` runs once."""
         results: list[object] = [None] * len(calls)
         left = [len(calls)]
         if not calls:
@@ -142,7 +144,9 @@ class KafkaGateway(Actor):
         def answered(index: int, reply: Envelope | ZafkaError) -> None:
             results[index] = reply.message if isinstance(reply, Envelope) else reply
             left[0] -= 1
-            if left[0] == 0:
+            complete = left[0] == 0 or (enough is not None and enough(results[index]))
+            if complete and left[0] >= 0:
+                left[0] = -len(calls)  # later answers find it done
                 exchange.guarded(lambda: then(results))
 
         timeout_ms = min(max(timeout_ms, 1), limits.call_timeout_ms_max)
