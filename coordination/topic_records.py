@@ -11,10 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from zafka import limits
 from zafka.coordination import paths
 from zafka.errors import ZafkaError
-from zafka.storage.config import LogConfig
+from zafka.storage.config import LogConfig, topic_config_defaults
 from zafka.transport.names import check_topic_name
 
 FORMAT_VERSION = 1
@@ -111,17 +110,20 @@ class TopicInfo:
     @property
     def max_message_bytes(self) -> int:
         """The largest batch the broker accepts for this topic (`max.message.bytes`)."""
-        return int(dict(self.configs).get("max.message.bytes", limits.batch_bytes_max))
+        return int(self._config("max.message.bytes"))
 
     @property
     def min_insync_replicas(self) -> int:
         """How many replicas must be in sync for acks=all (`min.insync.replicas`)."""
-        return int(dict(self.configs).get("min.insync.replicas", "1"))
+        return int(self._config("min.insync.replicas"))
 
     @property
     def unclean_leader_election(self) -> bool:
         """Whether a replica out of sync may lead when no in-sync one is live (data loss)."""
-        return dict(self.configs).get("unclean.leader.election.enable") == "true"
+        return self._config("unclean.leader.election.enable") == "true"
+
+    def _config(self, key: str) -> str:
+        return dict(self.configs).get(key, topic_config_defaults()[key])
 
     def assignment_json(self) -> bytes:
         partitions = {str(p): list(r) for p, r in enumerate(self.replicas)}

@@ -30,6 +30,12 @@ TOPIC_CONFIG_FIELDS: dict[str, str | None] = {
     "min.insync.replicas": None,
     "unclean.leader.election.enable": None,
 }
+# The values of the keys that set no LogConfig field, when a topic does not set them.
+_OTHER_DEFAULTS = {
+    "max.message.bytes": str(limits.batch_bytes_max),
+    "min.insync.replicas": "1",
+    "unclean.leader.election.enable": "false",
+}
 BOOLEANS = ("true", "false")
 _LONG = re.compile(r"-?[0-9]{1,19}")  # Kafka's values are strings; numbers are decimal longs
 
@@ -141,3 +147,17 @@ class LogConfig:
         if "flush.ms" in configs and values.get("fsync", Fsync.INTERVAL) is not Fsync.INTERVAL:
             raise ZafkaError("INVALID_CONFIG", "flush.ms applies only with zafka.fsync=interval")
         return cls(**values)
+
+
+def topic_config_defaults() -> dict[str, str]:
+    """Every topic config key with its value when the topic does not set it, as Kafka's
+    strings (what DescribeConfigs shows as a default)."""
+    base = LogConfig()
+    values = {}
+    for key, field in TOPIC_CONFIG_FIELDS.items():
+        if field is None:
+            values[key] = _OTHER_DEFAULTS[key]
+        else:
+            value = getattr(base, field)
+            values[key] = value.value if isinstance(value, Enum) else str(value)
+    return values

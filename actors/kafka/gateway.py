@@ -18,12 +18,16 @@ from zafka import limits
 from zafka.actors.runtime.actor import Actor
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.envelope import Envelope
+from zafka.transport.group import FindCoordinatorRequest
 from zafka.transport.kafka import wire
+from zafka.transport.names import group_actor_name
 
 log = logging.getLogger(__name__)
 GATEWAY_ACTOR = "kafka"
 Answer = Callable[[int, int, bytes | None], None]
 UNKNOWN_SERVER_ERROR = -1
+_NOT_COORDINATOR = BY_NAME["NOT_COORDINATOR"].code
+_NOT_LEADER = BY_NAME["NOT_LEADER_OR_FOLLOWER"].code
 
 # zafka's own codes (>= 1000) as Kafka clients understand them.
 _KAFKA_CODES = {
@@ -40,6 +44,13 @@ def kafka_code(result: object) -> int:
     if not isinstance(result, ZafkaError):
         return 0
     return BY_NAME[_KAFKA_CODES.get(result.error.name, result.error.name)].code
+
+
+def group_code(result: object) -> int:
+    """A group call's Kafka error code: no coordinator actor here means this broker does not
+    coordinate the group (NOT_COORDINATOR: the client finds the coordinator again)."""
+    code = kafka_code(result)
+    return _NOT_COORDINATOR if code == _NOT_LEADER else code
 
 
 def millis(value: object) -> int:
@@ -155,3 +166,41 @@ class KafkaGateway(Actor):
                 self.call(target, message, timeout_ms, lambda r, i=index: answered(i, r))
             except ZafkaError as err:
                 answered(index, err)
+
+    def to_groups(
+        self,
+        exchange: Exchange,
+        calls: list[tuple[str, object]],
+        then: Callable[[list[object]], None],
+    ) -> None:
+        """Make each (group id, message) call to the group's coordinator actor on this
+        broker, as `gather`. An actor not running yet is started the way a native client
+        starts it: by asking this broker where the group's coordinator is (it starts the
+        actor when that is itself); those calls are made once more."""
+        targets = [(self.local(group_actor_name(group)), message) for group, message in calls]
+        timeout_ms = limits.kafka_call_timeout_ms
+
+        def first(results: list[object]) -> None:
+            again = [i for i, r in enumerate(results) if _absent(r)]
+            if not again:
+                then(results)
+                return
+            finds = [(self.broker, FindCoordinatorRequest(calls[i][0])) for i in again]
+
+            def retried(answers: list[object]) -> None:
+                for i, answer in zip(again, answers, strict=True):
+                    results[i] = answer
+                then(results)
+
+            self.gather(
+                exchange,
+                finds,
+                timeout_ms,
+                lambda _: self.gather(exchange, [targets[i] for i in again], timeout_ms, retried),
+            )
+
+        self.gather(exchange, targets, timeout_ms, first)
+
+
+def _absent(result: object) -> bool:
+    return isinstance(result, ZafkaError) and result.error.name == "UNKNOWN_ACTOR"

@@ -21,12 +21,12 @@ from kio.schema.errors import ErrorCode
 from zafka import limits
 from zafka.actors.kafka import classic_group
 from zafka.actors.kafka.classic_group import Answer, ClassicGroup
-from zafka.actors.kafka.gateway import Exchange, KafkaGateway, kafka_code, millis
+from zafka.actors.kafka.gateway import Exchange, KafkaGateway, group_code, kafka_code, millis
 from zafka.actors.kafka.metadata import NO_THROTTLE
 from zafka.transport import client as native
 from zafka.transport import group as native_group
 from zafka.transport.kafka import wire
-from zafka.transport.names import broker_id_of, group_actor_name
+from zafka.transport.names import broker_id_of
 
 FIND_COORDINATOR, JOIN, SYNC, HEARTBEAT, LEAVE = 10, 11, 14, 12, 13
 OFFSET_COMMIT, OFFSET_FETCH = 8, 9
@@ -229,21 +229,13 @@ def offset_commit(gateway: KafkaGateway, exchange: Exchange) -> None:
         final = code
         if final == 0 and result is not None:
             ok = isinstance(result, native_group.OffsetCommitResponse)
-            final = result.error_code if ok else _group_code(result)
+            final = result.error_code if ok else group_code(result)
         exchange.done(_commit_response(exchange, final))
 
     calls = []
     if code == 0:
-        commit = native_group.OffsetCommitRequest(body.group_id, "", -1, offsets)
-        calls = [(gateway.local(group_actor_name(body.group_id)), commit)]
-    gateway.gather(exchange, calls, limits.kafka_call_timeout_ms, answer)
-
-
-def _group_code(result: object) -> int:
-    """A group call's error: no coordinator actor here means this broker does not
-    coordinate the group (the client finds the coordinator again)."""
-    code = kafka_code(result)
-    return _NOT_COORDINATOR if code == ErrorCode.not_leader_or_follower.value else code
+        calls = [(body.group_id, native_group.OffsetCommitRequest(body.group_id, "", -1, offsets))]
+    gateway.to_groups(exchange, calls, answer)
 
 
 def _commit_response(exchange: Exchange, code: int) -> Any:
@@ -273,17 +265,12 @@ def offset_fetch(gateway: KafkaGateway, exchange: Exchange) -> None:
         wanted = tuple(
             native_group.TopicPartitions(t.name, tuple(t.partition_indexes)) for t in body.topics
         )
-    call = [
-        (
-            gateway.local(group_actor_name(body.group_id)),
-            native_group.OffsetFetchRequest(body.group_id, wanted),
-        )
-    ]
+    call = [(body.group_id, native_group.OffsetFetchRequest(body.group_id, wanted))]
 
     def answer(results: list[object]) -> None:
         result = results[0]
         ok = isinstance(result, native_group.OffsetFetchResponse)
-        code = result.error_code if ok else _group_code(result)
+        code = result.error_code if ok else group_code(result)
         found = {(o.topic, o.partition): o for o in result.offsets} if ok else {}
         if wanted is None:
             asked = sorted(found)
@@ -291,7 +278,7 @@ def offset_fetch(gateway: KafkaGateway, exchange: Exchange) -> None:
             asked = [(t.topic, p) for t in wanted for p in t.partitions]
         exchange.done(_fetched(exchange, code, asked, found))
 
-    gateway.gather(exchange, call, limits.kafka_call_timeout_ms, answer)
+    gateway.to_groups(exchange, call, answer)
 
 
 def _fetched(exchange: Exchange, code: int, asked: list, found: dict) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from zafka.actors.kafka import fetch, groups, metadata, produce, topics
+from zafka.actors.kafka import configs, fetch, group_admin, groups, metadata, produce, topics
 from zafka.actors.kafka.gateway import GATEWAY_ACTOR, Handler, KafkaGateway
 from zafka.actors.kafka.listener import KafkaListener
 from zafka.actors.runtime.loop import Runtime
@@ -30,6 +30,11 @@ def handlers(default_partitions: int) -> dict[int, Handler]:
         12: groups.heartbeat,
         13: groups.leave_group,
         14: groups.sync_group,
+        15: group_admin.describe_groups,
+        16: group_admin.list_groups,
+        32: partial(configs.describe_configs, default_partitions=default_partitions),
+        37: topics.create_partitions,
+        42: group_admin.delete_groups,
     }
     assert set(table) == set(wire.SERVED), "every API served has a handler"
     return table

@@ -1,10 +1,11 @@
-"""CreateTopics and DeleteTopics for Kafka clients' admin APIs.
+"""CreateTopics, DeleteTopics and CreatePartitions for Kafka clients' admin APIs.
 
-Both are the broker actor's own CreateTopics / DeleteTopics (it hands them to the
-controller's path in ZooKeeper), one result per topic. A partition count or replication
-factor of -1 means the broker's default (its `--default-partitions`; replication factor 1,
-Kafka's `default.replication.factor`). Manual replica assignments and `validate_only` are not
-served: such a topic gets INVALID_REQUEST saying so, and nothing is created.
+Each is the broker actor's own CreateTopics / DeleteTopics / CreatePartitions (it hands
+them to the controller's path in ZooKeeper), one result per topic. A partition count or
+replication factor of -1 means the broker's default (its `--default-partitions`; replication
+factor 1, Kafka's `default.replication.factor`). Manual replica assignments and
+`validate_only` are not served: such a topic gets INVALID_REQUEST saying so, and nothing is
+created or grown.
 """
 
 from __future__ import annotations
@@ -72,12 +73,40 @@ def delete_topics(gateway: KafkaGateway, exchange: Exchange) -> None:
     gateway.gather(exchange, calls, timeout_ms, answer)
 
 
+def create_partitions(gateway: KafkaGateway, exchange: Exchange) -> None:
+    body = exchange.request.body
+    refused: dict[str, str] = {}
+    wanted = []
+    for topic in body.topics:
+        if topic.assignments or body.validate_only:
+            refused[topic.name] = "manual assignments and validate_only are not served"
+        else:
+            wanted.append(native.PartitionCount(topic.name, topic.count))
+    calls = [(gateway.broker, native.CreatePartitionsRequest(tuple(wanted)))] if wanted else []
+    timeout_ms = millis(body.timeout) + limits.kafka_call_timeout_ms
+
+    def answer(results: list[object]) -> None:
+        outcome = _outcomes(results, [t.name for t in wanted])
+        outcome.update({name: (_INVALID_REQUEST, why) for name, why in refused.items()})
+        schema = wire.response_type(37, exchange.request.version)
+        result_type = wire.nested(schema, "CreatePartitionsTopicResult")
+        rows = tuple(
+            wire.build(result_type, name=t.name, error_code=ErrorCode(code), error_message=why)
+            for t in body.topics
+            for code, why in [outcome.get(t.name, (-1, "no answer for this topic"))]
+        )
+        exchange.done(wire.build(schema, throttle_time=NO_THROTTLE, results=rows))
+
+    gateway.gather(exchange, calls, timeout_ms, answer)
+
+
 def _outcomes(results: list[object], names: list[str]) -> dict[str, tuple[int, str | None]]:
     """(Kafka error code, message) per topic from the broker's one answer."""
     if not results:
         return {}
     result = results[0]
-    if not isinstance(result, native.CreateTopicsResponse | native.DeleteTopicsResponse):
+    answers = native.CreateTopicsResponse, native.DeleteTopicsResponse
+    if not isinstance(result, (*answers, native.CreatePartitionsResponse)):
         return {name: (kafka_code(result), str(result)) for name in names}
     return {r.name: (r.error_code, r.error_message) for r in result.results}
 

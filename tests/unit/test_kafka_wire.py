@@ -51,7 +51,7 @@ def test_api_versions_newer_than_served_is_answered_in_v0():
 
 def test_an_api_not_served_gets_that_apis_error_answer():
     with pytest.raises(wire.RequestError) as caught:
-        wire.decode_request(struct.pack(">hhi", 16, 1, 11) + b"\0" * 8)  # ListGroups v1
+        wire.decode_request(struct.pack(">hhi", 29, 1, 11) + b"\0" * 8)  # DescribeAcls v1
     answer = caught.value.answer
     assert answer is not None
     size, correlation_id = struct.unpack_from(">ii", answer)
@@ -102,3 +102,24 @@ def test_any_bytes_are_a_request_or_a_request_error(tail, api_key, version):
         assert err.answer is None or struct.unpack_from(">i", err.answer, 4)[0] == 1
     else:
         assert (request.api_key, request.correlation_id) == (api_key, 1)
+
+
+def test_every_api_served_has_kio_schemas_for_each_version():
+    for api_key, (name, low, high) in wire.SERVED.items():
+        for version in range(low, high + 1):
+            assert wire.response_type(api_key, version).__name__ == f"{name}Response"
+
+
+def test_consumer_protocol_data_decodes_with_kafka_pythons_own_reader():
+    from kafka.protocol.consumer.metadata import (
+        ConsumerProtocolAssignment,
+        ConsumerProtocolSubscription,
+    )
+
+    subscription = ConsumerProtocolSubscription.decode(wire.consumer_subscription(("a", "b")))
+    assert (subscription.version, list(subscription.topics)) == (0, ["a", "b"])
+    assigned = ConsumerProtocolAssignment.decode(
+        wire.consumer_assignment([("a", 0), ("b", 3), ("a", 2)])
+    )
+    by_topic = {t.topic: list(t.partitions) for t in assigned.assigned_partitions}
+    assert by_topic == {"a": [0, 2], "b": [3]}

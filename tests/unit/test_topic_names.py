@@ -15,7 +15,7 @@ from zafka.coordination import paths
 from zafka.coordination.assignment import assign_replicas
 from zafka.coordination.topic_records import LeaderIsr, MalformedZnode, TopicInfo
 from zafka.errors import ZafkaError
-from zafka.storage.config import Fsync, LogConfig
+from zafka.storage.config import TOPIC_CONFIG_FIELDS, Fsync, LogConfig, topic_config_defaults
 from zafka.transport.names import check_topic_name, is_internal
 
 BAD_NAMES = [
@@ -150,6 +150,13 @@ def test_max_message_bytes_is_checked_but_is_no_log_setting():
     info = TopicInfo("t", "id", ((0,),), (("max.message.bytes", "4096"),))
     assert info.max_message_bytes == 4096
     assert TopicInfo("t", "id", ((0,),)).max_message_bytes == limits.batch_bytes_max
+
+
+def test_every_topic_config_has_a_default_that_is_itself_valid():
+    defaults = topic_config_defaults()
+    assert set(defaults) == set(TOPIC_CONFIG_FIELDS)
+    assert LogConfig.from_topic_configs(defaults) == LogConfig()
+    assert defaults["zafka.fsync"] == "interval" and defaults["min.insync.replicas"] == "1"
 
 
 def test_unclean_leader_election_is_a_topic_flag_off_by_default():

@@ -17,6 +17,9 @@ import sys
 from typing import Any, NamedTuple
 
 from kio.index import KioIndexError, load_request_schema, load_response_schema
+from kio.schema.consumer_protocol_assignment.v0.data import ConsumerProtocolAssignment
+from kio.schema.consumer_protocol_assignment.v0.data import TopicPartition as AssignedPartitions
+from kio.schema.consumer_protocol_subscription.v0.data import ConsumerProtocolSubscription
 from kio.schema.errors import ErrorCode
 from kio.serial import entity_reader, entity_writer
 from kio.serial.errors import SerialError
@@ -26,6 +29,7 @@ from zafka import limits
 SIZE = struct.Struct(">i")
 UNSUPPORTED_VERSION = 35
 _KEY_VERSION_ID = struct.Struct(">hhi")
+_VERSION_0 = b"\0\0"  # the int16 version before each consumer-protocol structure
 
 API_VERSIONS = 18
 # api key: (name, lowest, highest version served). Versions whose requests carry topic ids
@@ -42,10 +46,15 @@ SERVED: dict[int, tuple[str, int, int]] = {
     12: ("Heartbeat", 0, 4),
     13: ("LeaveGroup", 0, 4),
     14: ("SyncGroup", 0, 5),
+    15: ("DescribeGroups", 0, 6),
+    16: ("ListGroups", 0, 5),
     18: ("ApiVersions", 0, 3),
     19: ("CreateTopics", 2, 7),
     20: ("DeleteTopics", 1, 5),
     22: ("InitProducerId", 0, 4),
+    32: ("DescribeConfigs", 1, 4),
+    37: ("CreatePartitions", 0, 3),
+    42: ("DeleteGroups", 0, 2),
 }
 
 
@@ -152,6 +161,30 @@ def per_topic(
     for topic, part in rows:
         grouped.setdefault(topic, []).append(part)
     return tuple(build(topic_type, **{name: t, parts: tuple(p)}) for t, p in grouped.items())
+
+
+def consumer_subscription(topics: tuple[str, ...]) -> bytes:
+    """A member's metadata as Kafka's consumer protocol encodes it (version 0, no user
+    data): what DescribeGroups carries for each member."""
+    return _consumer_data(ConsumerProtocolSubscription(topics=tuple(topics)))
+
+
+def consumer_assignment(partitions: list[tuple[str, int]]) -> bytes:
+    """A member's assignment as Kafka's consumer protocol encodes it (version 0)."""
+    by_topic: dict[str, list[int]] = {}
+    for topic, partition in partitions:
+        by_topic.setdefault(topic, []).append(partition)
+    assigned = tuple(
+        AssignedPartitions(topic=topic, partitions=tuple(ps)) for topic, ps in by_topic.items()
+    )
+    return _consumer_data(ConsumerProtocolAssignment(assigned_partitions=assigned))
+
+
+def _consumer_data(entity: Any) -> bytes:
+    out = io.BytesIO()
+    out.write(_VERSION_0)
+    entity_writer(type(entity))(out, entity)
+    return out.getvalue()
 
 
 def nested(schema: type, name: str) -> type:
