@@ -36,6 +36,7 @@ kafka_requests_in_flight_max = 64  # per connection: reading pauses beyond (TCP 
 kafka_response_bytes_max = 64 * 1024 * 1024  # answers queued to one connection before it pauses
 kafka_initial_rebalance_delay_ms = 500  # a classic group's first rebalance waits for members
 kafka_group_tick_ms = 100  # how often classic groups check sessions and rebalance deadlines
+kafka_consumer_members_max = 100_000  # KIP-848 members a gateway remembers what they own
 kafka_call_timeout_ms = 30_000  # an actor call made for a Kafka request (request.timeout.ms)
 routing_id_bytes_max = 255  # a ZeroMQ routing id (a node name)
 send_zero_copy_bytes_min = 16 * 1024  # sent frames this large go zero-copy

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 from zafka import limits
+from zafka.actors.kafka.consumer_members import Members
 from zafka.actors.runtime.actor import Actor
 from zafka.errors import BY_NAME, ZafkaError
 from zafka.transport.envelope import Envelope
@@ -107,6 +109,15 @@ class KafkaGateway(Actor):
         self._ticker = ticker
         self._ticking = False
         self.classic_groups: dict[str, Any] = {}  # group id -> ClassicGroup (groups.py)
+        self.consumer_members = Members()  # KIP-848 members (consumer_groups.py)
+        self.topic_names: dict[uuid.UUID, str] = {}  # the Kafka topic ids sent, and whose
+
+    def topic_id(self, name: str) -> uuid.UUID:
+        """The Kafka topic id of topic `name` (wire.topic_uuid), remembered for requests
+        that name the topic by it."""
+        topic_id = wire.topic_uuid(name)
+        self.topic_names[topic_id] = name
+        return topic_id
 
     def now_ms(self) -> int:
         return self._runtime().now_ms()

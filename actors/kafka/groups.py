@@ -8,7 +8,8 @@ broker's Kafka listener. Membership and client-side assignment run in a ClassicG
 actor's, stored in `__consumer_offsets` as every commit, so they survive a coordinator move
 and a native client reads them (`zafka groups describe`). A group is classic or native, as
 in Kafka 4: a classic group's commits go in as commits from outside the group, which the
-coordinator takes only while it has no native members. Static membership
+coordinator takes only while it has no native members; a commit from a member of a KIP-848
+group (consumer_groups.py) goes in as that member's, at its epoch. Static membership
 (group.instance.id) is treated as dynamic.
 """
 
@@ -212,10 +213,11 @@ def offset_commit(gateway: KafkaGateway, exchange: Exchange) -> None:
     body = exchange.request.body
     generation = getattr(body, "generation_id_or_member_epoch", getattr(body, "generation_id", -1))
     group = gateway.classic_groups.get(body.group_id)
+    code, member_id, epoch = 0, "", -1
     if group is not None:
         code = group.can_commit(body.member_id, generation)
-    else:
-        code = 0 if not body.member_id else classic_group.UNKNOWN_MEMBER_ID
+    elif body.member_id:  # a KIP-848 member (consumer_groups.py): zafka's group checks it
+        member_id, epoch = body.member_id, generation
     offsets = tuple(
         native_group.PartitionOffset(
             t.name, p.partition_index, p.committed_offset, p.committed_metadata or ""
@@ -234,7 +236,8 @@ def offset_commit(gateway: KafkaGateway, exchange: Exchange) -> None:
 
     calls = []
     if code == 0:
-        calls = [(body.group_id, native_group.OffsetCommitRequest(body.group_id, "", -1, offsets))]
+        commit = native_group.OffsetCommitRequest(body.group_id, member_id, epoch, offsets)
+        calls = [(body.group_id, commit)]
     gateway.to_groups(exchange, calls, answer)
 
 

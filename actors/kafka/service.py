@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from functools import partial
 
-from zafka.actors.kafka import configs, fetch, group_admin, groups, metadata, produce, topics
+from zafka.actors.kafka import (
+    configs,
+    consumer_groups,
+    fetch,
+    group_admin,
+    groups,
+    metadata,
+    produce,
+    topics,
+)
 from zafka.actors.kafka.gateway import GATEWAY_ACTOR, Handler, KafkaGateway
 from zafka.actors.kafka.listener import KafkaListener
 from zafka.actors.runtime.loop import Runtime
@@ -35,6 +44,8 @@ def handlers(default_partitions: int) -> dict[int, Handler]:
         32: partial(configs.describe_configs, default_partitions=default_partitions),
         37: topics.create_partitions,
         42: group_admin.delete_groups,
+        68: consumer_groups.heartbeat,
+        69: consumer_groups.describe,
     }
     assert set(table) == set(wire.SERVED), "every API served has a handler"
     return table

@@ -14,6 +14,7 @@ import datetime
 import io
 import struct
 import sys
+import uuid
 from typing import Any, NamedTuple
 
 from kio.index import KioIndexError, load_request_schema, load_response_schema
@@ -29,6 +30,7 @@ from zafka import limits
 SIZE = struct.Struct(">i")
 UNSUPPORTED_VERSION = 35
 _KEY_VERSION_ID = struct.Struct(">hhi")
+_TOPIC_IDS = uuid.UUID("7a61666b-612d-746f-7069-632d69647321")  # namespace of topic ids
 _VERSION_0 = b"\0\0"  # the int16 version before each consumer-protocol structure
 
 API_VERSIONS = 18
@@ -55,6 +57,8 @@ SERVED: dict[int, tuple[str, int, int]] = {
     32: ("DescribeConfigs", 1, 4),
     37: ("CreatePartitions", 0, 3),
     42: ("DeleteGroups", 0, 2),
+    68: ("ConsumerGroupHeartbeat", 0, 1),
+    69: ("ConsumerGroupDescribe", 0, 1),
 }
 
 
@@ -161,6 +165,12 @@ def per_topic(
     for topic, part in rows:
         grouped.setdefault(topic, []).append(part)
     return tuple(build(topic_type, **{name: t, parts: tuple(p)}) for t, p in grouped.items())
+
+
+def topic_uuid(name: str) -> uuid.UUID:
+    """The Kafka topic id of topic `name`: derived from the name (zafka names topics), so
+    every broker gives the same one; a re-created topic keeps it, as before KIP-516."""
+    return uuid.uuid5(_TOPIC_IDS, name)
 
 
 def consumer_subscription(topics: tuple[str, ...]) -> bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import Consumer as CKConsumer
-from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource as KPConfigResource
@@ -92,6 +92,8 @@ def test_classic_and_native_groups_listed_described_and_deleted(kafka_broker: Ka
             (one,) = groups[name].members
             assert {tp.partition for tp in one.assignment.topic_partitions} == {0, 1}, name
         assert groups["nobody"].state == ConsumerGroupState.DEAD
+        assert groups["classic"].type == ConsumerGroupType.CLASSIC
+        assert groups["native"].type == ConsumerGroupType.CONSUMER  # ConsumerGroupDescribe
 
         busy = admin.delete_consumer_groups(["classic"])["classic"]
         assert isinstance(busy.exception(WAIT_S), KafkaException)  # NON_EMPTY_GROUP

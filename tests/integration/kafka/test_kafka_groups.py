@@ -16,10 +16,13 @@ from confluent_kafka import Producer as CKProducer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.integration.kafka.conftest import KafkaBroker
+from zafka.clients.consumer import Consumer
 
 PARTITIONS = 6
 FIRST, LATER = 600, 60
 DEADLINE_S = 60.0
+KIP_848 = "confluent-kafka group.protocol=consumer"  # zafka's own groups, KIP-848's protocol
+NATIVE_OPTIONS = {"auto_offset_reset": "earliest", "enable_auto_commit": False}
 GROUP_OPTIONS = {  # kafka-python's and aiokafka's consumer options (the same names)
     "group_id": "three",
     "auto_offset_reset": "earliest",
@@ -71,6 +74,12 @@ ADAPTERS = {
         lambda c: c.commit(asynchronous=False),
         lambda c: c.close(),
     ),
+    "zafka": (
+        lambda c: [int(r.value) for r in c.poll(200)],
+        lambda c: {tp.partition for tp in c.assignment()},
+        lambda c: c.commit(),
+        lambda c: c.close(),
+    ),
     "kafka-python": (
         _kp_poll,
         lambda c: {tp.partition for tp in c.assignment()},
@@ -78,18 +87,23 @@ ADAPTERS = {
         lambda c: c.close(),
     ),
 }
+ADAPTERS[KIP_848] = ADAPTERS["confluent-kafka"]
 
 
 def consumer_factory(client: str, bootstrap: str, topic: str) -> Callable[[], object]:
-    if client == "confluent-kafka":
+    if client == "zafka":
+        return lambda: Consumer(bootstrap, group_id="three", topics=[topic], **NATIVE_OPTIONS)
+    if client in ("confluent-kafka", KIP_848):
         config = {
             "bootstrap.servers": bootstrap,
             "group.id": "three",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-            "heartbeat.interval.ms": 500,
         }
+        if client == KIP_848:  # the coordinator sets the session and heartbeat times
+            config["group.protocol"] = "consumer"
+        else:
+            config.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
 
         def make_ck():
             consumer = CKConsumer(config)
@@ -120,10 +134,10 @@ def wait_for(predicate: Callable[[], bool], members: list[Member]) -> bool:
     return predicate()
 
 
-@pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python"])
+@pytest.mark.parametrize("client", ["confluent-kafka", "kafka-python", KIP_848])
 def test_three_members_share_rebalance_and_resume(kafka_broker: KafkaBroker, client: str):
     bootstrap = kafka_broker.kafka_bootstrap
-    topic = f"six-{client}"
+    topic = "six"
     admin = AdminClient({"bootstrap.servers": bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(DEADLINE_S)
     produce(bootstrap, topic, range(FIRST))
@@ -148,6 +162,32 @@ def test_three_members_share_rebalance_and_resume(kafka_broker: KafkaBroker, cli
     newcomer.stop.set()
     newcomer.join(DEADLINE_S)
     assert sorted(newcomer.values) == list(range(FIRST, FIRST + LATER))
+
+
+def test_kafka_and_native_members_share_one_group(kafka_broker: KafkaBroker) -> None:
+    """KIP-848 members of a Kafka client and zafka's own Consumer in one group: zafka's
+    coordinator spreads the partitions over all of them (no partition owned twice), and
+    every record is read (at least once: a partition that moves before its first commit is
+    read again from the start, as with Kafka)."""
+    admin = AdminClient({"bootstrap.servers": kafka_broker.kafka_bootstrap})
+    admin.create_topics([NewTopic("mixed", PARTITIONS, 1)])["mixed"].result(DEADLINE_S)
+    produce(kafka_broker.kafka_bootstrap, "mixed", range(FIRST))
+    members = [
+        Member(consumer_factory(KIP_848, kafka_broker.kafka_bootstrap, "mixed"), KIP_848),
+        Member(consumer_factory(KIP_848, kafka_broker.kafka_bootstrap, "mixed"), KIP_848),
+        Member(consumer_factory("zafka", kafka_broker.bootstrap, "mixed"), "zafka"),
+    ]
+    for member in members:
+        member.start()
+    try:
+        shared = lambda: sorted(len(m.assigned) for m in members)  # noqa: E731
+        read = lambda: {v for m in members for v in m.values}  # noqa: E731
+        assert wait_for(lambda: shared() == [2, 2, 2] and len(read()) == FIRST, members)
+        assert set().union(*(m.assigned for m in members)) == set(range(PARTITIONS))
+    finally:
+        for member in members:
+            member.stop.set()
+            member.join(DEADLINE_S)
 
 
 def test_aiokafka_members_share_and_resume(kafka_broker: KafkaBroker) -> None:

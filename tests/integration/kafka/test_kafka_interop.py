@@ -119,12 +119,12 @@ def test_bad_input_is_answered_or_closed_and_the_broker_stays_up(kafka_broker: K
     assert _exchange(port, too_big + b"\0" * 64) == b""  # closed before reading on
     garbage = b"\x00\x03\x00\x0c\x00\x00\x00\x01\xff\xff\xff\xff"  # Metadata v12, bad body
     assert _exchange(port, struct.pack(">i", len(garbage)) + garbage) == b""
-    unserved = struct.pack(">hhi", 16, 1, 77) + b"\0" * 8  # ListGroups v1: not served yet
+    unserved = struct.pack(">hhi", 29, 1, 77) + b"\0" * 8  # DescribeAcls v1: not served
     answer = _exchange(port, struct.pack(">i", len(unserved)) + unserved)
     assert struct.unpack_from(">ii", answer) == (len(answer) - 4, 77)
     assert struct.unpack_from(">h", answer, 12)[0] == 35  # after throttle time: UNSUPPORTED_VERSION
     burst = b"".join(
-        struct.pack(">ihhi", 16, 16, 1, n) + b"\0" * 8 for n in range(1000)
+        struct.pack(">ihhi", 16, 29, 1, n) + b"\0" * 8 for n in range(1000)
     )  # 1,000 pipelined requests for an API not served: each answered, in order
     with socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S) as sock:
         sock.sendall(burst)
