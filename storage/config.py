@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -152,6 +153,11 @@ class LogConfig:
 def topic_config_defaults() -> dict[str, str]:
     """Every topic config key with its value when the topic does not set it, as Kafka's
     strings (what DescribeConfigs shows as a default)."""
+    return dict(_defaults())
+
+
+@functools.cache
+def _defaults() -> tuple[tuple[str, str], ...]:
     base = LogConfig()
     values = {}
     for key, field in TOPIC_CONFIG_FIELDS.items():
@@ -160,4 +166,4 @@ def topic_config_defaults() -> dict[str, str]:
         else:
             value = getattr(base, field)
             values[key] = value.value if isinstance(value, Enum) else str(value)
-    return values
+    return tuple(values.items())

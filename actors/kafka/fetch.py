@@ -4,8 +4,9 @@ A Kafka Fetch names many partitions; each becomes the native FetchRequest to its
 actor on this broker. Long polling as Kafka's: a first pass asks every partition without
 waiting; if that brings at least `min_bytes` (or the client may not wait), it is the answer.
 Otherwise a second pass asks every partition to wait up to `max_wait`, and the first answer
-with data (or the last answer) completes the request; what the others bring later is dropped
-(it is read again by the next fetch, whose first pass sees every partition). Stored batches
+with data (or the last answer) completes the request; a partition not answered by then is
+answered as the first pass found it, and what it brings later is dropped (it is read again
+by the next fetch, whose first pass sees every partition). Stored batches
 go out as uncompressed Kafka batches (transport/kafka/records.py); control batches as empty
 ones. read_uncommitted and read_committed are the same here: zafka has no transactions, and
 consumers read only below the high watermark. No fetch sessions (KIP-227): every answer is
@@ -21,7 +22,7 @@ from kio.schema.errors import ErrorCode
 from zafka import limits
 from zafka.actors.kafka.gateway import Exchange, KafkaGateway, kafka_code, millis
 from zafka.actors.kafka.metadata import NO_THROTTLE
-from zafka.storage.batch import HEADER, LENGTH_PREFIX_SIZE
+from zafka.storage.batch import LENGTH_PREFIX_SIZE
 from zafka.storage.records import read_batch
 from zafka.transport import client as native
 from zafka.transport.kafka import records, wire
@@ -53,11 +54,17 @@ def fetch(gateway: KafkaGateway, exchange: Exchange) -> None:
         if max_wait_ms <= 0 or _bytes(results) >= max(body.min_bytes, 1):
             exchange.done(_answer(exchange, wanted, results))
             return
+
+        def second_pass(later: list[object]) -> None:
+            pairs = zip(later, results, strict=True)
+            merged = [now if now is not None else then for now, then in pairs]
+            exchange.done(_answer(exchange, wanted, merged))
+
         gateway.gather(  # the first answer with data completes it
             exchange,
             calls(max_wait_ms),
             max_wait_ms + limits.kafka_call_timeout_ms,
-            lambda results: exchange.done(_answer(exchange, wanted, results)),
+            second_pass,
             enough=lambda result: _bytes([result]) > 0,
         )
 
@@ -75,7 +82,7 @@ def _answer(exchange: Exchange, wanted: list, results: list[object]) -> Any:
     rows: list = []
     for (topic, p), result in zip(wanted, results, strict=True):
         ok = isinstance(result, native.FetchResponse)
-        code = (result.error_code if ok else kafka_code(result)) if result is not None else 7
+        code = result.error_code if ok else kafka_code(result)
         high = result.high_watermark if ok else -1
         data = kafka_batches(result.records) if ok and not code else b""
         rows.append(
@@ -105,10 +112,7 @@ def kafka_batches(stored: bytes | memoryview) -> bytes:
     view, at, out = memoryview(stored), 0, []
     while at + LENGTH_PREFIX_SIZE <= len(view):
         size = LENGTH_PREFIX_SIZE + int.from_bytes(view[at + 8 : at + 12], "big", signed=True)
-        batch = view[at : at + size]
-        decoded = read_batch(batch)
-        fields = HEADER.unpack_from(batch)
-        out.append(records.encode_batch(fields, iter(decoded), decoded.header.is_control))
+        out.append(records.encode_batch(read_batch(view[at : at + size])))
         at += size
     return b"".join(out)
 

@@ -59,7 +59,7 @@ def test_a_stored_batch_goes_out_as_kafka_python_reads_it():
     stored = bytearray(build_batch(rows, producer_id=9, producer_epoch=1, base_sequence=5))
     struct.pack_into(">q", stored, 0, 100)  # stamped at offset 100, as a leader does
     decoded = read_batch(bytes(stored))
-    out = records.encode_batch(HEADER.unpack_from(stored), iter(decoded), control=False)
+    out = records.encode_batch(decoded)
     batch = DefaultRecordBatch(out)
     batch.validate_crc()
     got = [(r.offset, r.timestamp, r.key, r.value, list(r.headers)) for r in batch]
@@ -70,7 +70,7 @@ def test_a_stored_batch_goes_out_as_kafka_python_reads_it():
 def test_a_control_batch_goes_out_empty_with_its_offsets():
     stored = bytearray(build_batch([(T0, None, b"m", None)] * 2, control=True))
     struct.pack_into(">q", stored, 0, 7)
-    out = records.encode_batch(HEADER.unpack_from(stored), iter(()), control=True)
+    out = records.encode_batch(read_batch(bytes(stored)))
     batch = DefaultRecordBatch(out)
     batch.validate_crc()
     assert batch.is_control_batch and list(batch) == [] and batch.last_offset_delta == 1
@@ -94,7 +94,7 @@ def test_any_records_survive_kafka_to_zafka_and_back(rows, codec):
     (batch,) = records.split_batches(kafka_batch(rows, codec))
     decoded = records.decode_batch(batch)
     stored = build_batch(decoded.records)
-    out = records.encode_batch(HEADER.unpack_from(stored), iter(read_batch(stored)), False)
+    out = records.encode_batch(read_batch(stored))
     got = [(r.timestamp, r.key, r.value, list(r.headers)) for r in DefaultRecordBatch(out)]
     assert got == [(ts, k, v, list(h)) for ts, k, v, h in rows]
 

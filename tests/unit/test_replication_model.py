@@ -1,7 +1,8 @@
 """Replication's pure parts under hypothesis: the leader's `ReplicaSet` (ISR, high watermark)
 and the follower's truncation by leader epoch (`divergence`), driven together through
 appends, fetches, ISR checks, crashes, restarts and clean elections as the controller makes
-them (first live ISR member; a dead member leaves the ISR in a new epoch).
+them (first live ISR member; a dead member leaves the ISR in a new epoch, and only a live
+one may join it: the controller learns of deaths at once here).
 
 A replica's log is a list of the leader epochs its records were written in (the record at
 offset i holds `log[i]`); its epoch history is derived the way `PartitionLog` keeps it.
@@ -77,6 +78,7 @@ class ReplicationModel(RuleBasedStateMachine):
             epoch_start,
             self.now_ms,
             LAG_MAX_MS,
+            eligible=lambda replica: replica in self.alive,  # as the broker's metadata says
         )
         self.hw_seen = self.rs.high_watermark
 

@@ -6,6 +6,8 @@ bounded."""
 
 from __future__ import annotations
 
+import datetime
+import io
 import socket
 import struct
 import time
@@ -15,6 +17,12 @@ from confluent_kafka import Consumer as CKConsumer
 from confluent_kafka import Producer as CKProducer
 from confluent_kafka import TopicPartition as CKPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kio.schema.errors import ErrorCode
+from kio.schema.fetch.v12.request import FetchPartition, FetchRequest, FetchTopic
+from kio.schema.fetch.v12.response import FetchResponse
+from kio.schema.request_header.v2.header import RequestHeader
+from kio.schema.response_header.v1.header import ResponseHeader
+from kio.serial import entity_reader, entity_writer
 
 from tests.integration.kafka.conftest import KafkaBroker, kafka_brokers
 from zafka import limits
@@ -179,3 +187,58 @@ def test_a_leader_killed_under_an_acks_all_kafka_producer_loses_nothing(
         got = kafka_read(survivor.kafka_bootstrap, "durable", 1, 3000)
         values = [int(m.value()) for m in got]
         assert sorted(values) == list(range(3000))  # every acked record, none twice
+
+
+def _fetch_frame(topic: str, partitions: int, max_wait_ms: int) -> bytes:
+    """A Fetch v12 of `partitions` from offset 0, size-prefixed, as a Kafka client sends it."""
+    request = FetchRequest(
+        max_wait=datetime.timedelta(milliseconds=max_wait_ms),
+        min_bytes=1,
+        topics=(
+            FetchTopic(
+                topic=topic,
+                partitions=tuple(
+                    FetchPartition(partition=p, fetch_offset=0, partition_max_bytes=1 << 20)
+                    for p in range(partitions)
+                ),
+            ),
+        ),
+        forgotten_topics_data=(),
+    )
+    out = io.BytesIO()
+    header = RequestHeader(
+        request_api_key=1, request_api_version=12, correlation_id=5, client_id="test"
+    )
+    entity_writer(RequestHeader)(out, header)
+    entity_writer(FetchRequest)(out, request)
+    return struct.pack(">i", out.tell()) + out.getvalue()
+
+
+def test_a_long_poll_answers_every_partition_without_error(kafka_broker: KafkaBroker) -> None:
+    """A fetch waiting on two partitions, completed by a record arriving on one: the other is
+    in the answer too, empty and without error (not REQUEST_TIMED_OUT)."""
+    with Admin(kafka_broker.bootstrap) as admin:
+        admin.create_topic("waiting", partitions=2)
+    with socket.create_connection(("127.0.0.1", kafka_broker.kafka_port), timeout=DEADLINE_S) as s:
+        s.sendall(_fetch_frame("waiting", 2, max_wait_ms=20_000))
+        with Producer(kafka_broker.bootstrap) as producer:
+            producer.send("waiting", b"now", partition=0)
+            producer.flush(DEADLINE_S)
+        (size,) = struct.unpack(">i", _recv_exactly(s, 4))
+        answer = _recv_exactly(s, size)
+    header, at = entity_reader(ResponseHeader)(answer, 0)
+    response, _ = entity_reader(FetchResponse)(answer, at)
+    assert header.correlation_id == 5 and response.error_code == ErrorCode.none
+    (topic,) = response.responses
+    by_partition = {p.partition_index: p for p in topic.partitions}
+    assert {p: q.error_code for p, q in by_partition.items()} == {0: 0, 1: 0}
+    assert b"now" in bytes(by_partition[0].records) and not by_partition[1].records
+
+
+def _recv_exactly(sock: socket.socket, size: int) -> bytes:
+    out = b""
+    while len(out) < size:
+        chunk = sock.recv(size - len(out))
+        assert chunk, "the broker closed the connection"
+        out += chunk
+    return out
