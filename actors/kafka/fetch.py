@@ -8,8 +8,13 @@ with data (or the last answer) completes the request; a partition not answered b
 answered as the first pass found it, and what it brings later is dropped (it is read again
 by the next fetch, whose first pass sees every partition). Stored batches
 go out as uncompressed Kafka batches (transport/kafka/records.py); control batches as empty
-ones. read_uncommitted and read_committed are the same here: zafka has no transactions, and
-consumers read only below the high watermark. No fetch sessions (KIP-227): every answer is
+ones. Size limits count those Kafka bytes, not the stored (compressed) ones, as Kafka's:
+a partition gets whole batches up to its `partition_max_bytes`, the response up to
+`max_bytes`, and a partition's first batch goes out even if larger, while the response has
+room left (so a consumer always progresses, and an answer exceeds `max_bytes` by at most one
+batch); what does not fit is read by the next fetch. read_uncommitted and read_committed
+are the same here: zafka has no transactions, and consumers read only below the high
+watermark. No fetch sessions (KIP-227): every answer is
 a full one, with session id 0, which every client accepts.
 """
 
@@ -80,11 +85,14 @@ def _answer(exchange: Exchange, wanted: list, results: list[object]) -> Any:
     topic_type = wire.nested(schema, "FetchableTopicResponse")
     partition_type = wire.nested(schema, "PartitionData")
     rows: list = []
+    room = max(exchange.request.body.max_bytes, 1)  # what the response may still carry
     for (topic, p), result in zip(wanted, results, strict=True):
         ok = isinstance(result, native.FetchResponse)
         code = result.error_code if ok else kafka_code(result)
         high = result.high_watermark if ok else -1
-        data = kafka_batches(result.records) if ok and not code else b""
+        most = min(p.partition_max_bytes, room)
+        data = kafka_batches(result.records, most) if ok and not code and room > 0 else b""
+        room -= len(data)
         rows.append(
             (
                 topic,
@@ -107,12 +115,17 @@ def _answer(exchange: Exchange, wanted: list, results: list[object]) -> Any:
     )
 
 
-def kafka_batches(stored: bytes | memoryview) -> bytes:
-    """Stored zafka batches (whole ones, as a native fetch returns them) as Kafka batches."""
-    view, at, out = memoryview(stored), 0, []
+def kafka_batches(stored: bytes | memoryview, most_bytes: int) -> bytes:
+    """Stored zafka batches (whole ones, as a native fetch returns them) as Kafka batches:
+    as many as fit in `most_bytes`, and the first one whatever its size."""
+    view, at, out, total = memoryview(stored), 0, [], 0
     while at + LENGTH_PREFIX_SIZE <= len(view):
         size = LENGTH_PREFIX_SIZE + int.from_bytes(view[at + 8 : at + 12], "big", signed=True)
-        out.append(records.encode_batch(read_batch(view[at : at + size])))
+        batch = records.encode_batch(read_batch(view[at : at + size]))
+        if out and total + len(batch) > most_bytes:
+            break
+        out.append(batch)
+        total += len(batch)
         at += size
     return b"".join(out)
 

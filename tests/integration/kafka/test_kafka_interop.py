@@ -235,6 +235,37 @@ def test_a_long_poll_answers_every_partition_without_error(kafka_broker: KafkaBr
     assert b"now" in bytes(by_partition[0].records) and not by_partition[1].records
 
 
+def test_fetch_answers_stay_within_the_clients_byte_limits(kafka_broker: KafkaBroker) -> None:
+    """Stored batches are compressed and go out uncompressed: the limits count what is sent.
+    100,000 records of 100 bytes are ~13 MB as Kafka sends them and a few hundred KB stored; a
+    client that takes answers of ~1 MB at most reads them all, in order."""
+    with Admin(kafka_broker.bootstrap) as admin:
+        admin.create_topic("compressible", 1, 1)
+    count = 100_000
+    with Producer(kafka_broker.bootstrap) as producer:
+        for i in range(count):
+            producer.send("compressible", b"x" * 100, key=b"%d" % i)
+        producer.flush(DEADLINE_S)
+    limit = 1 << 20
+    consumer = CKConsumer(
+        {
+            "bootstrap.servers": kafka_broker.kafka_bootstrap,
+            "group.id": "unused",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": limit,
+            "receive.message.max.bytes": limit + 64 * 1024,
+        }
+    )
+    consumer.assign([CKPartition("compressible", 0, 0)])
+    keys, deadline = [], time.monotonic() + DEADLINE_S
+    while len(keys) < count and time.monotonic() < deadline:
+        for message in consumer.consume(1000, 1.0):
+            assert message.error() is None, message.error()
+            keys.append(message.key())
+    consumer.close()
+    assert keys == [b"%d" % i for i in range(count)]
+
+
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
     out = b""
     while len(out) < size:
