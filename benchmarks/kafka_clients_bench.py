@@ -21,6 +21,13 @@ Output is `name=value` lines:
   kafka_produce_vs_redis, kafka_consume_vs_redis   the same over Redis Streams
   native_produce_rps, native_consume_rps, kafka_produce_rps, kafka_consume_rps,
   redis_produce_rps, redis_consume_rps, records
+  kafka_consume_broker_us_per_record   the broker's CPU time (user + system, from /proc)
+                                       while confluent-kafka consumed, per record
+  kafka_consume_client_us_per_record   this process's CPU time (confluent-kafka's Python
+                                       calls and librdkafka's threads) meanwhile, per record
+  kafka_consume_client_ceiling_rps     1 / the client's: what it could read if the broker
+                                       cost nothing (each side has a core of its own)
+  native_consume_client_us_per_record  the same for zafka's Consumer
 
     python benchmarks/kafka_clients_bench.py [--records N]
 """
@@ -28,6 +35,7 @@ Output is `name=value` lines:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -85,6 +93,19 @@ def kafka_consume(bootstrap: str, records: int) -> float:
     return records / seconds
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(pid: int, work) -> tuple[float, float, float]:
+    """`work()`'s result, and the CPU seconds of broker `pid` and of this process in it."""
+    broker, client = cpu_s(pid), time.process_time()
+    result = work()
+    return result, cpu_s(pid) - broker, time.process_time() - client
+
+
 def measure(args: argparse.Namespace, workdir: Path) -> list[tuple[str, object]]:
     keys, values = benchstats.key_pool(), benchstats.value_pool(vs_redis.VALUE_BYTES)
     with vs_redis.redis_server(workdir / "redis") as redis_port:
@@ -98,12 +119,18 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[tuple[str, object]]
         note(f"native: produce {args.records} records")
         native_produce = vs_redis.zafka_produce(bootstrap, args.records, keys, values)
         note("native: consume them")
-        native_consume = vs_redis.zafka_consume(bootstrap, args.records)
+        (pid,) = [info.pid for info in brokers if info.kafka_port]  # the one broker
+        native_consume, _, native_client_s = timed(
+            pid, lambda: vs_redis.zafka_consume(bootstrap, args.records)
+        )
         benchrun.ensure_topic(bootstrap, KAFKA_TOPIC, 1)
         note(f"confluent-kafka: produce {args.records} records")
         kafka_produce_rps = kafka_produce(kafka_bootstrap, args.records, keys, values)
         note("confluent-kafka: consume them")
-        kafka_consume_rps = kafka_consume(kafka_bootstrap, args.records)
+        kafka_consume_rps, broker_s, client_s = timed(
+            pid, lambda: kafka_consume(kafka_bootstrap, args.records)
+        )
+    per_record_us = 1e6 / args.records
     return [
         ("kafka_produce_vs_native", kafka_produce_rps / native_produce),
         ("kafka_consume_vs_native", kafka_consume_rps / native_consume),
@@ -116,6 +143,10 @@ def measure(args: argparse.Namespace, workdir: Path) -> list[tuple[str, object]]
         ("redis_produce_rps", redis_produce),
         ("redis_consume_rps", redis_consume),
         ("records", args.records),
+        ("kafka_consume_broker_us_per_record", broker_s * per_record_us),
+        ("kafka_consume_client_us_per_record", client_s * per_record_us),
+        ("kafka_consume_client_ceiling_rps", args.records / max(client_s, 1e-9)),
+        ("native_consume_client_us_per_record", native_client_s * per_record_us),
     ]
 
 
