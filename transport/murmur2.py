@@ -11,6 +11,12 @@ in one C call (`struct.unpack_from`, no per-byte work); keys below `_LANES_FROM_
 run one short loop; longer keys mix all their words at once in two big integers with 64-bit
 lanes, leaving two operations per word for the chain that must stay sequential. About 1.1 µs
 for a 16-byte key (Kafka's code transcribed: 1.9 µs). Pure: no I/O, no state.
+
+Tried and not used: the compiled `murmurhash2` package (PyPI) gives the same hashes in
+0.25 µs, but releases the GIL on every call, so a send then waits for the GIL whenever the
+producer's I/O thread runs: 19 µs a call beside a busy thread, and a producer's send loop
+took 6.2 µs a record with it against 4.1 µs with this module (300,000 keyed sends of 100
+bytes, acks=1, one broker, same run).
 """
 
 from __future__ import annotations
