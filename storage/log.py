@@ -223,8 +223,10 @@ class PartitionLog:
         self._checkpoint_recovery_point()
 
     def _checkpoint_recovery_point(self) -> None:
+        """After a data fsync: the point only moves forward here, so it is a hint (an older
+        one after a power loss only makes recovery scan more): written without fsync."""
         self.recovery_point = self._flushed_offset
-        checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point)
+        checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point, False)
         self._last_flush_ms = monotonic_ms()
 
     def flush_if_due(self, now_ms: int | None = None) -> bool:

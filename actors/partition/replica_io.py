@@ -60,7 +60,7 @@ def read_high_watermark(actor: PartitionActor) -> int:
 def checkpoint_high_watermark(actor: PartitionActor) -> None:
     high = actor.state.high_watermark
     if high != actor.checkpointed_high_watermark:
-        checkpoint.write_offset(actor.directory / HIGH_WATERMARK, high)
+        checkpoint.write_offset(actor.directory / HIGH_WATERMARK, high, durable=False)
         actor.checkpointed_high_watermark = high
 
 
