@@ -3,11 +3,12 @@
 Each file holds a version line, the payload lines and a CRC line, so a torn or garbled
 checkpoint is detected (and the caller falls back to rebuilding what it described).
 
-`durable=False` leaves out both fsyncs, for hints that may come back older (or garbled) after
-a power loss without harm: the recovery point after a data fsync (an older one only makes
-recovery scan more) and the high watermark (an older one only holds consumers back until the
-followers fetch again; Kafka checkpoints it every 5 s). They are written every second per
-partition with data, on the broker's one thread: two fsyncs each cost p99 latency.
+`durable=False` leaves out both fsyncs, for hints that may come back older (or garbled, then
+missing) after a power loss: the high watermark (an older one only holds consumers back until
+the followers fetch again; Kafka checkpoints it every 5 s) and the recovery point between its
+durable writes (storage/log.py: an older one makes recovery scan more, and cut at a damaged
+batch it would otherwise have kept). They are written every second per partition with data,
+on the broker's one thread, where two fsyncs each cost p99 latency.
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ def write_lines(path: Path, lines: list[str], durable: bool = True) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    if not durable:
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    if durable:
+        fsync_directory(path.parent)
+
+
+def fsync_directory(directory: Path) -> None:
+    """Make the directory's entries (files created, renamed or removed in it) durable."""
+    dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -15,6 +15,7 @@ import bisect
 from collections.abc import Iterator
 from pathlib import Path
 
+from zafka import limits
 from zafka.clock import monotonic_ms, wall_ms
 from zafka.errors import ZafkaError
 from zafka.storage import checkpoint, compaction
@@ -43,6 +44,7 @@ class PartitionLog:
         self._unflushed: list[LogSegment] = []  # rolled since the last fsync
         self._flushed_offset = 0  # everything below it has been fsynced
         self._last_flush_ms = monotonic_ms()
+        self._durable_point_ms = self._last_flush_ms - limits.recovery_point_durable_interval_ms
 
     # --- opening and closing --------------------------------------------------------------
 
@@ -205,6 +207,8 @@ class PartitionLog:
         if old not in self._unflushed:  # it may have been rolled, truncated back and rolled
             self._unflushed.append(old)
         new = LogSegment(self.directory, old.next_offset, self.config.index_interval_bytes)
+        if self.config.fsync is not Fsync.NEVER:  # the new files' entries, as Kafka's roll
+            checkpoint.fsync_directory(self.directory)
         self._segments.append(new)
         self._bases.append(new.base_offset)
 
@@ -223,11 +227,17 @@ class PartitionLog:
         self._checkpoint_recovery_point()
 
     def _checkpoint_recovery_point(self) -> None:
-        """After a data fsync: the point only moves forward here, so it is a hint (an older
-        one after a power loss only makes recovery scan more): written without fsync."""
+        """After a data fsync the point moves forward: written durably at most every
+        `limits.recovery_point_durable_interval_ms`, as a hint between (an older one after a
+        power loss makes recovery scan more, and treat a damaged batch there as a torn
+        tail; every write that lowers the point is durable)."""
         self.recovery_point = self._flushed_offset
-        checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point, False)
-        self._last_flush_ms = monotonic_ms()
+        now_ms = monotonic_ms()
+        durable = now_ms - self._durable_point_ms >= limits.recovery_point_durable_interval_ms
+        checkpoint.write_offset(self.directory / RECOVERY_POINT, self.recovery_point, durable)
+        if durable:
+            self._durable_point_ms = now_ms
+        self._last_flush_ms = now_ms
 
     def flush_if_due(self, now_ms: int | None = None) -> bool:
         """When `fsync_interval_ms` has passed (on the monotonic clock: `now_ms` must come

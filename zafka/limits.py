@@ -76,6 +76,8 @@ acks_waiting_max = 10_000  # acks=all answers a partition leader holds at once (
 replicas_max = 1_000  # the largest min.insync.replicas a topic may ask
 offsets_replicas_count = 3  # __consumer_offsets' (fewer with fewer brokers registered)
 flush_timer_ms_min = 10  # fsync_interval_ms of 0 must not make the flush timer spin every step
+recovery_point_durable_interval_ms = 60_000  # the recovery point is fsynced at most this often
+# (between, a hint; Kafka's log.flush.offset.checkpoint.interval.ms)
 leader_imbalance_check_interval_ms = 300_000  # Kafka's leader.imbalance.check.interval.seconds
 leader_imbalance_per_broker_percent = 10  # Kafka's: a broker may lose the lead of this much
 update_metadata_partitions_max = 5_000  # partitions in one UpdateMetadata (a full one is split)
