@@ -117,15 +117,20 @@ def _answer(exchange: Exchange, wanted: list, results: list[object]) -> Any:
 
 def kafka_batches(stored: bytes | memoryview, most_bytes: int) -> bytes:
     """Stored zafka batches (whole ones, as a native fetch returns them) as Kafka batches:
-    as many as fit in `most_bytes`, and the first one whatever its size."""
-    view, at, out, total = memoryview(stored), 0, [], 0
+    as many as fit in `most_bytes`, and the first one whatever its size. A batch predicted
+    not to fit (at the largest Kafka-to-stored size ratio seen so far) is not encoded: the
+    encoding is the per-record work, not to be done for a batch that is then dropped."""
+    view, at, out, total, ratio = memoryview(stored), 0, [], 0, 0.0
     while at + LENGTH_PREFIX_SIZE <= len(view):
         size = LENGTH_PREFIX_SIZE + int.from_bytes(view[at + 8 : at + 12], "big", signed=True)
+        if out and total + size * ratio > most_bytes:
+            break
         batch = records.encode_batch(read_batch(view[at : at + size]))
         if out and total + len(batch) > most_bytes:
             break
         out.append(batch)
         total += len(batch)
+        ratio = max(ratio, len(batch) / size)
         at += size
     return b"".join(out)
 

@@ -31,6 +31,16 @@ def test_batches_go_out_while_their_kafka_bytes_fit():
     assert offsets(kafka_batches(stored, 10 * one)) == [0, 100, 200, 300]
 
 
+def test_a_batch_predicted_not_to_fit_is_not_encoded(monkeypatch):
+    stored = stored_batches(4, 100)
+    one = len(kafka_batches(stored, 1))
+    encoded = []
+    real = records.encode_batch
+    monkeypatch.setattr(records, "encode_batch", lambda b: encoded.append(b) or real(b))
+    assert offsets(kafka_batches(stored, 2 * one)) == [0, 100]
+    assert len(encoded) == 2  # the third batch, alike, was seen not to fit before encoding
+
+
 def test_the_first_batch_goes_out_even_past_the_limit():
     stored = stored_batches(2, 100)
     assert offsets(kafka_batches(stored, 1)) == [0]
